@@ -1,0 +1,24 @@
+// Package replstore is an embeddable, single-leader replicated telemetry
+// store.
+//
+// One leader gives every write one place in one log: its Position, the
+// leader's Epoch and a log sequence number (LSN). It streams the log to its
+// followers, batched and pipelined, tracks each follower's progress, and
+// acknowledges a write only when the commit rule holds: by default one
+// synchronous follower has stored the entry (ack level Durable). Ack levels
+// run from Local (the leader alone: asynchronous replication) through
+// Received and Durable to Applied (the write is already readable on the sync
+// followers when the caller hears "committed"). The sync set is FIRST n of a
+// priority list or ANY n of a set, and a policy (Block, Replace,
+// DegradeAfter) says what happens when it cannot answer.
+//
+// Each node is a deterministic protocol core (no goroutines, no clock, no
+// randomness inside it) driven by a thin runtime: one goroutine per node,
+// reading a mailbox fed by a Transport. The log (LogStore), the network
+// (Transport) and the state machine (StateMachine) sit behind interfaces;
+// the defaults are an in-memory log, an in-memory network with fault
+// injection (MemNet) and the telemetry store (Store): keyed records with
+// compare-and-swap on version, and time series of samples.
+//
+// Start with NewCluster and DefaultConfig; see the examples.
+package replstore

@@ -1,0 +1,76 @@
+package replstore
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Test for them with errors.Is; most are wrapped with
+// details.
+var (
+	// ErrClosed is returned by every call on a Cluster after Close.
+	ErrClosed = errors.New("replstore: cluster closed")
+	// ErrUnknownNode names a node that is not part of the cluster.
+	ErrUnknownNode = errors.New("replstore: unknown node")
+	// ErrEmptyKey is returned for a write or read with an empty key or
+	// series name.
+	ErrEmptyKey = errors.New("replstore: empty key")
+	// ErrKeyTooLarge is returned for a key or series name longer than
+	// Config.MaxKeyBytes.
+	ErrKeyTooLarge = errors.New("replstore: key too large")
+	// ErrValueTooLarge is returned for a value longer than
+	// Config.MaxValueBytes.
+	ErrValueTooLarge = errors.New("replstore: value too large")
+	// ErrEmptyCommand is returned by Write for an empty command.
+	ErrEmptyCommand = errors.New("replstore: empty command")
+	// ErrBadCommand is returned when a command cannot be decoded.
+	ErrBadCommand = errors.New("replstore: malformed command")
+	// ErrVersionMismatch is the result of a CompareAndSwap whose expected
+	// version is not the record's current one. Nothing was written.
+	ErrVersionMismatch = errors.New("replstore: version mismatch")
+	// ErrNotAcknowledged is returned when a write's context ends after the
+	// leader appended it but before its commit rule held. The write was not
+	// acknowledged and never will be to this caller; it stays in the
+	// leader's log and may still commit if the sync set comes back (check
+	// with a read), or be rolled back by a failover. See
+	// NotAcknowledgedError.
+	ErrNotAcknowledged = errors.New("replstore: write not acknowledged")
+	// ErrNotLeader is returned when a node that does not lead is asked to
+	// do what only the leader does.
+	ErrNotLeader = errors.New("replstore: not the leader")
+	// ErrStaleEpoch is returned when a message, entry or request carries an
+	// epoch older than one the receiver has already seen (fencing).
+	ErrStaleEpoch = errors.New("replstore: stale epoch")
+	// ErrNodeDown is returned for a node that has been crashed and not
+	// restarted.
+	ErrNodeDown = errors.New("replstore: node down")
+	// ErrCompacted is returned when entries were already dropped from the
+	// log by compaction.
+	ErrCompacted = errors.New("replstore: log entries compacted")
+	// ErrNoEntry is returned for an LSN past the end of the log.
+	ErrNoEntry = errors.New("replstore: no such log entry")
+	// ErrInvalidConfig is wrapped by every error Config.Validate returns.
+	ErrInvalidConfig = errors.New("replstore: invalid config")
+)
+
+// NotAcknowledgedError is the error of a write whose context ended while it
+// waited for its commit rule. Pos is where the leader appended it: the
+// write is there, unacknowledged, and may still commit later.
+type NotAcknowledgedError struct {
+	Pos      Position
+	AckLevel AckLevel
+	Cause    error // the context's error
+	Detail   string
+}
+
+func (e *NotAcknowledgedError) Error() string {
+	return fmt.Sprintf("replstore: write at %v not acknowledged at level %v: %v (%s); it is in the leader's log and may still commit",
+		e.Pos, e.AckLevel, e.Cause, e.Detail)
+}
+
+// Is reports ErrNotAcknowledged.
+func (e *NotAcknowledgedError) Is(target error) bool { return target == ErrNotAcknowledged }
+
+// Unwrap returns the context's error, so errors.Is(err,
+// context.DeadlineExceeded) holds too.
+func (e *NotAcknowledgedError) Unwrap() error { return e.Cause }
