@@ -1,0 +1,215 @@
+package replstore
+
+import "fmt"
+
+// role is what a node does in its current epoch.
+type role uint8
+
+const (
+	roleFollower role = iota
+	roleLeader
+)
+
+func (r role) String() string {
+	if r == roleLeader {
+		return "leader"
+	}
+	return "follower"
+}
+
+// coreConfig is the part of Config the protocol core reads, in ticks.
+type coreConfig struct {
+	syncFollowers  []NodeID
+	asyncFollowers []NodeID
+	quorum         Quorum
+	syncCount      int
+	ackLevel       AckLevel
+	syncLoss       syncLossKind
+	degradeTicks   int
+	heartbeatTicks int
+	timeoutTicks   int
+	maxBatch       int
+	maxInflight    int
+}
+
+func newCoreConfig(c Config) *coreConfig {
+	cc := &coreConfig{
+		syncFollowers:  c.SyncFollowers,
+		asyncFollowers: c.AsyncFollowers,
+		quorum:         c.Quorum,
+		syncCount:      c.SyncCount,
+		ackLevel:       c.AckLevel,
+		syncLoss:       c.SyncLoss.kind,
+		heartbeatTicks: c.HeartbeatTicks,
+		timeoutTicks:   c.FollowerTimeoutTicks,
+		maxBatch:       c.MaxBatch,
+		maxInflight:    c.MaxInflight,
+	}
+	if cc.syncLoss == syncLossDegrade {
+		cc.degradeTicks = c.ticksFor(c.SyncLoss.after)
+	}
+	return cc
+}
+
+// hardState is what a node keeps across a crash besides its log: the
+// highest epoch it has seen, so it never accepts an older one again.
+type hardState struct {
+	epoch Epoch
+}
+
+// lsnErr is a command's non-nil result, for the client that wrote it.
+type lsnErr struct {
+	lsn LSN
+	err error
+}
+
+// core is one node's deterministic protocol state machine. It takes one
+// input at a time (a proposal, a message, a tick) and collects outputs
+// (messages, command results, events) that its driver takes with
+// takeOutputs. It starts no goroutine, reads no clock and draws no random
+// number: time comes in with every input.
+type core struct {
+	id   NodeID
+	cfg  *coreConfig
+	log  LogStore
+	sm   StateMachine
+	hard *hardState
+
+	role   role
+	epoch  Epoch  // highest epoch seen; == hard.epoch; only grows
+	leader NodeID // leader of epoch, "" if unknown
+	last   Position
+	// commit is the leader's commit LSN (its commit rule at the ack
+	// level), or on a follower the leader's commit hint clipped to
+	// matched. Only grows.
+	commit LSN
+	// applied is the highest LSN applied to sm. Only grows;
+	// applied <= commit.
+	applied LSN
+	now     int64  // the driver's clock at the last input (Unix ns)
+	tick    uint64 // logical time: ticks seen
+
+	leaderState
+	followerState
+
+	// Outputs, taken by the driver.
+	msgs   []Message
+	errs   []lsnErr
+	events []Event
+	fatal  error // a storage failure or a broken invariant: the node must stop
+}
+
+// newCore builds a node's core over its log and hard state, which survive
+// crashes; the state machine is fresh and is replayed as commits arrive.
+func newCore(id NodeID, cfg *coreConfig, log LogStore, sm StateMachine, hard *hardState) *core {
+	c := &core{id: id, cfg: cfg, log: log, sm: sm, hard: hard, epoch: hard.epoch, last: log.Last()}
+	// Entries through the last compacted one are committed everywhere.
+	c.commit = log.First() - 1
+	c.applied = c.commit
+	return c
+}
+
+// step feeds one message to the core.
+func (c *core) step(m Message, now int64) {
+	c.now = now
+	switch m.Kind {
+	case MsgAppend:
+		c.handleAppend(m)
+	case MsgAppendResp:
+		c.handleAppendResp(m)
+	default:
+		c.logf("dropping message of unknown kind %d from %s", m.Kind, m.From)
+	}
+}
+
+// onTick advances logical time by one tick.
+func (c *core) onTick(now int64) {
+	c.now = now
+	c.tick++
+	if c.role == roleLeader {
+		c.leaderTick()
+	}
+}
+
+// flush ends a batch of inputs: it appends queued proposals and sends the
+// acknowledgement a follower owes. The driver calls it before taking
+// outputs.
+func (c *core) flush() {
+	if c.role == roleLeader {
+		c.appendProposals()
+	} else {
+		c.sendAck()
+	}
+}
+
+// send queues a message.
+func (c *core) send(m Message) {
+	m.From = c.id
+	m.Epoch = c.epoch
+	m.Time = c.now
+	c.msgs = append(c.msgs, m)
+}
+
+// applyCommitted applies entries up to the commit LSN, in order.
+func (c *core) applyCommitted() {
+	for c.applied < c.commit && c.fatal == nil {
+		ents, err := c.log.Entries(c.applied+1, c.commit)
+		if err != nil || len(ents) == 0 {
+			c.fail(fmt.Errorf("read entries %d..%d to apply: %v", c.applied+1, c.commit, err))
+			return
+		}
+		for _, e := range ents {
+			if e.Kind == EntryCommand {
+				if err := c.sm.Apply(e); err != nil && c.role == roleLeader {
+					c.errs = append(c.errs, lsnErr{e.Pos.LSN, err})
+				}
+			}
+			c.applied = e.Pos.LSN
+		}
+	}
+}
+
+// fail records a fatal error; the driver stops the node.
+func (c *core) fail(err error) {
+	if c.fatal == nil {
+		c.fatal = fmt.Errorf("replstore: node %s: %w", c.id, err)
+	}
+}
+
+func (c *core) emit(e Event) {
+	e.Node = c.id
+	e.Epoch = c.epoch
+	c.events = append(c.events, e)
+}
+
+func (c *core) logf(format string, args ...any) {
+	c.emit(Event{Kind: EventLog, Detail: fmt.Sprintf(format, args...)})
+}
+
+// checkInvariants verifies what must hold between inputs; tests call it
+// after every step.
+func (c *core) checkInvariants() error {
+	if c.applied > c.commit {
+		return fmt.Errorf("node %s: applied %d > commit %d", c.id, c.applied, c.commit)
+	}
+	if c.epoch != c.hard.epoch {
+		return fmt.Errorf("node %s: epoch %d, hard state %d", c.id, c.epoch, c.hard.epoch)
+	}
+	if c.last != c.log.Last() {
+		return fmt.Errorf("node %s: cached last %v, log says %v", c.id, c.last, c.log.Last())
+	}
+	if c.role == roleLeader {
+		if c.commit > c.last.LSN {
+			return fmt.Errorf("node %s: commit %d past last %d", c.id, c.commit, c.last.LSN)
+		}
+		for _, p := range c.followers {
+			if p.durable > p.received || p.received >= p.next || p.next > c.last.LSN+1 {
+				return fmt.Errorf("node %s: follower %s progress durable %d received %d next %d last %d",
+					c.id, p.id, p.durable, p.received, p.next, c.last.LSN)
+			}
+		}
+	} else if c.commit > c.matched && c.commit > c.log.First()-1 {
+		return fmt.Errorf("node %s: follower commit %d past matched %d", c.id, c.commit, c.matched)
+	}
+	return nil
+}

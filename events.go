@@ -1,0 +1,76 @@
+package replstore
+
+import "fmt"
+
+// EventKind names what happened.
+type EventKind uint8
+
+const (
+	// EventLog is a note from a node's core (Detail says what).
+	EventLog EventKind = iota + 1
+	// EventSyncSetChanged: the sync set now has Members.
+	EventSyncSetChanged
+	// EventSyncUnavailable: fewer sync followers are live than the commit
+	// rule needs; writes wait (Block) until the policy acts.
+	EventSyncUnavailable
+	// EventSyncAvailable: enough sync followers are live again.
+	EventSyncAvailable
+	// EventSyncReplaced: Peer, an async follower, replaced a lost sync
+	// follower (Replace policy).
+	EventSyncReplaced
+	// EventDegraded: DegradeAfter fired; writes after LSN commit only on
+	// the leader.
+	EventDegraded
+	// EventRestored: the sync commit rule is back after a degrade.
+	EventRestored
+	// EventFenced: a node refused a message from an older epoch (Peer).
+	EventFenced
+	// EventSteppedDown: a leader saw a newer epoch and now follows.
+	EventSteppedDown
+	// EventTruncated: a follower dropped log entries after LSN that
+	// conflicted with its leader's log.
+	EventTruncated
+	// EventNodeCrashed and EventNodeRestarted report the cluster's fault
+	// injection.
+	EventNodeCrashed
+	EventNodeRestarted
+)
+
+var eventNames = map[EventKind]string{
+	EventLog: "log", EventSyncSetChanged: "sync-set-changed", EventSyncUnavailable: "sync-unavailable",
+	EventSyncAvailable: "sync-available", EventSyncReplaced: "sync-replaced", EventDegraded: "degraded",
+	EventRestored: "restored", EventFenced: "fenced", EventSteppedDown: "stepped-down",
+	EventTruncated: "truncated", EventNodeCrashed: "node-crashed", EventNodeRestarted: "node-restarted",
+}
+
+func (k EventKind) String() string {
+	if s, ok := eventNames[k]; ok {
+		return s
+	}
+	return fmt.Sprintf("EventKind(%d)", uint8(k))
+}
+
+// Event is something the cluster reports: see Config.OnEvent.
+type Event struct {
+	Kind    EventKind
+	Node    NodeID // the node it happened on
+	Epoch   Epoch
+	Peer    NodeID // the other node involved, if any
+	LSN     LSN    // the commit LSN (or the LSN concerned) at the time
+	Members []NodeID
+	Detail  string
+}
+
+func (e Event) String() string {
+	s := fmt.Sprintf("%s on %s (epoch %d, LSN %d)", e.Kind, e.Node, e.Epoch, e.LSN)
+	if e.Peer != "" {
+		s += " peer " + string(e.Peer)
+	}
+	if e.Members != nil {
+		s += fmt.Sprintf(" members %v", e.Members)
+	}
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}

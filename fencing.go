@@ -1,0 +1,39 @@
+package replstore
+
+// Fencing: every message carries its sender's epoch, and a node that has
+// seen epoch E refuses anything older. A deposed leader therefore cannot
+// commit: its followers answer its appends with a rejection that carries
+// the newer epoch, and it steps down when it hears one.
+
+// fenced reports whether m comes from an epoch older than any this node
+// has seen; if so it answers with a rejection carrying the newer epoch.
+func (c *core) fenced(m Message) bool {
+	if m.Epoch >= c.epoch {
+		return false
+	}
+	c.emit(Event{Kind: EventFenced, Peer: m.From, Detail: "refused a message from older epoch"})
+	if m.Kind == MsgAppend {
+		c.send(Message{Kind: MsgAppendResp, To: m.From, Reject: true, Last: c.last})
+	}
+	return true
+}
+
+// observeEpoch adopts a newer epoch seen in m, stepping down if this node
+// led an older one. It reports whether the epoch changed.
+func (c *core) observeEpoch(m Message) bool {
+	if m.Epoch <= c.epoch {
+		return false
+	}
+	wasLeader := c.role == roleLeader
+	c.epoch = m.Epoch
+	c.hard.epoch = m.Epoch
+	c.role = roleFollower
+	c.leader = ""
+	// Committed entries are in every later leader's log (the candidate
+	// rule), so they still match.
+	c.matched = c.commit
+	if wasLeader {
+		c.emit(Event{Kind: EventSteppedDown, Peer: m.From, Detail: "saw a newer epoch"})
+	}
+	return true
+}

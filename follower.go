@@ -1,0 +1,124 @@
+package replstore
+
+import "fmt"
+
+// followerState is what a follower keeps about its leader's log.
+type followerState struct {
+	// matched is the highest LSN known to equal the current leader's log.
+	// Invariant: commit <= matched on a follower.
+	matched    LSN
+	ackPending bool // an accepted append has not been answered yet
+}
+
+// handleAppend accepts entries from the leader if they extend the log at a
+// matching Position and come from a current epoch; otherwise it answers
+// with what it holds so the leader can back up.
+func (c *core) handleAppend(m Message) {
+	if c.fenced(m) {
+		return
+	}
+	c.observeEpoch(m)
+	if c.role == roleLeader {
+		// Two leaders in one epoch: impossible by construction.
+		c.fail(fmt.Errorf("leader of epoch %d got an append from %s in the same epoch", c.epoch, m.From))
+		return
+	}
+	c.leader = m.From
+	prev, entries := m.Prev, m.Entries
+	// Entries at or below our compaction point are committed and held.
+	if base := c.log.First() - 1; prev.LSN < base {
+		skip := base - prev.LSN
+		if skip >= LSN(len(entries)) {
+			entries = nil
+		} else {
+			entries = entries[skip:]
+		}
+		prev = Position{Epoch: c.epochAt(base), LSN: base}
+	}
+	if hint, ok := c.matchesPrev(prev); !ok {
+		c.send(Message{Kind: MsgAppendResp, To: m.From, Reject: true, Hint: hint, Last: c.last,
+			Received: c.matched, Durable: c.matched, Applied: c.applied})
+		return
+	}
+	if !c.appendFrom(entries) {
+		return
+	}
+	c.matched = max(c.matched, prev.LSN+LSN(len(entries)))
+	if hint := min(m.Commit, c.matched); hint > c.commit {
+		c.commit = hint
+		c.applyCommitted()
+	}
+	c.ackPending = true
+}
+
+// matchesPrev checks log matching at prev. If it fails it returns the LSN
+// after which the leader should resend: our last LSN if we are short, or
+// the LSN before the first entry of the conflicting epoch.
+func (c *core) matchesPrev(prev Position) (hint LSN, ok bool) {
+	if prev.LSN > c.last.LSN {
+		return c.last.LSN, false
+	}
+	e := c.epochAt(prev.LSN)
+	if e == prev.Epoch {
+		return 0, true
+	}
+	l := prev.LSN - 1
+	for l > c.commit && c.epochAt(l) == e {
+		l--
+	}
+	return l, false
+}
+
+// appendFrom stores the entries we do not hold yet, truncating a
+// conflicting suffix first. Entries we already hold are skipped, so
+// duplicated and re-sent messages are harmless.
+func (c *core) appendFrom(entries []Entry) bool {
+	for i, e := range entries {
+		if e.Pos.LSN <= c.last.LSN {
+			if c.epochAt(e.Pos.LSN) == e.Pos.Epoch {
+				continue
+			}
+			if e.Pos.LSN <= c.commit {
+				c.fail(fmt.Errorf("entry %v conflicts with committed LSN %d", e.Pos, c.commit))
+				return false
+			}
+			if err := c.log.TruncateAfter(e.Pos.LSN - 1); err != nil {
+				c.fail(fmt.Errorf("truncate after %d: %w", e.Pos.LSN-1, err))
+				return false
+			}
+			c.emit(Event{Kind: EventTruncated, LSN: e.Pos.LSN - 1,
+				Detail: fmt.Sprintf("dropped entries %d..%d that conflict with the leader", e.Pos.LSN, c.last.LSN)})
+			c.last = c.log.Last()
+		}
+		if err := c.log.Append(entries[i:]); err != nil {
+			c.fail(fmt.Errorf("append: %w", err))
+			return false
+		}
+		if err := c.log.Sync(); err != nil {
+			c.fail(fmt.Errorf("sync: %w", err))
+			return false
+		}
+		c.last = entries[len(entries)-1].Pos
+		return true
+	}
+	return true
+}
+
+// sendAck answers the accepted appends of this batch with one message.
+func (c *core) sendAck() {
+	if !c.ackPending || c.leader == "" {
+		return
+	}
+	c.ackPending = false
+	c.send(Message{Kind: MsgAppendResp, To: c.leader, Received: c.matched, Durable: c.matched,
+		Applied: c.applied, Last: c.last})
+}
+
+// epochAt is the epoch of the entry at lsn; a storage error stops the node.
+func (c *core) epochAt(lsn LSN) Epoch {
+	e, err := c.log.EpochAt(lsn)
+	if err != nil {
+		c.fail(fmt.Errorf("epoch at %d: %w", lsn, err))
+	}
+	return e
+}

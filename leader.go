@@ -1,0 +1,222 @@
+package replstore
+
+import (
+	"fmt"
+	"slices"
+)
+
+// leaderState is what the leader keeps: per-follower progress, the sync
+// set and the proposals of the current batch.
+type leaderState struct {
+	followers []*progress // sync-eligible in priority order, then async
+	syncList  []NodeID    // sync-eligible followers in priority order
+	safe      LSN         // followers may apply up to here; >= commit
+	pending   []Entry     // proposals not yet appended
+	acks      []LSN       // scratch for the quorum rule
+
+	unavailable      bool   // fewer than syncCount sync followers live
+	unavailableSince uint64 // tick it became so
+	degraded         bool   // DegradeAfter fired: committing at Local
+	degradedFrom     LSN    // commit LSN when it fired
+	history          []SyncSetChange
+}
+
+// becomeLeader makes this node the leader of epoch and opens the epoch
+// with an EntryEpoch entry.
+func (c *core) becomeLeader(epoch Epoch, now int64) {
+	c.now = now
+	c.role = roleLeader
+	c.epoch, c.hard.epoch = epoch, epoch
+	c.leader = c.id
+	c.syncList = slices.Clone(c.cfg.syncFollowers)
+	c.followers = c.followers[:0]
+	for i, id := range c.cfg.syncFollowers {
+		c.followers = append(c.followers, &progress{id: id, priority: i})
+	}
+	for _, id := range c.cfg.asyncFollowers {
+		c.followers = append(c.followers, &progress{id: id, priority: -1})
+	}
+	for _, p := range c.followers {
+		p.next = c.last.LSN + 1
+		p.lastHeard = c.tick
+	}
+	c.safe = c.commit
+	c.refreshSyncSet()
+	c.pending = append(c.pending, Entry{Kind: EntryEpoch})
+	c.appendProposals()
+}
+
+// propose queues a command; it is appended to the log at the next flush.
+// It returns the command's Position.
+func (c *core) propose(data []byte) Position {
+	pos := Position{Epoch: c.epoch, LSN: c.last.LSN + LSN(len(c.pending)) + 1}
+	c.pending = append(c.pending, Entry{Pos: pos, Kind: EntryCommand, Time: c.now, Data: data})
+	return pos
+}
+
+// appendProposals appends the queued proposals to the log and streams
+// them to every follower.
+func (c *core) appendProposals() {
+	if len(c.pending) == 0 {
+		return
+	}
+	for i := range c.pending {
+		c.pending[i].Pos = Position{Epoch: c.epoch, LSN: c.last.LSN + LSN(i) + 1}
+		c.pending[i].Time = c.now
+	}
+	if err := c.log.Append(c.pending); err != nil {
+		c.fail(fmt.Errorf("append: %w", err))
+		return
+	}
+	if err := c.log.Sync(); err != nil {
+		c.fail(fmt.Errorf("sync: %w", err))
+		return
+	}
+	c.last = c.pending[len(c.pending)-1].Pos
+	clear(c.pending) // drop references to the commands
+	c.pending = c.pending[:0]
+	c.maybeCommit()
+	for _, p := range c.followers {
+		c.sendAppends(p, false)
+	}
+}
+
+// sendAppends streams the entries p lacks, up to the pipelining window.
+// With force it sends at least one message (a heartbeat when p is caught
+// up).
+func (c *core) sendAppends(p *progress, force bool) {
+	if p.probing && !force {
+		return
+	}
+	sent := false
+	for p.next <= c.last.LSN && p.inflight() < LSN(c.cfg.maxInflight) && !(sent && p.probing) {
+		hi := min(c.last.LSN, p.next+LSN(c.cfg.maxBatch)-1, p.received+LSN(c.cfg.maxInflight))
+		ents, err := c.log.Entries(p.next, hi)
+		if err != nil {
+			c.logf("cannot stream to %s from LSN %d: %v (it needs a snapshot)", p.id, p.next, err)
+			return
+		}
+		c.sendTo(p, ents)
+		p.next = hi + 1
+		sent = true
+	}
+	if !sent && (force || p.sentCommit < c.safe && c.cfg.ackLevel == Applied && p.sync) {
+		c.sendTo(p, nil)
+	}
+}
+
+// sendTo sends one append (a heartbeat if ents is empty) to p.
+func (c *core) sendTo(p *progress, ents []Entry) {
+	prev := p.next - 1
+	c.send(Message{Kind: MsgAppend, To: p.id, Prev: Position{Epoch: c.epochAt(prev), LSN: prev},
+		Entries: ents, Commit: c.safe})
+	p.lastSent = c.tick
+	p.sentCommit = c.safe
+}
+
+// handleAppendResp records a follower's answer, backs up on a mismatch,
+// advances the commit LSN and streams more.
+func (c *core) handleAppendResp(m Message) {
+	if m.Epoch > c.epoch {
+		c.observeEpoch(m)
+		return
+	}
+	if c.role != roleLeader || m.Epoch < c.epoch {
+		return // an answer to an older epoch's append
+	}
+	p := c.progressOf(m.From)
+	if p == nil {
+		c.logf("answer from unknown follower %s", m.From)
+		return
+	}
+	p.lastHeard = c.tick
+	if m.Reject {
+		c.backUp(p, m.Hint)
+		return
+	}
+	p.probing = false
+	p.received = max(p.received, m.Received)
+	p.durable = max(p.durable, m.Durable)
+	p.applied = max(p.applied, m.Applied)
+	p.next = max(p.next, p.received+1)
+	c.maybeCommit()
+	c.sendAppends(p, false)
+}
+
+// backUp handles a log-matching rejection: resend from hint+1, one batch
+// at a time until the follower accepts.
+func (c *core) backUp(p *progress, hint LSN) {
+	if hint+1 >= p.next || hint < p.received {
+		return // stale: answers a message sent before an earlier back-up
+	}
+	p.next = hint + 1
+	p.probing = true
+	c.sendAppends(p, true)
+}
+
+func (c *core) progressOf(id NodeID) *progress {
+	for _, p := range c.followers {
+		if p.id == id {
+			return p
+		}
+	}
+	return nil
+}
+
+// maybeCommit advances commit (and safe) by the quorum rule and applies.
+func (c *core) maybeCommit() {
+	level := c.cfg.ackLevel
+	if c.degraded {
+		level = Local
+	}
+	commit := c.quorum(level)
+	safe := commit
+	if level == Applied {
+		safe = c.quorum(Durable)
+	}
+	// Count only entries of this epoch: committing one commits its
+	// prefix, and the epoch's first entry makes that happen.
+	if commit > c.commit && c.epochAt(commit) == c.epoch {
+		c.commit = commit
+	}
+	if safe > c.safe && c.epochAt(safe) == c.epoch {
+		c.safe = safe
+	}
+	c.safe = max(c.safe, c.commit)
+	c.applyCommitted()
+	if level == Applied {
+		for _, p := range c.followers {
+			if p.sync && p.sentCommit < c.safe && p.next > c.last.LSN {
+				c.sendTo(p, nil)
+			}
+		}
+	}
+}
+
+// quorum is the highest LSN the sync set holds at level, by the FIRST or
+// ANY rule. The leader holds everything it has appended.
+func (c *core) quorum(level AckLevel) LSN {
+	if level == Local {
+		return c.last.LSN
+	}
+	c.acks = c.acks[:0]
+	for _, p := range c.followers {
+		if p.sync {
+			c.acks = append(c.acks, p.ack(level))
+		}
+	}
+	return min(quorumLSN(c.acks, c.cfg.syncCount), c.last.LSN)
+}
+
+// leaderTick sends heartbeats, re-forms the sync set and applies the
+// sync-loss policy.
+func (c *core) leaderTick() {
+	for _, p := range c.followers {
+		if c.tick-p.lastSent >= uint64(c.cfg.heartbeatTicks) {
+			c.sendAppends(p, true)
+		}
+	}
+	c.refreshSyncSet()
+	c.applySyncLoss()
+	c.maybeCommit()
+}

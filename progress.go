@@ -1,0 +1,46 @@
+package replstore
+
+// progress is the leader's view of one follower.
+//
+// Invariant: durable <= received < next <= leader's last LSN + 1, within an
+// epoch; received, durable and applied only grow while the leader leads.
+type progress struct {
+	id       NodeID
+	priority int  // index in Config.SyncFollowers; -1 for async followers
+	sync     bool // member of the sync set now: its acks count for commit
+
+	next     LSN // next LSN to send
+	received LSN // highest LSN the follower received and matched
+	durable  LSN // highest LSN the follower stored and synced
+	applied  LSN // highest LSN the follower applied
+
+	lastHeard  uint64 // tick of the last answer
+	lastSent   uint64 // tick of the last message sent
+	sentCommit LSN    // highest commit LSN sent to it
+	probing    bool   // a reject arrived: resend only when it answers
+}
+
+// ack returns the follower's progress at level.
+func (p *progress) ack(level AckLevel) LSN {
+	switch level {
+	case Received:
+		return p.received
+	case Applied:
+		return p.applied
+	default:
+		return p.durable
+	}
+}
+
+// live reports whether the follower answered within timeout ticks of now.
+func (p *progress) live(now uint64, timeout int) bool {
+	return now-p.lastHeard <= uint64(timeout)
+}
+
+// inflight is how many sent entries the follower has not acknowledged.
+func (p *progress) inflight() LSN {
+	if p.next <= p.received+1 {
+		return 0
+	}
+	return p.next - 1 - p.received
+}

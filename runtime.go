@@ -1,0 +1,279 @@
+package replstore
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// request is one write travelling from a caller to the leader and back.
+// The caller owns it until it is sent on props; then the leader's
+// goroutine owns it until it replies on done.
+type request struct {
+	data      []byte
+	pos       Position
+	cause     error // set by the caller before it sends a cancel
+	cancelled bool  // leader goroutine only
+	done      chan result
+}
+
+type result struct {
+	pos Position
+	err error
+}
+
+var requestPool = sync.Pool{New: func() any { return &request{done: make(chan result, 1)} }}
+
+// node is the runtime of one started node: one goroutine that owns the
+// core and its state machine, fed by a mailbox, a proposal queue, a
+// ticker and control calls. A crash discards it; the slot's log and hard
+// state survive into the next node.
+type node struct {
+	id      NodeID
+	cl      *Cluster
+	core    *core
+	sm      StateMachine
+	mbox    *mailbox
+	props   chan *request
+	cancels chan *request
+	ctrl    chan func()
+	stop    chan struct{}
+	done    chan struct{} // closed when the goroutine has exited
+	stopErr error         // why it stopped; read after done is closed
+	stopReason error      // set before stop is closed
+
+	conds   []cond   // waitUntil conditions not yet met
+	waiting []waiter // proposed writes in LSN order
+	whead   int      // waiting[:whead] are answered
+}
+
+// waiter is a proposed write; r is nil once answered.
+type waiter struct {
+	lsn LSN
+	r   *request
+}
+
+func (cl *Cluster) newNode(s *slot) *node {
+	sm := cl.cfg.NewStateMachine()
+	n := &node{
+		id:      s.id,
+		cl:      cl,
+		core:    newCore(s.id, cl.coreCfg, s.log, sm, &s.hard),
+		sm:      sm,
+		mbox:    newMailbox(),
+		props:   make(chan *request, cl.cfg.ProposalQueue),
+		cancels: make(chan *request),
+		ctrl:    make(chan func()),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	return n
+}
+
+// stopWith stops the goroutine; pending writes fail with err.
+func (n *node) stopWith(err error) {
+	n.stopReason = err
+	close(n.stop)
+	<-n.done
+}
+
+// run is the node's goroutine. Unless stopWith says otherwise, a stop is
+// a crash and pending writes fail with crashErr.
+func (n *node) run(crashErr error) {
+	defer close(n.done)
+	var tickC <-chan time.Time
+	if !n.cl.cfg.ManualTicks {
+		t := time.NewTicker(n.cl.cfg.TickInterval)
+		defer t.Stop()
+		tickC = t.C
+	}
+	var inbox []Message
+	maxBatch := n.cl.cfg.MaxBatch
+	for {
+		select {
+		case r := <-n.props:
+			n.core.now = time.Now().UnixNano()
+			n.propose(r)
+			for i := 1; i < maxBatch; i++ {
+				select {
+				case r = <-n.props:
+					n.propose(r)
+					continue
+				default:
+				}
+				break
+			}
+		case <-n.mbox.notify:
+			inbox = n.mbox.take(inbox)
+			now := time.Now().UnixNano()
+			for _, m := range inbox {
+				n.core.step(m, now)
+			}
+			clear(inbox)
+		case r := <-n.cancels:
+			n.cancel(r)
+		case <-tickC:
+			n.core.onTick(time.Now().UnixNano())
+		case f := <-n.ctrl:
+			f()
+		case <-n.stop:
+			if n.stopReason != nil {
+				crashErr = n.stopReason
+			}
+			n.shutdown(crashErr)
+			return
+		}
+		n.afterStep()
+		if n.core.fatal != nil {
+			n.cl.cfg.Logger.Error("node stopped", "node", n.id, "err", n.core.fatal)
+			n.shutdown(n.core.fatal)
+			return
+		}
+	}
+}
+
+// propose hands a write to the core, or refuses it.
+func (n *node) propose(r *request) {
+	switch {
+	case r.cancelled:
+		r.done <- result{err: r.cause}
+	case n.core.role != roleLeader:
+		r.done <- result{err: fmt.Errorf("%w: %s is a follower (epoch %d)", ErrNotLeader, n.id, n.core.epoch)}
+	default:
+		r.pos = n.core.propose(r.data)
+		n.waiting = append(n.waiting, waiter{lsn: r.pos.LSN, r: r})
+	}
+}
+
+// cancel answers a caller whose context ended: with the result if the
+// write is already answered, else with NotAcknowledgedError.
+func (n *node) cancel(r *request) {
+	if r.pos.LSN == 0 {
+		r.cancelled = true // still queued: refused when it is taken
+		return
+	}
+	pending := n.waiting[n.whead:]
+	i, found := slices.BinarySearchFunc(pending, r.pos.LSN, func(w waiter, lsn LSN) int { return cmp.Compare(w.lsn, lsn) })
+	if !found || pending[i].r != r {
+		return // already answered: the caller finds the result on done
+	}
+	pending[i].r = nil
+	r.done <- result{pos: r.pos, err: &NotAcknowledgedError{Pos: r.pos, AckLevel: n.cl.cfg.AckLevel, Cause: r.cause,
+		Detail: n.core.waitReason()}}
+}
+
+// afterStep ends a batch: flush the core, send its messages, report its
+// events and answer the writes it applied.
+func (n *node) afterStep() {
+	c := n.core
+	c.flush()
+	for i := range c.msgs {
+		n.cl.net.Send(c.msgs[i])
+	}
+	clear(c.msgs)
+	c.msgs = c.msgs[:0]
+	for _, e := range c.events {
+		n.cl.report(e)
+	}
+	c.events = c.events[:0]
+	n.answer()
+	if len(n.conds) > 0 {
+		n.checkConds()
+	}
+}
+
+// answer releases the writes up to the applied LSN, with their results.
+func (n *node) answer() {
+	c := n.core
+	errs := c.errs
+	for n.whead < len(n.waiting) && n.waiting[n.whead].lsn <= c.applied {
+		w := &n.waiting[n.whead]
+		var err error
+		for len(errs) > 0 && errs[0].lsn <= w.lsn {
+			if errs[0].lsn == w.lsn {
+				err = errs[0].err
+			}
+			errs = errs[1:]
+		}
+		if w.r != nil {
+			w.r.done <- result{pos: w.r.pos, err: err}
+			w.r = nil
+		}
+		n.whead++
+	}
+	clear(c.errs)
+	c.errs = c.errs[:0]
+	if n.whead == len(n.waiting) {
+		n.waiting = n.waiting[:0]
+		n.whead = 0
+	} else if n.whead > 1024 && n.whead > len(n.waiting)/2 {
+		k := copy(n.waiting, n.waiting[n.whead:])
+		clear(n.waiting[k:])
+		n.waiting = n.waiting[:k]
+		n.whead = 0
+	}
+	if c.role != roleLeader && n.whead < len(n.waiting) {
+		n.failWaiting(fmt.Errorf("%w: %s lost leadership (epoch %d) before the write was acknowledged", ErrNotLeader, n.id, c.epoch))
+	}
+}
+
+// failWaiting answers every pending write with err: the node stops or
+// stopped leading, so none of them will be acknowledged by it.
+func (n *node) failWaiting(err error) {
+	for _, w := range n.waiting[n.whead:] {
+		if w.r != nil {
+			w.r.done <- result{pos: w.r.pos, err: fmt.Errorf("%w (write at %v was not acknowledged; it may still commit under a new leader)", err, w.r.pos)}
+		}
+	}
+	clear(n.waiting)
+	n.waiting, n.whead = n.waiting[:0], 0
+}
+
+// shutdown answers everything queued with err; the goroutine then exits.
+func (n *node) shutdown(err error) {
+	n.stopErr = err
+	n.failWaiting(err)
+	for {
+		select {
+		case r := <-n.props:
+			r.done <- result{err: err}
+		default:
+			return
+		}
+	}
+}
+
+// do runs f on the node's goroutine and waits for it.
+func (n *node) do(ctx context.Context, f func()) error {
+	ran := make(chan struct{})
+	select {
+	case n.ctrl <- func() { f(); close(ran) }:
+	case <-n.done:
+		return n.stopErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-ran
+	return nil
+}
+
+// waitReason says why writes are waiting, for NotAcknowledgedError.
+func (c *core) waitReason() string {
+	if c.role != roleLeader {
+		return "the node no longer leads"
+	}
+	var lagging []string
+	for _, p := range c.followers {
+		if p.sync {
+			state := "live"
+			if !p.live(c.tick, c.cfg.timeoutTicks) {
+				state = "not answering"
+			}
+			lagging = append(lagging, fmt.Sprintf("%s %s at %v LSN %d", p.id, state, c.cfg.ackLevel, p.ack(c.cfg.ackLevel)))
+		}
+	}
+	return fmt.Sprintf("commit LSN %d; sync set (%v %d): %v", c.commit, c.cfg.quorum, c.cfg.syncCount, lagging)
+}

@@ -1,0 +1,62 @@
+package replstore
+
+import (
+	"context"
+	"fmt"
+)
+
+// cond is a predicate on a node's core, re-checked after every batch of
+// inputs until it holds; then ch is closed.
+type cond struct {
+	pred func(*core) bool
+	ch   chan struct{}
+}
+
+// checkConds closes the channels of the conditions that now hold.
+func (n *node) checkConds() {
+	kept := n.conds[:0]
+	for _, w := range n.conds {
+		if w.pred(n.core) {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(n.conds[len(kept):])
+	n.conds = kept
+}
+
+// waitUntil blocks until pred holds on node id's core (checked on its
+// goroutine after each batch of inputs), ctx ends, or the node stops.
+func (cl *Cluster) waitUntil(ctx context.Context, id NodeID, pred func(*core) bool) error {
+	n, err := cl.running(id)
+	if err != nil {
+		return err
+	}
+	ch := make(chan struct{})
+	err = n.do(ctx, func() {
+		n.conds = append(n.conds, cond{pred: pred, ch: ch})
+		n.checkConds()
+	})
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return n.stopErr
+	}
+}
+
+// WaitApplied blocks until node id has applied lsn (its reads then see
+// every write up to it), ctx ends, or the node stops.
+func (cl *Cluster) WaitApplied(ctx context.Context, id NodeID, lsn LSN) error {
+	err := cl.waitUntil(ctx, id, func(c *core) bool { return c.applied >= lsn })
+	if err != nil {
+		return fmt.Errorf("replstore: waiting for %s to apply LSN %d: %w", id, lsn, err)
+	}
+	return nil
+}

@@ -1,0 +1,129 @@
+package replstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Write appends a raw command (for a custom StateMachine; the built-in
+// store's commands are made by AppendPut and friends) and returns when it
+// is committed under the commit rule and applied on the leader. The
+// returned Position is the write's place in the log; the error is the
+// state machine's result for the command, or why it was not acknowledged.
+// The cluster owns cmd afterwards: do not modify it.
+//
+// If ctx ends first, nothing is lost silently: a write not yet appended is
+// dropped (ctx's error), a write already appended fails with
+// NotAcknowledgedError, which says where it is.
+func (cl *Cluster) Write(ctx context.Context, cmd []byte) (Position, error) {
+	if len(cmd) == 0 {
+		return Position{}, ErrEmptyCommand
+	}
+	if max := cl.cfg.MaxValueBytes + cl.cfg.MaxKeyBytes + 32; len(cmd) > max {
+		return Position{}, fmt.Errorf("%w: command is %d bytes, limit %d", ErrValueTooLarge, len(cmd), max)
+	}
+	return cl.write(ctx, cmd)
+}
+
+// Put sets key to value. The record's version becomes the write's LSN.
+func (cl *Cluster) Put(ctx context.Context, key string, value []byte) (Position, error) {
+	if err := cl.checkKeyValue(key, value); err != nil {
+		return Position{}, err
+	}
+	return cl.write(ctx, AppendPut(make([]byte, 0, PutSize(key, value)), key, value))
+}
+
+// Delete removes key; deleting an absent key is not an error.
+func (cl *Cluster) Delete(ctx context.Context, key string) (Position, error) {
+	if err := cl.checkKeyValue(key, nil); err != nil {
+		return Position{}, err
+	}
+	return cl.write(ctx, AppendDelete(nil, key))
+}
+
+// CompareAndSwap sets key to value only if the record's version (the LSN
+// that last wrote it) is version; version 0 means "only if absent". On a
+// mismatch it returns ErrVersionMismatch and changes nothing. This is
+// "reserve cabin C14 only if it is still free".
+func (cl *Cluster) CompareAndSwap(ctx context.Context, key string, version LSN, value []byte) (Position, error) {
+	if err := cl.checkKeyValue(key, value); err != nil {
+		return Position{}, err
+	}
+	return cl.write(ctx, AppendCompareAndSwap(nil, key, version, value))
+}
+
+// AppendSample adds a sample (t, v) to a time series.
+func (cl *Cluster) AppendSample(ctx context.Context, series string, t time.Time, v float64) (Position, error) {
+	if err := cl.checkKeyValue(series, nil); err != nil {
+		return Position{}, err
+	}
+	return cl.write(ctx, AppendSample(nil, series, t, v))
+}
+
+func (cl *Cluster) checkKeyValue(key string, value []byte) error {
+	switch {
+	case key == "":
+		return ErrEmptyKey
+	case len(key) > cl.cfg.MaxKeyBytes:
+		return fmt.Errorf("%w: %d bytes, limit %d (Config.MaxKeyBytes)", ErrKeyTooLarge, len(key), cl.cfg.MaxKeyBytes)
+	case len(value) > cl.cfg.MaxValueBytes:
+		return fmt.Errorf("%w: %d bytes, limit %d (Config.MaxValueBytes)", ErrValueTooLarge, len(value), cl.cfg.MaxValueBytes)
+	}
+	return nil
+}
+
+// write sends cmd to the leader and waits for its answer, honouring ctx.
+func (cl *Cluster) write(ctx context.Context, cmd []byte) (Position, error) {
+	if err := ctx.Err(); err != nil {
+		return Position{}, fmt.Errorf("replstore: write not sent: %w", err)
+	}
+	if cl.closed.Load() {
+		return Position{}, ErrClosed
+	}
+	n := cl.leader.Load()
+	if n == nil {
+		return Position{}, fmt.Errorf("%w: no running leader; write not sent", ErrNodeDown)
+	}
+	r := requestPool.Get().(*request)
+	r.data, r.pos, r.cause, r.cancelled = cmd, Position{}, nil, false
+	select {
+	case n.props <- r:
+	case <-ctx.Done():
+		requestPool.Put(r)
+		return Position{}, fmt.Errorf("replstore: write not sent: %w", ctx.Err())
+	case <-n.done:
+		requestPool.Put(r)
+		return Position{}, fmt.Errorf("%w; write not sent", n.stopErr)
+	}
+	var res result
+	select {
+	case res = <-r.done:
+	case <-ctx.Done():
+		r.cause = ctx.Err()
+		select {
+		case n.cancels <- r:
+			res = <-r.done
+		case res = <-r.done:
+		case <-n.done:
+			return cl.abandon(r, n)
+		}
+	case <-n.done:
+		return cl.abandon(r, n)
+	}
+	r.data = nil
+	requestPool.Put(r)
+	return res.pos, res.err
+}
+
+// abandon returns the answer of a write whose leader stopped: the one it
+// gave before stopping, or an error. The request is not reused, since the
+// stopped node may still hold it in its queue.
+func (cl *Cluster) abandon(r *request, n *node) (Position, error) {
+	select {
+	case res := <-r.done:
+		return res.pos, res.err
+	default:
+		return Position{}, fmt.Errorf("%w; the write's outcome is unknown", n.stopErr)
+	}
+}
