@@ -21,6 +21,8 @@ type Cluster struct {
 	mu     sync.Mutex // guards slot.node changes and closed
 	closed atomic.Bool
 	leader atomic.Pointer[node] // the running leader, nil if none
+
+	stopTicker, tickerDone chan struct{} // nil with ManualTicks
 }
 
 // slot is one configured node: what survives its crashes (log, hard
@@ -47,7 +49,33 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	for _, id := range cl.order {
 		cl.start(cl.slots[id])
 	}
+	if !cfg.ManualTicks {
+		cl.tickerDone = make(chan struct{})
+		cl.stopTicker = make(chan struct{})
+		go cl.runTicker()
+	}
 	return cl, nil
+}
+
+// runTicker queues a tick on every running node each TickInterval.
+func (cl *Cluster) runTicker() {
+	defer close(cl.tickerDone)
+	t := time.NewTicker(cl.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			cl.mu.Lock()
+			for _, id := range cl.order {
+				if n := cl.slots[id].node; n != nil {
+					n.mbox.call(n.tickFn)
+				}
+			}
+			cl.mu.Unlock()
+		case <-cl.stopTicker:
+			return
+		}
+	}
 }
 
 // start runs a node for s. The configured leader (re)starts as leader of
@@ -65,7 +93,7 @@ func (cl *Cluster) start(s *slot) {
 	if n.core.role == roleLeader {
 		cl.leader.Store(n)
 	}
-	go n.run(fmt.Errorf("%w: %s", ErrNodeDown, s.id))
+	go n.run()
 }
 
 // Net returns the in-memory network, for fault injection.
@@ -191,6 +219,10 @@ func (cl *Cluster) Tick(ctx context.Context) error {
 func (cl *Cluster) Close() error {
 	if !cl.closed.CompareAndSwap(false, true) {
 		return ErrClosed
+	}
+	if cl.stopTicker != nil {
+		close(cl.stopTicker)
+		<-cl.tickerDone
 	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()

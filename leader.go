@@ -92,12 +92,12 @@ func (c *core) sendAppends(p *progress, force bool) {
 	for p.next <= c.last.LSN && p.inflight() < LSN(c.cfg.maxInflight) && !(sent && p.probing) {
 		hi := min(c.last.LSN, p.next+LSN(c.cfg.maxBatch)-1, p.received+LSN(c.cfg.maxInflight))
 		ents, err := c.log.Entries(p.next, hi)
-		if err != nil {
+		if err != nil || len(ents) == 0 {
 			c.logf("cannot stream to %s from LSN %d: %v (it needs a snapshot)", p.id, p.next, err)
 			return
 		}
 		c.sendTo(p, ents)
-		p.next = hi + 1
+		p.next = ents[len(ents)-1].Pos.LSN + 1
 		sent = true
 	}
 	if !sent && (force || p.sentCommit < c.safe && c.cfg.ackLevel == Applied && p.sync) {

@@ -1,9 +1,6 @@
 package replstore
 
-import (
-	"fmt"
-	"slices"
-)
+import "fmt"
 
 // LSN is a log sequence number: the 1-based index of an entry in the log.
 // 0 means "nothing".
@@ -92,46 +89,70 @@ type LogStore interface {
 	CompactThrough(lsn LSN) error
 }
 
-// MemLog is the in-memory LogStore. Entries live in one slice; memory per
-// retained entry is the Entry header (56 bytes on 64-bit) plus its Data,
-// which is shared with the caller, not copied.
+// MemLog is the in-memory LogStore. Entries live in fixed-size chunks, so
+// appending never copies the log and an old chunk is never written again
+// once a slice of it was handed out (truncation copies the chunk it cuts).
+// Memory per retained entry is the Entry header (56 bytes on 64-bit) plus
+// its Data, which is shared with the caller, not copied.
 type MemLog struct {
-	base    Position // last compacted entry; {0,0} at start
-	entries []Entry  // entries[i].Pos.LSN == base.LSN+1+i
+	base   Position  // last compacted entry; {0,0} at start
+	off    int       // entries of chunks[0] before base.LSN+1 (dropped)
+	chunks [][]Entry // each holds up to chunkSize entries; only the last is partial
+	n      int       // entries held
 }
+
+const chunkSize = 4096
 
 // NewMemLog returns an empty in-memory log.
 func NewMemLog() *MemLog { return &MemLog{} }
 
+// locate returns the chunk and index of the held entry at lsn.
+func (l *MemLog) locate(lsn LSN) (int, int) {
+	i := int(lsn-l.base.LSN-1) + l.off
+	return i / chunkSize, i % chunkSize
+}
+
+func (l *MemLog) lastLSN() LSN { return l.base.LSN + LSN(l.n) }
+
 // Append implements LogStore.
 func (l *MemLog) Append(entries []Entry) error {
-	next := l.base.LSN + LSN(len(l.entries)) + 1
+	next := l.lastLSN() + 1
 	for i, e := range entries {
 		if e.Pos.LSN != next+LSN(i) {
 			return fmt.Errorf("replstore: log append: entry %d has LSN %d, want %d", i, e.Pos.LSN, next+LSN(i))
 		}
 	}
-	l.entries = append(l.entries, entries...)
+	for len(entries) > 0 {
+		k := len(l.chunks) - 1
+		if k < 0 || len(l.chunks[k]) == chunkSize {
+			l.chunks = append(l.chunks, make([]Entry, 0, chunkSize))
+			k++
+		}
+		room := chunkSize - len(l.chunks[k])
+		m := min(room, len(entries))
+		l.chunks[k] = append(l.chunks[k], entries[:m]...)
+		entries = entries[m:]
+		l.n += m
+	}
 	return nil
 }
 
 // Sync implements LogStore; memory has nothing to flush.
 func (l *MemLog) Sync() error { return nil }
 
-// Entries implements LogStore.
+// Entries implements LogStore. The result lies within one chunk, so it
+// may hold fewer entries than asked for (at least one if lo is held).
 func (l *MemLog) Entries(lo, hi LSN) ([]Entry, error) {
 	if lo <= l.base.LSN {
 		return nil, fmt.Errorf("%w: LSN %d (first held is %d)", ErrCompacted, lo, l.base.LSN+1)
 	}
-	last := l.base.LSN + LSN(len(l.entries))
-	if hi > last {
-		hi = last
-	}
+	hi = min(hi, l.lastLSN())
 	if lo > hi {
 		return nil, nil
 	}
-	i, j := int(lo-l.base.LSN-1), int(hi-l.base.LSN)
-	return l.entries[i:j:j], nil
+	c, i := l.locate(lo)
+	j := min(i+int(hi-lo)+1, len(l.chunks[c]))
+	return l.chunks[c][i:j:j], nil
 }
 
 // EpochAt implements LogStore.
@@ -141,10 +162,11 @@ func (l *MemLog) EpochAt(lsn LSN) (Epoch, error) {
 		return l.base.Epoch, nil
 	case lsn < l.base.LSN:
 		return 0, fmt.Errorf("%w: LSN %d (first held is %d)", ErrCompacted, lsn, l.base.LSN+1)
-	case lsn > l.base.LSN+LSN(len(l.entries)):
-		return 0, fmt.Errorf("%w: LSN %d (last is %d)", ErrNoEntry, lsn, l.base.LSN+LSN(len(l.entries)))
+	case lsn > l.lastLSN():
+		return 0, fmt.Errorf("%w: LSN %d (last is %d)", ErrNoEntry, lsn, l.lastLSN())
 	}
-	return l.entries[lsn-l.base.LSN-1].Pos.Epoch, nil
+	c, i := l.locate(lsn)
+	return l.chunks[c][i].Pos.Epoch, nil
 }
 
 // First implements LogStore.
@@ -152,23 +174,33 @@ func (l *MemLog) First() LSN { return l.base.LSN + 1 }
 
 // Last implements LogStore.
 func (l *MemLog) Last() Position {
-	if len(l.entries) == 0 {
+	if l.n == 0 {
 		return l.base
 	}
-	return l.entries[len(l.entries)-1].Pos
+	c := l.chunks[len(l.chunks)-1]
+	return c[len(c)-1].Pos
 }
 
-// TruncateAfter implements LogStore. It copies the kept entries into a new
-// slice, so slices handed out earlier stay unchanged.
+// TruncateAfter implements LogStore. The chunk it cuts is copied, so
+// slices handed out earlier stay unchanged.
 func (l *MemLog) TruncateAfter(lsn LSN) error {
 	if lsn < l.base.LSN {
 		return fmt.Errorf("%w: cannot truncate after %d, entries through %d are compacted", ErrCompacted, lsn, l.base.LSN)
 	}
-	keep := int(lsn - l.base.LSN)
-	if keep >= len(l.entries) {
+	if lsn >= l.lastLSN() {
 		return nil
 	}
-	l.entries = slices.Clone(l.entries[:keep])
+	l.n = int(lsn - l.base.LSN)
+	if l.n == 0 {
+		l.chunks, l.off = nil, 0
+		return nil
+	}
+	c, i := l.locate(lsn)
+	clear(l.chunks[c+1:])
+	l.chunks = l.chunks[:c+1]
+	cut := make([]Entry, i+1, chunkSize)
+	copy(cut, l.chunks[c][:i+1])
+	l.chunks[c] = cut
 	return nil
 }
 
@@ -177,13 +209,19 @@ func (l *MemLog) CompactThrough(lsn LSN) error {
 	if lsn <= l.base.LSN {
 		return nil
 	}
-	last := l.base.LSN + LSN(len(l.entries))
-	if lsn > last {
-		return fmt.Errorf("%w: cannot compact through %d, last is %d", ErrNoEntry, lsn, last)
+	if lsn > l.lastLSN() {
+		return fmt.Errorf("%w: cannot compact through %d, last is %d", ErrNoEntry, lsn, l.lastLSN())
 	}
-	n := int(lsn - l.base.LSN)
-	l.base = l.entries[n-1].Pos
-	// Copy the survivors so the dropped prefix can be collected.
-	l.entries = slices.Clone(l.entries[n:])
+	c, i := l.locate(lsn)
+	l.base = l.chunks[c][i].Pos
+	l.n -= (c*chunkSize + i + 1) - l.off
+	// Whole chunks before c go; entries of chunk c up to i are kept in
+	// memory but no longer reachable through the log.
+	clear(l.chunks[:c])
+	l.chunks = l.chunks[c:]
+	l.off = i + 1
+	if l.off == chunkSize {
+		l.chunks, l.off = l.chunks[1:], 0
+	}
 	return nil
 }

@@ -2,15 +2,22 @@ package replstore
 
 import "sync"
 
-// mailbox is a node's unbounded inbox. Senders never block (so two nodes
-// sending to each other cannot deadlock); the leader's pipelining window
-// bounds what can pile up. The owner takes everything queued at once,
-// which batches naturally, and hands back an emptied buffer so the steady
-// state allocates nothing.
+// mailbox is a node's unbounded inbox of messages and control calls, in
+// one FIFO. Senders never block (so two nodes sending to each other cannot
+// deadlock); the leader's pipelining window bounds what can pile up. The
+// owner takes everything queued at once, which batches naturally, and
+// hands back an emptied buffer so the steady state allocates nothing.
 type mailbox struct {
 	mu     sync.Mutex
-	q      []Message
+	q      []inboxItem
 	notify chan struct{} // one slot: "something is queued"
+}
+
+// inboxItem is a message, or (f != nil) a function to run on the node's
+// goroutine: a tick, a cancel, a stats call, a stop.
+type inboxItem struct {
+	m Message
+	f func()
 }
 
 func newMailbox() *mailbox {
@@ -18,9 +25,14 @@ func newMailbox() *mailbox {
 }
 
 // put queues m and wakes the owner.
-func (b *mailbox) put(m Message) {
+func (b *mailbox) put(m Message) { b.add(inboxItem{m: m}) }
+
+// call queues f to run on the owner's goroutine.
+func (b *mailbox) call(f func()) { b.add(inboxItem{f: f}) }
+
+func (b *mailbox) add(it inboxItem) {
 	b.mu.Lock()
-	b.q = append(b.q, m)
+	b.q = append(b.q, it)
 	b.mu.Unlock()
 	select {
 	case b.notify <- struct{}{}:
@@ -29,8 +41,8 @@ func (b *mailbox) put(m Message) {
 }
 
 // take returns everything queued and keeps spare (emptied) for the next
-// messages.
-func (b *mailbox) take(spare []Message) []Message {
+// items.
+func (b *mailbox) take(spare []inboxItem) []inboxItem {
 	b.mu.Lock()
 	q := b.q
 	b.q = spare[:0]

@@ -40,16 +40,16 @@ type MemNet struct {
 	// hold a message, plus one for each global flag that is on (nodes
 	// paused, partitioned, closed); 0 selects the fast path.
 	// Invariant: active is nonzero whenever any link holds a message.
-	active   atomic.Int64
-	handlers atomic.Pointer[map[NodeID]func(Message)] // immutable; replaced under mu
-	_        [64]byte                                 // keep the counters off the line every Send reads
-	// fastSent counts messages sent and delivered on the fast path.
-	fastSent                 atomic.Uint64
+	active    atomic.Int64
+	receivers atomic.Pointer[map[NodeID]*receiver] // immutable; replaced under mu
+	_         [64]byte                             // keep the counters off the line every Send reads
+
 	sent, delivered, dropped atomic.Uint64 // on the slow path; only grow
 
 	cfg sync.Mutex // serialises the fault methods and Close; Send never takes it
 
-	mu          sync.RWMutex // guards the fields below and handlers' replacement
+	mu          sync.RWMutex // guards the fields below and receivers' replacement
+	registered  []*receiver  // every receiver ever registered, for Counts
 	links       map[linkKey]*link
 	pausedNodes map[NodeID]bool
 	groups      map[NodeID]int // partition group of each named node; nil: no partition
@@ -78,21 +78,30 @@ func NewMemNet() *MemNet {
 		pausedNodes: make(map[NodeID]bool),
 		done:        make(chan struct{}),
 	}
-	m.handlers.Store(&map[NodeID]func(Message){})
+	m.receivers.Store(&map[NodeID]*receiver{})
 	return m
+}
+
+// receiver is one Register call's handler. It counts what the fast path
+// delivers to it, so concurrent Sends to different nodes share no counter.
+type receiver struct {
+	deliver  func(Message)
+	fastSent atomic.Uint64 // sent and delivered on the fast path
+	_        [48]byte      // one cache line per receiver
 }
 
 // Register implements Transport. A nil deliver unregisters id.
 func (m *MemNet) Register(id NodeID, deliver func(Message)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	next := maps.Clone(*m.handlers.Load())
+	next := maps.Clone(*m.receivers.Load())
 	if deliver == nil {
 		delete(next, id)
 	} else {
-		next[id] = deliver
+		next[id] = &receiver{deliver: deliver}
+		m.registered = append(m.registered, next[id])
 	}
-	m.handlers.Store(&next)
+	m.receivers.Store(&next)
 }
 
 // Unregister implements Transport: messages to id are dropped from now on,
@@ -102,9 +111,9 @@ func (m *MemNet) Unregister(id NodeID) { m.Register(id, nil) }
 // Send implements Transport. It never blocks beyond short lock sections.
 func (m *MemNet) Send(msg Message) {
 	if m.active.Load() == 0 {
-		if deliver := (*m.handlers.Load())[msg.To]; deliver != nil {
-			deliver(msg)
-			m.fastSent.Add(1)
+		if r := (*m.receivers.Load())[msg.To]; r != nil {
+			r.deliver(msg)
+			r.fastSent.Add(1)
 			return
 		}
 	}
@@ -140,8 +149,8 @@ func (m *MemNet) sendSlow(msg Message) {
 
 // deliver hands msg to its receiver's handler, or drops it if there is none.
 func (m *MemNet) deliver(msg Message) {
-	if deliver := (*m.handlers.Load())[msg.To]; deliver != nil {
-		deliver(msg)
+	if r := (*m.receivers.Load())[msg.To]; r != nil {
+		r.deliver(msg)
 		m.delivered.Add(1)
 		return
 	}
@@ -151,7 +160,12 @@ func (m *MemNet) deliver(msg Message) {
 // Counts returns the message totals. Each total is read atomically; read
 // while messages move, the three need not add up exactly.
 func (m *MemNet) Counts() NetCounts {
-	fast := m.fastSent.Load()
+	var fast uint64
+	m.mu.RLock()
+	for _, r := range m.registered {
+		fast += r.fastSent.Load()
+	}
+	m.mu.RUnlock()
 	return NetCounts{
 		Sent:      fast + m.sent.Load(),
 		Delivered: fast + m.delivered.Load(),

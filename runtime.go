@@ -28,9 +28,9 @@ type result struct {
 var requestPool = sync.Pool{New: func() any { return &request{done: make(chan result, 1)} }}
 
 // node is the runtime of one started node: one goroutine that owns the
-// core and its state machine, fed by a mailbox, a proposal queue, a
-// ticker and control calls. A crash discards it; the slot's log and hard
-// state survive into the next node.
+// core and its state machine, fed by a proposal queue and a mailbox (peer
+// messages, ticks, control calls). A crash discards it; the slot's log and
+// hard state survive into the next node.
 type node struct {
 	id      NodeID
 	cl      *Cluster
@@ -38,16 +38,14 @@ type node struct {
 	sm      StateMachine
 	mbox    *mailbox
 	props   chan *request
-	cancels chan *request
-	ctrl    chan func()
-	stop    chan struct{}
 	done    chan struct{} // closed when the goroutine has exited
 	stopErr error         // why it stopped; read after done is closed
-	stopReason error      // set before stop is closed
 
-	conds   []cond   // waitUntil conditions not yet met
-	waiting []waiter // proposed writes in LSN order
-	whead   int      // waiting[:whead] are answered
+	stopping error    // set on the node's goroutine: stop with this error
+	tickFn   func()   // queued on every tick
+	conds    []cond   // waitUntil conditions not yet met
+	waiting  []waiter // proposed writes in LSN order
+	whead    int      // waiting[:whead] are answered
 }
 
 // waiter is a proposed write; r is nil once answered.
@@ -59,42 +57,37 @@ type waiter struct {
 func (cl *Cluster) newNode(s *slot) *node {
 	sm := cl.cfg.NewStateMachine()
 	n := &node{
-		id:      s.id,
-		cl:      cl,
-		core:    newCore(s.id, cl.coreCfg, s.log, sm, &s.hard),
-		sm:      sm,
-		mbox:    newMailbox(),
-		props:   make(chan *request, cl.cfg.ProposalQueue),
-		cancels: make(chan *request),
-		ctrl:    make(chan func()),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		id:    s.id,
+		cl:    cl,
+		core:  newCore(s.id, cl.coreCfg, s.log, sm, &s.hard),
+		sm:    sm,
+		mbox:  newMailbox(),
+		props: make(chan *request, cl.cfg.ProposalQueue),
+		done:  make(chan struct{}),
 	}
+	n.tickFn = func() { n.core.onTick(time.Now().UnixNano()) }
 	return n
 }
 
-// stopWith stops the goroutine; pending writes fail with err.
+// stopWith stops the goroutine and waits for it; pending writes fail with
+// err.
 func (n *node) stopWith(err error) {
-	n.stopReason = err
-	close(n.stop)
+	n.mbox.call(func() { n.stopping = err })
 	<-n.done
 }
 
-// run is the node's goroutine. Unless stopWith says otherwise, a stop is
-// a crash and pending writes fail with crashErr.
-func (n *node) run(crashErr error) {
+// run is the node's goroutine.
+func (n *node) run() {
 	defer close(n.done)
-	var tickC <-chan time.Time
-	if !n.cl.cfg.ManualTicks {
-		t := time.NewTicker(n.cl.cfg.TickInterval)
-		defer t.Stop()
-		tickC = t.C
-	}
-	var inbox []Message
+	var inbox []inboxItem
 	maxBatch := n.cl.cfg.MaxBatch
 	for {
+		props := n.props
+		if n.core.role != roleLeader {
+			props = nil // a follower refuses writes; leave them queued for the shutdown answer
+		}
 		select {
-		case r := <-n.props:
+		case r := <-props:
 			n.core.now = time.Now().UnixNano()
 			n.propose(r)
 			for i := 1; i < maxBatch; i++ {
@@ -109,27 +102,22 @@ func (n *node) run(crashErr error) {
 		case <-n.mbox.notify:
 			inbox = n.mbox.take(inbox)
 			now := time.Now().UnixNano()
-			for _, m := range inbox {
-				n.core.step(m, now)
+			for i := range inbox {
+				if f := inbox[i].f; f != nil {
+					f()
+				} else {
+					n.core.step(inbox[i].m, now)
+				}
 			}
 			clear(inbox)
-		case r := <-n.cancels:
-			n.cancel(r)
-		case <-tickC:
-			n.core.onTick(time.Now().UnixNano())
-		case f := <-n.ctrl:
-			f()
-		case <-n.stop:
-			if n.stopReason != nil {
-				crashErr = n.stopReason
-			}
-			n.shutdown(crashErr)
-			return
 		}
 		n.afterStep()
 		if n.core.fatal != nil {
 			n.cl.cfg.Logger.Error("node stopped", "node", n.id, "err", n.core.fatal)
-			n.shutdown(n.core.fatal)
+			n.stopping = n.core.fatal
+		}
+		if n.stopping != nil {
+			n.shutdown(n.stopping)
 			return
 		}
 	}
@@ -246,18 +234,24 @@ func (n *node) shutdown(err error) {
 	}
 }
 
-// do runs f on the node's goroutine and waits for it.
+// do runs f on the node's goroutine and waits for it, for ctx or for the
+// node to stop. If ctx ends first, f may still run later.
 func (n *node) do(ctx context.Context, f func()) error {
 	ran := make(chan struct{})
+	n.mbox.call(func() { f(); close(ran) })
 	select {
-	case n.ctrl <- func() { f(); close(ran) }:
+	case <-ran:
+		return nil
 	case <-n.done:
-		return n.stopErr
+		select {
+		case <-ran:
+			return nil
+		default:
+			return n.stopErr
+		}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	<-ran
-	return nil
 }
 
 // waitReason says why writes are waiting, for NotAcknowledgedError.

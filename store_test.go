@@ -922,12 +922,12 @@ func readUntil(t *testing.T, s *Store, stop <-chan struct{}) {
 			return
 		default:
 		}
-		if applied := s.LastApplied().LSN; applied < last {
+		applied := s.LastApplied().LSN
+		if applied < last {
 			t.Errorf("LastApplied went back from %d to %d", last, applied)
 			return
-		} else {
-			last = applied
 		}
+		last = applied
 		if !checkPrefix(t, s) {
 			return
 		}

@@ -89,21 +89,18 @@ func (cl *Cluster) write(ctx context.Context, cmd []byte) (Position, error) {
 	r.data, r.pos, r.cause, r.cancelled = cmd, Position{}, nil, false
 	select {
 	case n.props <- r:
-	case <-ctx.Done():
-		requestPool.Put(r)
-		return Position{}, fmt.Errorf("replstore: write not sent: %w", ctx.Err())
-	case <-n.done:
-		requestPool.Put(r)
-		return Position{}, fmt.Errorf("%w; write not sent", n.stopErr)
+	default:
+		if err := cl.enqueue(ctx, n, r); err != nil {
+			return Position{}, err
+		}
 	}
 	var res result
 	select {
 	case res = <-r.done:
 	case <-ctx.Done():
 		r.cause = ctx.Err()
+		n.mbox.call(func() { n.cancel(r) })
 		select {
-		case n.cancels <- r:
-			res = <-r.done
 		case res = <-r.done:
 		case <-n.done:
 			return cl.abandon(r, n)
@@ -114,6 +111,20 @@ func (cl *Cluster) write(ctx context.Context, cmd []byte) (Position, error) {
 	r.data = nil
 	requestPool.Put(r)
 	return res.pos, res.err
+}
+
+// enqueue waits for room in the leader's proposal queue.
+func (cl *Cluster) enqueue(ctx context.Context, n *node, r *request) error {
+	select {
+	case n.props <- r:
+		return nil
+	case <-ctx.Done():
+		requestPool.Put(r)
+		return fmt.Errorf("replstore: write not sent: %w", ctx.Err())
+	case <-n.done:
+		requestPool.Put(r)
+		return fmt.Errorf("%w; write not sent", n.stopErr)
+	}
 }
 
 // abandon returns the answer of a write whose leader stopped: the one it
