@@ -129,7 +129,12 @@ func (c *core) handleAppendResp(m Message) {
 		c.logf("answer from unknown follower %s", m.From)
 		return
 	}
+	wasLive := p.live(c.tick, c.cfg.timeoutTicks)
 	p.lastHeard = c.tick
+	if !wasLive {
+		// It is back: under FIRST it may rejoin the sync set at once.
+		c.refreshSyncSet()
+	}
 	if m.Reject {
 		c.backUp(p, m.Hint)
 		return

@@ -28,8 +28,8 @@ import (
 // when it is finally delivered is dropped. Every drop is counted in
 // NetCounts.Dropped.
 //
-// Handlers must not block and must not call Send: they put the message in
-// the node's mailbox. MemNet may call a handler while it holds the link's
+// Handlers must not block and must not call MemNet's methods: they put the
+// message in the node's mailbox. MemNet may call a handler while it holds the link's
 // lock, from the goroutine that calls Send, ResumeLink, ResumeNode, Heal or
 // Delay, or from the goroutine that times a delayed link.
 //
@@ -234,6 +234,7 @@ func (m *MemNet) PauseNode(id NodeID) { m.setNodePaused(id, true) }
 // otherwise delivers its held messages in order.
 func (m *MemNet) ResumeNode(id NodeID) { m.setNodePaused(id, false) }
 
+// setNodePaused is PauseNode (on) and ResumeNode (off).
 func (m *MemNet) setNodePaused(id NodeID, on bool) {
 	m.cfg.Lock()
 	defer m.cfg.Unlock()
@@ -247,23 +248,9 @@ func (m *MemNet) setNodePaused(id NodeID, on bool) {
 	})
 	for _, l := range links {
 		if l.key.from == id || l.key.to == id {
-			m.changeLink(l, func(l *link) { l.pausedNode = m.nodePausedFlags(l.key, id, on, l.pausedNode) })
+			m.changeLink(l, func(l *link) { l.setNodePaused(id, on) })
 		}
 	}
-}
-
-// nodePausedFlags returns the pausedNode bits of link k after id's node
-// pause is set to on.
-func (m *MemNet) nodePausedFlags(k linkKey, id NodeID, on bool, bits uint8) uint8 {
-	for end, node := range [2]NodeID{k.from, k.to} {
-		if node == id {
-			bits &^= 1 << end
-			if on {
-				bits |= 1 << end
-			}
-		}
-	}
-	return bits
 }
 
 // Partition splits the network: a message between nodes named in different
@@ -408,7 +395,7 @@ func (m *MemNet) link(from, to NodeID) *link {
 	if l = m.links[k]; l == nil {
 		l = &link{key: k, cut: isCut(m.groups, k)}
 		for id := range m.pausedNodes {
-			l.pausedNode = m.nodePausedFlags(k, id, true, l.pausedNode)
+			l.setNodePaused(id, true)
 		}
 		l.syncActive(m)
 		m.links[k] = l
@@ -522,6 +509,19 @@ type link struct {
 
 // paused reports whether the link holds its messages.
 func (l *link) paused() bool { return l.pausedLink || l.pausedNode != 0 }
+
+// setNodePaused records whether PauseNode(id) holds the link, for each of
+// its ends that is id.
+func (l *link) setNodePaused(id NodeID, on bool) {
+	for end, node := range [2]NodeID{l.key.from, l.key.to} {
+		if node == id {
+			l.pausedNode &^= 1 << end
+			if on {
+				l.pausedNode |= 1 << end
+			}
+		}
+	}
+}
 
 // drops reports whether the next message on the link is dropped, using
 // up one DropNext if so.

@@ -1,0 +1,283 @@
+// Command replstore-demo tells replstore's story in one short run: an
+// in-process cluster (leader n1, sync follower n2, async follower n3, ack
+// level Durable) stores satellite telemetry, shows each follower's lag,
+// shows that a write is acknowledged once the sync follower has it while
+// the async one lags, shows a write that cannot be acknowledged while the
+// sync follower is cut off, and reserves a cabin with compare-and-swap.
+//
+//	go run ./cmd/replstore-demo [-writes N] [-quiet]
+//
+// Every wait is on the cluster (WaitApplied, events) or a context, never a
+// sleep; the run takes well under a second.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/replstore/replstore"
+)
+
+func main() {
+	writes := flag.Int("writes", 3, "altitude samples to write in the first step")
+	quiet := flag.Bool("quiet", false, "print the story's conclusions, not every write")
+	flag.Parse()
+	if err := run(os.Stdout, *writes, *quiet); err != nil {
+		fmt.Fprintln(os.Stderr, "replstore-demo:", err)
+		os.Exit(1)
+	}
+}
+
+// demo is one run: the cluster, who plays which role, and where to print.
+type demo struct {
+	cl                  *replstore.Cluster
+	leader, sync, async replstore.NodeID
+	events              chan replstore.Event
+	w                   io.Writer
+	quiet               bool
+}
+
+func run(w io.Writer, writes int, quiet bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cfg := replstore.DefaultConfig()
+	d := &demo{leader: cfg.Leader, sync: cfg.SyncFollowers[0], async: cfg.AsyncFollowers[0],
+		events: make(chan replstore.Event, 256), w: w, quiet: quiet}
+	cfg.OnEvent = func(e replstore.Event) {
+		select { // OnEvent must not block: drop what nobody reads
+		case d.events <- e:
+		default:
+		}
+	}
+	cl, err := replstore.NewCluster(cfg)
+	if err != nil {
+		return err
+	}
+	d.cl = cl
+	d.say("replstore demo: leader %s, sync follower %s, async follower %s; FIRST %d, ack level %v, policy %v",
+		d.leader, d.sync, d.async, cfg.SyncCount, cfg.AckLevel, cfg.SyncLoss)
+	for _, step := range []func(context.Context) error{
+		func(ctx context.Context) error { return d.telemetry(ctx, writes) },
+		d.lagTable, d.asyncLags, d.syncLost, d.reserveCabin,
+	} {
+		if err = step(ctx); err != nil {
+			break
+		}
+	}
+	if cerr := cl.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.w, format+"\n", args...) }
+
+// detail prints a line unless -quiet.
+func (d *demo) detail(format string, args ...any) {
+	if !d.quiet {
+		d.say(format, args...)
+	}
+}
+
+// t0 is the (fixed) time of the first sample: sample times come from the
+// writer, not from a clock.
+var t0 = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func (d *demo) telemetry(ctx context.Context, writes int) error {
+	d.say("\n1. Telemetry writes (each returns its Position, epoch:LSN)")
+	for _, sat := range []string{"ISS", "HST"} {
+		key := "sat/" + sat + "/elements"
+		pos, err := d.cl.Put(ctx, key, []byte(elements[sat]))
+		if err != nil {
+			return err
+		}
+		d.detail("  put    %-22s %-30s -> %v", key, elements[sat], pos)
+	}
+	for i := range writes {
+		t, km := t0.Add(time.Duration(i)*time.Minute), 418.2-0.05*float64(i)
+		pos, err := d.cl.AppendSample(ctx, "sat/ISS/altitude_km", t, km)
+		if err != nil {
+			return err
+		}
+		d.detail("  sample %-22s %s %7.2f km             -> %v", "sat/ISS/altitude_km", t.Format("15:04"), km, pos)
+	}
+	st, err := d.store(d.leader)
+	if err != nil {
+		return err
+	}
+	if s, ok := st.Latest("sat/ISS/altitude_km"); ok {
+		d.say("  leader %s: latest ISS altitude %.2f km at %s (%d samples)", d.leader, s.Value, s.Time.Format("15:04"),
+			len(st.Range("sat/ISS/altitude_km", t0, t0.Add(24*time.Hour))))
+	}
+	return nil
+}
+
+var elements = map[string]string{
+	"ISS": "a=6795km e=0.0005 i=51.64deg",
+	"HST": "a=6895km e=0.0002 i=28.47deg",
+	"CSS": "a=6760km e=0.0007 i=41.47deg",
+}
+
+// lagTable prints the leader's view of its followers.
+func (d *demo) lagTable(ctx context.Context) error {
+	st, err := d.cl.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	d.say("\n2. Replication lag, as leader %s sees it (commit LSN %d)", st.Leader, st.Commit)
+	d.say("  %-8s %-5s %-5s %8s %8s %8s %10s %9s", "follower", "sync", "live", "received", "durable", "applied", "lag(LSNs)", "lag(time)")
+	for _, f := range st.Followers {
+		d.say("  %-8s %-5v %-5v %8d %8d %8d %10d %9s", f.ID, f.Sync, f.Live, f.Received, f.Durable, f.Applied,
+			f.LagEntries, f.LagTime.Round(10*time.Microsecond))
+	}
+	d.say("  (Durable: %s has stored every committed entry; it applies one when the next append or heartbeat tells it the commit LSN)", d.sync)
+	return nil
+}
+
+// asyncLags pauses the link to the async follower: writes are still
+// acknowledged (the sync follower has them), the async follower falls
+// behind, then catches up.
+func (d *demo) asyncLags(ctx context.Context) error {
+	d.say("\n3. Sync vs async: pause link %s -> %s", d.leader, d.async)
+	d.cl.Net().PauseLink(d.leader, d.async)
+	pos, err := d.cl.Put(ctx, "sat/CSS/elements", []byte(elements["CSS"]))
+	if err != nil {
+		return err
+	}
+	d.say("  put sat/CSS/elements -> %v: acknowledged", pos)
+	if err := d.cl.WaitApplied(ctx, d.sync, pos.LSN); err != nil {
+		return err
+	}
+	for _, id := range []replstore.NodeID{d.sync, d.async} {
+		if err := d.show(id, "sat/CSS/elements"); err != nil {
+			return err
+		}
+	}
+	for i := range 3 {
+		if _, err := d.cl.AppendSample(ctx, "sat/CSS/altitude_km", t0.Add(time.Duration(i)*time.Minute), 383.9); err != nil {
+			return err
+		}
+		if err := d.showLag(ctx, d.async); err != nil {
+			return err
+		}
+	}
+	d.cl.Net().ResumeLink(d.leader, d.async)
+	last, err := d.cl.NodeStats(ctx, d.leader)
+	if err != nil {
+		return err
+	}
+	if err := d.cl.WaitApplied(ctx, d.async, last.Commit); err != nil {
+		return err
+	}
+	d.say("  resume link; WaitApplied(%s, %d) returned: caught up", d.async, last.Commit)
+	return d.show(d.async, "sat/CSS/elements")
+}
+
+// syncLost pauses the link to the sync follower: under Block a write
+// cannot be acknowledged, and fails when its deadline passes.
+func (d *demo) syncLost(ctx context.Context) error {
+	d.say("\n4. Sync follower cut off: pause link %s -> %s, write with a 200ms deadline", d.leader, d.sync)
+	d.cl.Net().PauseLink(d.leader, d.sync)
+	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err := d.cl.Put(wctx, "sat/ISS/reboost", []byte("dv=0.6m/s"))
+	cancel()
+	var nae *replstore.NotAcknowledgedError
+	if !errors.As(err, &nae) {
+		return fmt.Errorf("want a NotAcknowledgedError, got %v", err)
+	}
+	d.say("  error: %v", err)
+	d.say("  errors.Is(err, ErrNotAcknowledged) = %v", errors.Is(err, replstore.ErrNotAcknowledged))
+	if err := d.awaitEvent(ctx, replstore.EventSyncUnavailable); err != nil {
+		return err
+	}
+	d.cl.Net().ResumeLink(d.leader, d.sync)
+	d.say("  resume link")
+	if err := d.awaitEvent(ctx, replstore.EventSyncAvailable); err != nil {
+		return err
+	}
+	if err := d.cl.WaitApplied(ctx, d.sync, nae.Pos.LSN); err != nil {
+		return err
+	}
+	d.say("  the unacknowledged write at %v committed after all, now that %s has it:", nae.Pos, d.sync)
+	if err := d.show(d.leader, "sat/ISS/reboost"); err != nil {
+		return err
+	}
+	pos, err := d.cl.Put(ctx, "sat/ISS/reboost", []byte("dv=0.4m/s"))
+	if err != nil {
+		return err
+	}
+	d.say("  a new write is acknowledged again -> %v", pos)
+	return nil
+}
+
+// reserveCabin: compare-and-swap on a record's version (0: only if absent).
+func (d *demo) reserveCabin(ctx context.Context) error {
+	d.say("\n5. Reserve cabin C14 only if it is still free (CompareAndSwap, version 0 = absent)")
+	pos, err := d.cl.CompareAndSwap(ctx, "cabin/C14", 0, []byte("crew-7"))
+	if err != nil {
+		return err
+	}
+	d.say("  crew-7: reserved -> %v (the record's version is now %d)", pos, pos.LSN)
+	pos, err = d.cl.CompareAndSwap(ctx, "cabin/C14", 0, []byte("crew-9"))
+	if !errors.Is(err, replstore.ErrVersionMismatch) {
+		return fmt.Errorf("second reservation: want ErrVersionMismatch, got %v", err)
+	}
+	d.say("  crew-9: %v (the failed CAS still took LSN %d; it changed nothing)", err, pos.LSN)
+	return d.show(d.leader, "cabin/C14")
+}
+
+// show prints what node id's store holds at key.
+func (d *demo) show(id replstore.NodeID, key string) error {
+	st, err := d.store(id)
+	if err != nil {
+		return err
+	}
+	if r, ok := st.Get(key); ok {
+		d.say("  %s store: %s = %q (version %d)", id, key, r.Value, r.Pos.LSN)
+	} else {
+		d.say("  %s store: %s not there yet (applied %v)", id, key, st.LastApplied())
+	}
+	return nil
+}
+
+func (d *demo) store(id replstore.NodeID) (*replstore.Store, error) {
+	st, err := d.cl.Store(id)
+	if err == nil && st == nil {
+		err = fmt.Errorf("%s does not run the telemetry store", id)
+	}
+	return st, err
+}
+
+// showLag prints the leader's commit LSN and how far id trails it.
+func (d *demo) showLag(ctx context.Context, id replstore.NodeID) error {
+	st, err := d.cl.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	for _, f := range st.Followers {
+		if f.ID == id {
+			d.say("  write acknowledged, commit LSN %d; %s applied %d, lag %d entries", st.Commit, id, f.Applied, f.LagEntries)
+		}
+	}
+	return nil
+}
+
+// awaitEvent waits for the next event of kind and prints it.
+func (d *demo) awaitEvent(ctx context.Context, kind replstore.EventKind) error {
+	for {
+		select {
+		case e := <-d.events:
+			if e.Kind == kind {
+				d.say("  event: %v", e)
+				return nil
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for event %v: %w", kind, ctx.Err())
+		}
+	}
+}

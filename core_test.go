@@ -1,0 +1,290 @@
+package replstore
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
+)
+
+// coreNet runs cores in one goroutine: a deterministic little driver for
+// protocol tests. Messages wait in a queue until deliver is called; drop
+// decides which of them vanish.
+type coreNet struct {
+	t     testing.TB
+	cores map[NodeID]*core
+	queue []Message
+	drop  func(Message) bool
+	now   int64
+}
+
+func newCoreNet(t testing.TB, cfg Config, leaderLog LogStore) *coreNet {
+	cfg = cfg.withDefaults()
+	require.NoError(t, cfg.Validate())
+	cc := newCoreConfig(cfg)
+	n := &coreNet{t: t, cores: map[NodeID]*core{}}
+	ids := append(append([]NodeID{cfg.Leader}, cfg.SyncFollowers...), cfg.AsyncFollowers...)
+	for _, id := range ids {
+		log := LogStore(NewMemLog())
+		if id == cfg.Leader && leaderLog != nil {
+			log = leaderLog
+		}
+		n.cores[id] = newCore(id, cc, log, NewStore(), &hardState{epoch: log.Last().Epoch})
+	}
+	return n
+}
+
+// collect moves every core's outputs into the queue and checks invariants.
+func (n *coreNet) collect() {
+	for _, id := range n.ids() {
+		c := n.cores[id]
+		c.flush()
+		n.queue = append(n.queue, c.msgs...)
+		c.msgs = c.msgs[:0]
+		c.errs = c.errs[:0]
+		require.NoError(n.t, c.fatal)
+		require.NoError(n.t, c.checkInvariants())
+	}
+}
+
+func (n *coreNet) ids() []NodeID {
+	ids := make([]NodeID, 0, len(n.cores))
+	for id := range n.cores {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// stabilize delivers messages until none are left (bounded).
+func (n *coreNet) stabilize() {
+	n.collect()
+	for i := 0; len(n.queue) > 0; i++ {
+		require.Less(n.t, i, 100000, "messages never stop flowing")
+		m := n.queue[0]
+		n.queue = n.queue[1:]
+		n.now++
+		if n.drop != nil && n.drop(m) {
+			continue
+		}
+		n.cores[m.To].step(m, n.now)
+		n.collect()
+	}
+}
+
+func (n *coreNet) tick() {
+	n.now++
+	for _, id := range n.ids() {
+		n.cores[id].onTick(n.now)
+	}
+	n.collect()
+}
+
+func logOf(t testing.TB, l LogStore) []Position {
+	var out []Position
+	for lsn := l.First(); lsn <= l.Last().LSN; {
+		ents, err := l.Entries(lsn, l.Last().LSN)
+		require.NoError(t, err)
+		for _, e := range ents {
+			out = append(out, e.Pos)
+		}
+		lsn += LSN(len(ents))
+	}
+	return out
+}
+
+// TestMismatchRepair gives a follower a divergent tail (entries of an old
+// epoch that the new leader never had): the leader backs up to the last
+// shared position, the follower truncates the conflict, and both logs end
+// identical.
+func TestMismatchRepair(t *testing.T) {
+	cfg := Config{Leader: "a", SyncFollowers: []NodeID{"b"}}
+	// The leader's log: epoch 1 for LSN 1..3, then epoch 3 (it leads).
+	ll := NewMemLog()
+	for lsn := LSN(1); lsn <= 3; lsn++ {
+		require.NoError(t, ll.Append([]Entry{{Pos: Position{1, lsn}}}))
+	}
+	n := newCoreNet(t, cfg, ll)
+	// The follower shares LSN 1..3 but then holds a tail from epoch 2
+	// that no one acknowledged: LSN 4..9.
+	fl := n.cores["b"].log
+	for lsn := LSN(1); lsn <= 3; lsn++ {
+		require.NoError(t, fl.Append([]Entry{{Pos: Position{1, lsn}}}))
+	}
+	for lsn := LSN(4); lsn <= 9; lsn++ {
+		require.NoError(t, fl.Append([]Entry{{Pos: Position{2, lsn}, Data: AppendPut(nil, "stale", []byte("x"))}}))
+	}
+	n.cores["b"].last = fl.Last()
+	n.cores["b"].hard.epoch, n.cores["b"].epoch = 2, 2
+
+	leader := n.cores["a"]
+	leader.becomeLeader(3, 0)
+	for i := 0; i < 5; i++ {
+		leader.propose(AppendPut(nil, fmt.Sprint("k", i), []byte("v")))
+	}
+	n.stabilize()
+
+	require.Equal(t, logOf(t, leader.log), logOf(t, fl), "logs differ after repair")
+	require.Equal(t, Position{3, 9}, fl.Last())
+	var truncated bool
+	for _, e := range n.cores["b"].events {
+		truncated = truncated || e.Kind == EventTruncated
+	}
+	require.True(t, truncated, "the follower did not report the truncation")
+	require.Equal(t, LSN(9), leader.commit)
+	_, stale := n.cores["b"].sm.(*Store).Get("stale")
+	require.False(t, stale, "a rolled-back entry was applied")
+}
+
+// TestLostAppendIsResent drops one pipelined append: the next one is
+// rejected, the leader backs up and resends, nothing is lost.
+func TestLostAppendIsResent(t *testing.T) {
+	n := newCoreNet(t, Config{Leader: "a", SyncFollowers: []NodeID{"b"}, MaxBatch: 2, MaxInflight: 8}, nil)
+	leader := n.cores["a"]
+	leader.becomeLeader(1, 0)
+	n.stabilize()
+	dropped := 0
+	n.drop = func(m Message) bool {
+		if m.Kind == MsgAppend && len(m.Entries) > 0 && dropped == 0 {
+			dropped++
+			return true
+		}
+		return false
+	}
+	for i := 0; i < 10; i++ {
+		leader.propose(AppendPut(nil, fmt.Sprint("k", i), []byte("v")))
+	}
+	n.stabilize()
+	require.Equal(t, 1, dropped)
+	// The last pipelined message may have been the dropped one: a
+	// heartbeat finds the gap.
+	n.tick()
+	n.stabilize()
+	require.Equal(t, logOf(t, leader.log), logOf(t, n.cores["b"].log))
+	require.Equal(t, leader.last.LSN, leader.commit)
+}
+
+// TestStaleEpochIsFenced: a follower that has seen epoch 2 refuses an
+// append from epoch 1, and the old leader steps down on the answer.
+func TestStaleEpochIsFenced(t *testing.T) {
+	n := newCoreNet(t, Config{Leader: "a", SyncFollowers: []NodeID{"b"}}, nil)
+	old := n.cores["a"]
+	old.becomeLeader(1, 0)
+	n.cores["b"].epoch, n.cores["b"].hard.epoch = 2, 2
+	pos := old.propose(AppendPut(nil, "k", []byte("v")))
+	n.stabilize()
+	require.Equal(t, roleFollower, old.role, "the deposed leader still leads")
+	require.Equal(t, Epoch(2), old.epoch)
+	require.Less(t, old.commit, pos.LSN, "a deposed leader committed a write")
+	require.Equal(t, LSN(0), n.cores["b"].last.LSN, "the follower stored an entry from an older epoch")
+}
+
+// TestCommitRuleMatchesReference drives a leader core with random
+// acknowledgements from its followers and checks after every step that
+// the commit LSN is what a naive reading of the rule gives: the largest L
+// that SyncCount members of the sync set hold at the ack level (under
+// FIRST, of the highest-priority live members), never going backwards.
+func TestCommitRuleMatchesReference(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		nSync := rapid.IntRange(1, 4).Draw(t, "syncFollowers")
+		cfg := Config{Leader: "L", MaxBatch: 8, MaxInflight: 64, FollowerTimeoutTicks: 3,
+			SyncCount: rapid.IntRange(1, nSync).Draw(t, "n"),
+			Quorum:    rapid.SampledFrom([]Quorum{First, Any}).Draw(t, "quorum"),
+			AckLevel:  rapid.SampledFrom([]AckLevel{Local, Received, Durable, Applied}).Draw(t, "level")}
+		for i := 0; i < nSync; i++ {
+			cfg.SyncFollowers = append(cfg.SyncFollowers, NodeID(fmt.Sprint("s", i)))
+		}
+		cfg.AsyncFollowers = []NodeID{"a0"}
+		cfg = cfg.withDefaults()
+		c := newCore("L", newCoreConfig(cfg), NewMemLog(), NewStore(), &hardState{})
+		c.becomeLeader(1, 0)
+		c.flush()
+		type ack struct{ recv, dur, app LSN }
+		acks := map[NodeID]*ack{}
+		heard := map[NodeID]uint64{}
+		all := append(slices.Clone(cfg.SyncFollowers), "a0")
+		for _, id := range all {
+			acks[id] = &ack{}
+		}
+		prevCommit := c.commit
+		for step := 0; step < 80; step++ {
+			switch rapid.IntRange(0, 5).Draw(t, "op") {
+			case 0:
+				for k := rapid.IntRange(1, 5).Draw(t, "proposals"); k > 0; k-- {
+					c.propose(AppendPut(nil, "k", []byte("v")))
+				}
+				c.flush()
+			case 1:
+				c.onTick(int64(step))
+				c.flush()
+			default:
+				id := rapid.SampledFrom(all).Draw(t, "from")
+				a := acks[id]
+				a.recv = LSN(rapid.Uint64Range(uint64(a.recv), uint64(c.last.LSN)).Draw(t, "received"))
+				a.dur = LSN(rapid.Uint64Range(uint64(a.dur), uint64(a.recv)).Draw(t, "durable"))
+				a.app = LSN(rapid.Uint64Range(uint64(a.app), uint64(min(a.dur, c.safe))).Draw(t, "applied"))
+				heard[id] = c.tick
+				c.step(Message{Kind: MsgAppendResp, From: id, To: "L", Epoch: 1, Received: a.recv, Durable: a.dur, Applied: a.app}, int64(step))
+				c.flush()
+			}
+			c.msgs = c.msgs[:0]
+			if err := c.checkInvariants(); err != nil {
+				t.Fatal(err)
+			}
+			// The reference: pick the sync set by hand.
+			var members []NodeID
+			if cfg.Quorum == Any {
+				members = cfg.SyncFollowers
+			} else {
+				var dead []NodeID
+				for _, id := range cfg.SyncFollowers {
+					if c.tick-heard[id] <= uint64(cfg.FollowerTimeoutTicks) {
+						members = append(members, id)
+					} else {
+						dead = append(dead, id)
+					}
+				}
+				members = append(members, dead...)[:cfg.SyncCount]
+			}
+			want := c.last.LSN
+			if cfg.AckLevel != Local {
+				want = 0
+				for l := c.last.LSN; l > 0; l-- {
+					have := 0
+					for _, id := range members {
+						a := acks[id]
+						v := map[AckLevel]LSN{Received: a.recv, Durable: a.dur, Applied: a.app}[cfg.AckLevel]
+						if v >= l {
+							have++
+						}
+					}
+					if have >= cfg.SyncCount {
+						want = l
+						break
+					}
+				}
+			}
+			want = max(want, prevCommit)
+			if c.commit != want {
+				t.Fatalf("commit %d, reference %d (members %v, acks %v)", c.commit, want, members, fmtAcks(acks))
+			}
+			prevCommit = c.commit
+		}
+	})
+}
+
+func fmtAcks[T any](m map[NodeID]*T) string {
+	s := ""
+	for _, id := range slices.Sorted(func(yield func(NodeID) bool) {
+		for id := range m {
+			if !yield(id) {
+				return
+			}
+		}
+	}) {
+		s += fmt.Sprintf("%s:%+v ", id, *m[id])
+	}
+	return s
+}
