@@ -7,7 +7,8 @@ type followerState struct {
 	// matched is the highest LSN known to equal the current leader's log.
 	// Invariant: commit <= matched on a follower.
 	matched    LSN
-	ackPending bool // an accepted append has not been answered yet
+	ackPending bool // an accepted append asked for an answer
+	ackedUpTo  LSN  // matched as of the last answer
 }
 
 // handleAppend accepts entries from the leader if they extend the log at a
@@ -48,7 +49,9 @@ func (c *core) handleAppend(m Message) {
 		c.commit = hint
 		c.applyCommitted()
 	}
-	c.ackPending = true
+	if m.WantAck || c.matched >= c.ackedUpTo+LSN(c.cfg.maxInflight/4) {
+		c.ackPending = true
+	}
 }
 
 // matchesPrev checks log matching at prev. If it fails it returns the LSN
@@ -110,6 +113,7 @@ func (c *core) sendAck() {
 		return
 	}
 	c.ackPending = false
+	c.ackedUpTo = c.matched
 	c.send(Message{Kind: MsgAppendResp, To: c.leader, Received: c.matched, Durable: c.matched,
 		Applied: c.applied, Last: c.last})
 }

@@ -108,8 +108,15 @@ func (c *core) sendAppends(p *progress, force bool) {
 // sendTo sends one append (a heartbeat if ents is empty) to p.
 func (c *core) sendTo(p *progress, ents []Entry) {
 	prev := p.next - 1
+	// Sync followers answer every append; the others once a tick, which
+	// is enough for liveness, lag and flow control, and spares the leader
+	// a wake-up per batch for acknowledgements that decide nothing.
+	wantAck := p.sync || p.probing || len(ents) == 0 || p.askedAt != c.tick
 	c.send(Message{Kind: MsgAppend, To: p.id, Prev: Position{Epoch: c.epochAt(prev), LSN: prev},
-		Entries: ents, Commit: c.safe})
+		Entries: ents, Commit: c.safe, WantAck: wantAck})
+	if wantAck {
+		p.askedAt = c.tick
+	}
 	p.lastSent = c.tick
 	p.sentCommit = c.safe
 }

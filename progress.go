@@ -17,6 +17,7 @@ type progress struct {
 	lastHeard  uint64 // tick of the last answer
 	lastSent   uint64 // tick of the last message sent
 	sentCommit LSN    // highest commit LSN sent to it
+	askedAt    uint64 // tick of the last append with WantAck
 	probing    bool   // a reject arrived: resend only when it answers
 }
 

@@ -37,6 +37,10 @@ type Message struct {
 	Entries []Entry
 	Commit  LSN   // the leader's commit LSN: followers may apply up to it
 	Time    int64 // the leader's clock when it sent the message (Unix ns)
+	// WantAck asks for an answer as soon as the entries are stored. The
+	// leader sets it for sync followers and once per tick for the others;
+	// an async follower otherwise answers only every quarter window.
+	WantAck bool
 
 	// MsgAppendResp.
 	Reject   bool // Prev did not match (or Epoch was stale): see Hint
