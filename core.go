@@ -133,13 +133,25 @@ func (c *core) onTick(now int64) {
 
 // flush ends a batch of inputs: it appends queued proposals and sends the
 // acknowledgement a follower owes. The driver calls it before taking
-// outputs.
+// outputs, then calls applyDeferred after sending them.
 func (c *core) flush() {
 	if c.role == roleLeader {
 		c.appendProposals()
-	} else {
-		c.sendAck()
+		return
 	}
+	if c.cfg.ackLevel == Applied {
+		// The acknowledgement must report what is applied.
+		c.applyCommitted()
+	}
+	c.sendAck()
+}
+
+// applyDeferred applies what a follower learned is committed. It runs
+// after the batch's messages are sent, so a follower's acknowledgement
+// never waits for its state machine. (The leader applies as it commits:
+// its writers wait for that.)
+func (c *core) applyDeferred() {
+	c.applyCommitted()
 }
 
 // send queues a message.

@@ -43,6 +43,7 @@ func (n *coreNet) collect() {
 		c.flush()
 		n.queue = append(n.queue, c.msgs...)
 		c.msgs = c.msgs[:0]
+		c.applyDeferred()
 		c.errs = c.errs[:0]
 		require.NoError(n.t, c.fatal)
 		require.NoError(n.t, c.checkInvariants())

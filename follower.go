@@ -45,10 +45,9 @@ func (c *core) handleAppend(m Message) {
 		return
 	}
 	c.matched = max(c.matched, prev.LSN+LSN(len(entries)))
-	if hint := min(m.Commit, c.matched); hint > c.commit {
-		c.commit = hint
-		c.applyCommitted()
-	}
+	// Applying waits for the end of the batch (see flush and
+	// applyDeferred), so the acknowledgement is not delayed by it.
+	c.commit = max(c.commit, min(m.Commit, c.matched))
 	if m.WantAck || c.matched >= c.ackedUpTo+LSN(c.cfg.maxInflight/4) {
 		c.ackPending = true
 	}
@@ -120,6 +119,13 @@ func (c *core) sendAck() {
 
 // epochAt is the epoch of the entry at lsn; a storage error stops the node.
 func (c *core) epochAt(lsn LSN) Epoch {
+	// Fast paths for the common cases, sparing a storage call.
+	if lsn == c.last.LSN {
+		return c.last.Epoch
+	}
+	if c.role == roleLeader && lsn >= c.epochStart && lsn <= c.last.LSN {
+		return c.epoch
+	}
 	e, err := c.log.EpochAt(lsn)
 	if err != nil {
 		c.fail(fmt.Errorf("epoch at %d: %w", lsn, err))

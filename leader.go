@@ -8,11 +8,12 @@ import (
 // leaderState is what the leader keeps: per-follower progress, the sync
 // set and the proposals of the current batch.
 type leaderState struct {
-	followers []*progress // sync-eligible in priority order, then async
-	syncList  []NodeID    // sync-eligible followers in priority order
-	safe      LSN         // followers may apply up to here; >= commit
-	pending   []Entry     // proposals not yet appended
-	acks      []LSN       // scratch for the quorum rule
+	followers  []*progress // sync-eligible in priority order, then async
+	syncList   []NodeID    // sync-eligible followers in priority order
+	safe       LSN         // followers may apply up to here; >= commit
+	epochStart LSN         // LSN of this epoch's first entry
+	pending    []Entry     // proposals not yet appended
+	acks       []LSN       // scratch for the quorum rule
 
 	unavailable      bool   // fewer than syncCount sync followers live
 	unavailableSince uint64 // tick it became so
@@ -41,6 +42,7 @@ func (c *core) becomeLeader(epoch Epoch, now int64) {
 		p.lastHeard = c.tick
 	}
 	c.safe = c.commit
+	c.epochStart = c.last.LSN + 1
 	c.refreshSyncSet()
 	c.pending = append(c.pending, Entry{Kind: EntryEpoch})
 	c.appendProposals()

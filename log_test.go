@@ -2,6 +2,7 @@ package replstore
 
 import (
 	"errors"
+	"runtime"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -103,4 +104,34 @@ func TestMemLogMatchesModel(t *testing.T) {
 			}
 		}
 	})
+}
+
+// BenchmarkMemLogBytesPerEntry reports the heap retained per log entry
+// with a 64-byte command: the payload itself and the log's overhead on top
+// of it (the Entry header and the chunk slots).
+func BenchmarkMemLogBytesPerEntry(b *testing.B) {
+	const entries = 1 << 18
+	const payload = 64
+	for i := 0; i < b.N; i++ {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		l := NewMemLog()
+		batch := make([]Entry, 256)
+		for lsn := LSN(1); lsn <= entries; lsn += LSN(len(batch)) {
+			for j := range batch {
+				batch[j] = Entry{Pos: Position{1, lsn + LSN(j)}, Data: make([]byte, payload)}
+			}
+			if err := l.Append(batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		clear(batch)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perEntry := float64(after.HeapAlloc-before.HeapAlloc) / entries
+		b.ReportMetric(perEntry, "B/entry")
+		b.ReportMetric(perEntry-payload, "overhead-B/entry")
+		runtime.KeepAlive(l)
+	}
 }

@@ -101,12 +101,13 @@ func (n *node) run() {
 			}
 		case <-n.mbox.notify:
 			inbox = n.mbox.take(inbox)
-			now := time.Now().UnixNano()
+			// Messages do not read the clock: the core's time moves with
+			// proposals and ticks, which is all it needs.
 			for i := range inbox {
 				if f := inbox[i].f; f != nil {
 					f()
 				} else {
-					n.core.step(inbox[i].m, now)
+					n.core.step(inbox[i].m, n.core.now)
 				}
 			}
 			clear(inbox)
@@ -163,6 +164,7 @@ func (n *node) afterStep() {
 	}
 	clear(c.msgs)
 	c.msgs = c.msgs[:0]
+	c.applyDeferred()
 	for _, e := range c.events {
 		n.cl.report(e)
 	}

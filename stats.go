@@ -21,6 +21,10 @@ type FollowerStats struct {
 	ID       NodeID
 	Sync     bool // in the sync set now: its acknowledgements count
 	Live     bool // answered within FollowerTimeoutTicks
+	// Received, Durable and Applied are the follower's progress as it
+	// last reported it. A sync follower reports every append; an async
+	// one at least once a tick. A follower acknowledges before it applies,
+	// so Applied may trail by one report (except at ack level Applied).
 	Received LSN
 	Durable  LSN
 	Applied  LSN

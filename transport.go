@@ -36,7 +36,7 @@ type Message struct {
 	Prev    Position // the entry just before Entries, for log matching
 	Entries []Entry
 	Commit  LSN   // the leader's commit LSN: followers may apply up to it
-	Time    int64 // the leader's clock when it sent the message (Unix ns)
+	Time    int64 // the sender's clock at its last proposal or tick (Unix ns)
 	// WantAck asks for an answer as soon as the entries are stored. The
 	// leader sets it for sync followers and once per tick for the others;
 	// an async follower otherwise answers only every quarter window.
