@@ -155,8 +155,6 @@ type Config struct {
 	// MaxInflight is the most entries sent to one follower and not yet
 	// acknowledged (pipelining window). Default 8192.
 	MaxInflight int
-	// ProposalQueue is the leader's proposal queue length. Default 1024.
-	ProposalQueue int
 	// MaxKeyBytes bounds keys and series names. Default 1024.
 	MaxKeyBytes int
 	// MaxValueBytes bounds values (and raw commands). Default 1 MiB.
@@ -207,7 +205,6 @@ func (c Config) withDefaults() Config {
 	setInt(&c.FollowerTimeoutTicks, 10)
 	setInt(&c.MaxBatch, 1024)
 	setInt(&c.MaxInflight, 8192)
-	setInt(&c.ProposalQueue, 1024)
 	setInt(&c.MaxKeyBytes, 1024)
 	setInt(&c.MaxValueBytes, 1<<20)
 	if c.NewStateMachine == nil {
@@ -263,7 +260,7 @@ func (c Config) Validate() error {
 		name string
 		v    int
 	}{{"HeartbeatTicks", c.HeartbeatTicks}, {"FollowerTimeoutTicks", c.FollowerTimeoutTicks}, {"MaxBatch", c.MaxBatch},
-		{"MaxInflight", c.MaxInflight}, {"ProposalQueue", c.ProposalQueue}, {"MaxKeyBytes", c.MaxKeyBytes}, {"MaxValueBytes", c.MaxValueBytes}} {
+		{"MaxInflight", c.MaxInflight}, {"MaxKeyBytes", c.MaxKeyBytes}, {"MaxValueBytes", c.MaxValueBytes}} {
 		if f.v < 0 {
 			return bad(f.name, "%d; must be positive (0 takes the default)", f.v)
 		}

@@ -78,8 +78,11 @@ func (c *core) appendProposals() {
 	clear(c.pending) // drop references to the commands
 	c.pending = c.pending[:0]
 	c.maybeCommit()
-	for _, p := range c.followers {
-		c.sendAppends(p, false)
+	// Async followers first, the highest-priority sync follower last: the
+	// last goroutine a sender wakes is the one Go's scheduler runs next,
+	// and the sync follower's answer is what the writers wait for.
+	for i := len(c.followers) - 1; i >= 0; i-- {
+		c.sendAppends(c.followers[i], false)
 	}
 }
 

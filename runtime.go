@@ -10,14 +10,13 @@ import (
 )
 
 // request is one write travelling from a caller to the leader and back.
-// The caller owns it until it is sent on props; then the leader's
-// goroutine owns it until it replies on done.
+// The caller owns it until it is queued in the leader's mailbox; then the
+// node's goroutine owns it until it answers on done, exactly once.
 type request struct {
-	data      []byte
-	pos       Position
-	cause     error // set by the caller before it sends a cancel
-	cancelled bool  // leader goroutine only
-	done      chan result
+	data  []byte
+	pos   Position
+	cause error // set by the caller before it queues a cancel
+	done  chan result
 }
 
 type result struct {
@@ -28,16 +27,15 @@ type result struct {
 var requestPool = sync.Pool{New: func() any { return &request{done: make(chan result, 1)} }}
 
 // node is the runtime of one started node: one goroutine that owns the
-// core and its state machine, fed by a proposal queue and a mailbox (peer
-// messages, ticks, control calls). A crash discards it; the slot's log and
-// hard state survive into the next node.
+// core and its state machine, fed by a mailbox (writes, peer messages,
+// ticks, control calls). A crash discards it; the slot's log and hard
+// state survive into the next node.
 type node struct {
 	id      NodeID
 	cl      *Cluster
 	core    *core
 	sm      StateMachine
 	mbox    *mailbox
-	props   chan *request
 	done    chan struct{} // closed when the goroutine has exited
 	stopErr error         // why it stopped; read after done is closed
 
@@ -57,13 +55,12 @@ type waiter struct {
 func (cl *Cluster) newNode(s *slot) *node {
 	sm := cl.cfg.NewStateMachine()
 	n := &node{
-		id:    s.id,
-		cl:    cl,
-		core:  newCore(s.id, cl.coreCfg, s.log, sm, &s.hard),
-		sm:    sm,
-		mbox:  newMailbox(),
-		props: make(chan *request, cl.cfg.ProposalQueue),
-		done:  make(chan struct{}),
+		id:   s.id,
+		cl:   cl,
+		core: newCore(s.id, cl.coreCfg, s.log, sm, &s.hard),
+		sm:   sm,
+		mbox: newMailbox(),
+		done: make(chan struct{}),
 	}
 	n.tickFn = func() { n.core.onTick(time.Now().UnixNano()) }
 	return n
@@ -80,38 +77,29 @@ func (n *node) stopWith(err error) {
 func (n *node) run() {
 	defer close(n.done)
 	var inbox []inboxItem
-	maxBatch := n.cl.cfg.MaxBatch
 	for {
-		props := n.props
-		if n.core.role != roleLeader {
-			props = nil // a follower refuses writes; leave them queued for the shutdown answer
-		}
-		select {
-		case r := <-props:
-			n.core.now = time.Now().UnixNano()
-			n.propose(r)
-			for i := 1; i < maxBatch; i++ {
-				select {
-				case r = <-n.props:
-					n.propose(r)
-					continue
-				default:
+		<-n.mbox.notify
+		inbox = n.mbox.take(inbox)
+		clocked := false
+		for i := range inbox {
+			it := &inbox[i]
+			switch {
+			case it.r != nil:
+				if !clocked {
+					// Proposals carry the leader's time; one clock
+					// read serves the whole batch.
+					n.core.now, clocked = time.Now().UnixNano(), true
 				}
-				break
+				n.propose(it.r)
+			case it.f != nil:
+				it.f()
+			default:
+				// Messages do not read the clock: the core's time
+				// moves with proposals and ticks, which is all it needs.
+				n.core.step(it.m, n.core.now)
 			}
-		case <-n.mbox.notify:
-			inbox = n.mbox.take(inbox)
-			// Messages do not read the clock: the core's time moves with
-			// proposals and ticks, which is all it needs.
-			for i := range inbox {
-				if f := inbox[i].f; f != nil {
-					f()
-				} else {
-					n.core.step(inbox[i].m, n.core.now)
-				}
-			}
-			clear(inbox)
 		}
+		clear(inbox)
 		n.afterStep()
 		if n.core.fatal != nil {
 			n.cl.cfg.Logger.Error("node stopped", "node", n.id, "err", n.core.fatal)
@@ -126,28 +114,23 @@ func (n *node) run() {
 
 // propose hands a write to the core, or refuses it.
 func (n *node) propose(r *request) {
-	switch {
-	case r.cancelled:
-		r.done <- result{err: r.cause}
-	case n.core.role != roleLeader:
+	if n.core.role != roleLeader {
 		r.done <- result{err: fmt.Errorf("%w: %s is a follower (epoch %d)", ErrNotLeader, n.id, n.core.epoch)}
-	default:
-		r.pos = n.core.propose(r.data)
-		n.waiting = append(n.waiting, waiter{lsn: r.pos.LSN, r: r})
-	}
-}
-
-// cancel answers a caller whose context ended: with the result if the
-// write is already answered, else with NotAcknowledgedError.
-func (n *node) cancel(r *request) {
-	if r.pos.LSN == 0 {
-		r.cancelled = true // still queued: refused when it is taken
 		return
 	}
+	r.pos = n.core.propose(r.data)
+	n.waiting = append(n.waiting, waiter{lsn: r.pos.LSN, r: r})
+}
+
+// cancel answers a caller whose context ended: with NotAcknowledgedError
+// if the write still waits for its commit rule. The mailbox is FIFO, so
+// the write was taken before its cancel; if it is no longer waiting, it
+// was answered already and the caller finds the answer on done.
+func (n *node) cancel(r *request) {
 	pending := n.waiting[n.whead:]
 	i, found := slices.BinarySearchFunc(pending, r.pos.LSN, func(w waiter, lsn LSN) int { return cmp.Compare(w.lsn, lsn) })
-	if !found || pending[i].r != r {
-		return // already answered: the caller finds the result on done
+	if r.pos.LSN == 0 || !found || pending[i].r != r {
+		return
 	}
 	pending[i].r = nil
 	r.done <- result{pos: r.pos, err: &NotAcknowledgedError{Pos: r.pos, AckLevel: n.cl.cfg.AckLevel, Cause: r.cause,
@@ -222,16 +205,14 @@ func (n *node) failWaiting(err error) {
 	n.waiting, n.whead = n.waiting[:0], 0
 }
 
-// shutdown answers everything queued with err; the goroutine then exits.
+// shutdown answers every write the node holds or has queued with err;
+// the mailbox refuses everything after, so none is left unanswered.
 func (n *node) shutdown(err error) {
 	n.stopErr = err
 	n.failWaiting(err)
-	for {
-		select {
-		case r := <-n.props:
-			r.done <- result{err: err}
-		default:
-			return
+	for _, it := range n.mbox.close() {
+		if it.r != nil {
+			it.r.done <- result{err: err}
 		}
 	}
 }
@@ -240,7 +221,10 @@ func (n *node) shutdown(err error) {
 // node to stop. If ctx ends first, f may still run later.
 func (n *node) do(ctx context.Context, f func()) error {
 	ran := make(chan struct{})
-	n.mbox.call(func() { f(); close(ran) })
+	if !n.mbox.call(func() { f(); close(ran) }) {
+		<-n.done
+		return n.stopErr
+	}
 	select {
 	case <-ran:
 		return nil

@@ -18,9 +18,9 @@ type NodeStats struct {
 
 // FollowerStats is the leader's view of one follower.
 type FollowerStats struct {
-	ID       NodeID
-	Sync     bool // in the sync set now: its acknowledgements count
-	Live     bool // answered within FollowerTimeoutTicks
+	ID   NodeID
+	Sync bool // in the sync set now: its acknowledgements count
+	Live bool // answered within FollowerTimeoutTicks
 	// Received, Durable and Applied are the follower's progress as it
 	// last reported it. A sync follower reports every append; an async
 	// one at least once a tick. A follower acknowledges before it applies,

@@ -74,6 +74,8 @@ func (cl *Cluster) checkKeyValue(key string, value []byte) error {
 }
 
 // write sends cmd to the leader and waits for its answer, honouring ctx.
+// The leader answers every request it accepts exactly once (see mailbox),
+// so waiting on done alone cannot hang past ctx.
 func (cl *Cluster) write(ctx context.Context, cmd []byte) (Position, error) {
 	if err := ctx.Err(); err != nil {
 		return Position{}, fmt.Errorf("replstore: write not sent: %w", err)
@@ -86,55 +88,25 @@ func (cl *Cluster) write(ctx context.Context, cmd []byte) (Position, error) {
 		return Position{}, fmt.Errorf("%w: no running leader; write not sent", ErrNodeDown)
 	}
 	r := requestPool.Get().(*request)
-	r.data, r.pos, r.cause, r.cancelled = cmd, Position{}, nil, false
-	select {
-	case n.props <- r:
-	default:
-		if err := cl.enqueue(ctx, n, r); err != nil {
-			return Position{}, err
-		}
+	r.data, r.pos, r.cause = cmd, Position{}, nil
+	if !n.mbox.propose(r) {
+		requestPool.Put(r)
+		<-n.done
+		return Position{}, fmt.Errorf("%w; write not sent", n.stopErr)
 	}
 	var res result
-	select {
-	case res = <-r.done:
-	case <-ctx.Done():
-		r.cause = ctx.Err()
-		n.mbox.call(func() { n.cancel(r) })
+	if done := ctx.Done(); done == nil {
+		res = <-r.done
+	} else {
 		select {
 		case res = <-r.done:
-		case <-n.done:
-			return cl.abandon(r, n)
+		case <-done:
+			r.cause = ctx.Err()
+			n.mbox.call(func() { n.cancel(r) }) // if the node stopped, it answered already
+			res = <-r.done
 		}
-	case <-n.done:
-		return cl.abandon(r, n)
 	}
 	r.data = nil
 	requestPool.Put(r)
 	return res.pos, res.err
-}
-
-// enqueue waits for room in the leader's proposal queue.
-func (cl *Cluster) enqueue(ctx context.Context, n *node, r *request) error {
-	select {
-	case n.props <- r:
-		return nil
-	case <-ctx.Done():
-		requestPool.Put(r)
-		return fmt.Errorf("replstore: write not sent: %w", ctx.Err())
-	case <-n.done:
-		requestPool.Put(r)
-		return fmt.Errorf("%w; write not sent", n.stopErr)
-	}
-}
-
-// abandon returns the answer of a write whose leader stopped: the one it
-// gave before stopping, or an error. The request is not reused, since the
-// stopped node may still hold it in its queue.
-func (cl *Cluster) abandon(r *request, n *node) (Position, error) {
-	select {
-	case res := <-r.done:
-		return res.pos, res.err
-	default:
-		return Position{}, fmt.Errorf("%w; the write's outcome is unknown", n.stopErr)
-	}
 }
