@@ -18,7 +18,7 @@ type Cluster struct {
 	slots   map[NodeID]*slot
 	order   []NodeID // leader, sync followers, async followers
 
-	mu     sync.Mutex // guards slot.node changes and closed
+	mu     sync.Mutex // serialises node starts and stops (Crash, Restart, Close, the ticker)
 	closed atomic.Bool
 	leader atomic.Pointer[node] // the running leader, nil if none
 
@@ -31,7 +31,7 @@ type slot struct {
 	id   NodeID
 	log  LogStore
 	hard hardState
-	node *node // nil while crashed
+	node atomic.Pointer[node] // nil while crashed; changed under Cluster.mu
 }
 
 // NewCluster validates cfg and starts every node; the configured leader
@@ -67,7 +67,7 @@ func (cl *Cluster) runTicker() {
 		case <-t.C:
 			cl.mu.Lock()
 			for _, id := range cl.order {
-				if n := cl.slots[id].node; n != nil {
+				if n := cl.slots[id].node.Load(); n != nil {
 					n.mbox.call(n.tickFn)
 				}
 			}
@@ -86,7 +86,7 @@ func (cl *Cluster) start(s *slot) {
 		n.core.becomeLeader(s.hard.epoch+1, time.Now().UnixNano())
 	}
 	cl.net.Register(s.id, n.mbox.put)
-	s.node = n
+	s.node.Store(n)
 	// Send what the core produced while starting (the epoch's first
 	// append) before the goroutine takes over.
 	n.afterStep()
@@ -142,12 +142,11 @@ func (cl *Cluster) running(id NodeID) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	if s.node == nil {
+	n := s.node.Load()
+	if n == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNodeDown, id)
 	}
-	return s.node, nil
+	return n, nil
 }
 
 // Crash stops node id as a crash would: its goroutine and everything in
@@ -163,13 +162,14 @@ func (cl *Cluster) Crash(id NodeID) error {
 	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	if s.node == nil {
+	if s.node.Load() == nil {
 		return fmt.Errorf("%w: %s is already crashed", ErrNodeDown, id)
 	}
 	cl.net.Unregister(id)
-	cl.leader.CompareAndSwap(s.node, nil)
-	s.node.stopWith(fmt.Errorf("%w: %s crashed", ErrNodeDown, id))
-	s.node = nil
+	n := s.node.Load()
+	cl.leader.CompareAndSwap(n, nil)
+	n.stopWith(fmt.Errorf("%w: %s crashed", ErrNodeDown, id))
+	s.node.Store(nil)
 	cl.report(Event{Kind: EventNodeCrashed, Node: id, Epoch: s.hard.epoch, LSN: s.log.Last().LSN})
 	return nil
 }
@@ -187,7 +187,7 @@ func (cl *Cluster) Restart(id NodeID) error {
 	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	if s.node != nil {
+	if s.node.Load() != nil {
 		return fmt.Errorf("replstore: restart %s: node is running", id)
 	}
 	cl.start(s)
@@ -229,11 +229,12 @@ func (cl *Cluster) Close() error {
 	cl.leader.Store(nil)
 	for _, id := range cl.order {
 		s := cl.slots[id]
-		if s.node == nil {
+		n := s.node.Load()
+		if n == nil {
 			continue
 		}
-		s.node.stopWith(ErrClosed)
-		s.node = nil
+		n.stopWith(ErrClosed)
+		s.node.Store(nil)
 	}
 	cl.net.Close()
 	return nil

@@ -86,8 +86,10 @@ type core struct {
 	// applied is the highest LSN applied to sm. Only grows;
 	// applied <= commit.
 	applied LSN
-	now     int64  // the driver's clock at the last input (Unix ns)
-	tick    uint64 // logical time: ticks seen
+	// appliedTime is the leader's clock stamped on the entry at applied.
+	appliedTime int64
+	now         int64  // the driver's clock at the last input (Unix ns)
+	tick        uint64 // logical time: ticks seen
 
 	leaderState
 	followerState
@@ -137,6 +139,7 @@ func (c *core) onTick(now int64) {
 func (c *core) flush() {
 	if c.role == roleLeader {
 		c.appendProposals()
+		c.sendReadRound()
 		return
 	}
 	if c.cfg.ackLevel == Applied {
@@ -177,6 +180,7 @@ func (c *core) applyCommitted() {
 				}
 			}
 			c.applied = e.Pos.LSN
+			c.appliedTime = e.Time
 		}
 	}
 }

@@ -29,6 +29,7 @@ func (c *core) observeEpoch(m Message) bool {
 	c.hard.epoch = m.Epoch
 	c.role = roleFollower
 	c.leader = ""
+	c.readSeen = 0
 	// Committed entries are in every later leader's log (the candidate
 	// rule), so they still match.
 	c.matched = c.commit

@@ -7,8 +7,9 @@ type followerState struct {
 	// matched is the highest LSN known to equal the current leader's log.
 	// Invariant: commit <= matched on a follower.
 	matched    LSN
-	ackPending bool // an accepted append asked for an answer
-	ackedUpTo  LSN  // matched as of the last answer
+	readSeen   uint64 // highest read round heard from the current leader
+	ackPending bool   // an accepted append asked for an answer
+	ackedUpTo  LSN    // matched as of the last answer
 }
 
 // handleAppend accepts entries from the leader if they extend the log at a
@@ -25,6 +26,7 @@ func (c *core) handleAppend(m Message) {
 		return
 	}
 	c.leader = m.From
+	c.readSeen = max(c.readSeen, m.ReadSeq)
 	prev, entries := m.Prev, m.Entries
 	// Entries at or below our compaction point are committed and held.
 	if base := c.log.First() - 1; prev.LSN < base {
@@ -38,7 +40,7 @@ func (c *core) handleAppend(m Message) {
 	}
 	if hint, ok := c.matchesPrev(prev); !ok {
 		c.send(Message{Kind: MsgAppendResp, To: m.From, Reject: true, Hint: hint, Last: c.last,
-			Received: c.matched, Durable: c.matched, Applied: c.applied})
+			Received: c.matched, Durable: c.matched, Applied: c.applied, ReadSeq: c.readSeen})
 		return
 	}
 	if !c.appendFrom(entries) {
@@ -114,7 +116,7 @@ func (c *core) sendAck() {
 	c.ackPending = false
 	c.ackedUpTo = c.matched
 	c.send(Message{Kind: MsgAppendResp, To: c.leader, Received: c.matched, Durable: c.matched,
-		Applied: c.applied, Last: c.last})
+		Applied: c.applied, Last: c.last, ReadSeq: c.readSeen})
 }
 
 // epochAt is the epoch of the entry at lsn; a storage error stops the node.

@@ -8,6 +8,8 @@ import (
 // leaderState is what the leader keeps: per-follower progress, the sync
 // set and the proposals of the current batch.
 type leaderState struct {
+	readState
+
 	followers  []*progress // sync-eligible in priority order, then async
 	syncList   []NodeID    // sync-eligible followers in priority order
 	safe       LSN         // followers may apply up to here; >= commit
@@ -118,7 +120,7 @@ func (c *core) sendTo(p *progress, ents []Entry) {
 	// a wake-up per batch for acknowledgements that decide nothing.
 	wantAck := p.sync || p.probing || len(ents) == 0 || p.askedAt != c.tick
 	c.send(Message{Kind: MsgAppend, To: p.id, Prev: Position{Epoch: c.epochAt(prev), LSN: prev},
-		Entries: ents, Commit: c.safe, WantAck: wantAck})
+		Entries: ents, Commit: c.safe, WantAck: wantAck, ReadSeq: c.readSent})
 	if wantAck {
 		p.askedAt = c.tick
 	}
@@ -147,6 +149,7 @@ func (c *core) handleAppendResp(m Message) {
 		// It is back: under FIRST it may rejoin the sync set at once.
 		c.refreshSyncSet()
 	}
+	c.onReadEcho(p, m.ReadSeq)
 	if m.Reject {
 		c.backUp(p, m.Hint)
 		return
@@ -201,6 +204,9 @@ func (c *core) maybeCommit() {
 	}
 	c.safe = max(c.safe, c.commit)
 	c.applyCommitted()
+	if len(c.reads) > 0 {
+		c.confirmReads(c.readConfirmed)
+	}
 	if level == Applied {
 		for _, p := range c.followers {
 			if p.sync && p.sentCommit < c.safe && p.next > c.last.LSN {

@@ -18,6 +18,7 @@ type progress struct {
 	lastSent   uint64 // tick of the last message sent
 	sentCommit LSN    // highest commit LSN sent to it
 	askedAt    uint64 // tick of the last append with WantAck
+	readEcho   uint64 // highest read round it has answered
 	probing    bool   // a reject arrived: resend only when it answers
 }
 

@@ -39,6 +39,8 @@ type node struct {
 	done    chan struct{} // closed when the goroutine has exited
 	stopErr error         // why it stopped; read after done is closed
 
+	readWaiters
+	pub      published
 	stopping error    // set on the node's goroutine: stop with this error
 	tickFn   func()   // queued on every tick
 	conds    []cond   // waitUntil conditions not yet met
@@ -142,6 +144,7 @@ func (n *node) cancel(r *request) {
 func (n *node) afterStep() {
 	c := n.core
 	c.flush()
+	n.publish()
 	for i := range c.msgs {
 		n.cl.net.Send(c.msgs[i])
 	}
@@ -153,6 +156,10 @@ func (n *node) afterStep() {
 	}
 	c.events = c.events[:0]
 	n.answer()
+	n.publish()
+	if len(n.readChs) > 0 {
+		n.answerReads()
+	}
 	if len(n.conds) > 0 {
 		n.checkConds()
 	}
@@ -210,6 +217,7 @@ func (n *node) failWaiting(err error) {
 func (n *node) shutdown(err error) {
 	n.stopErr = err
 	n.failWaiting(err)
+	n.failReads(err)
 	for _, it := range n.mbox.close() {
 		if it.r != nil {
 			it.r.done <- result{err: err}

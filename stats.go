@@ -81,12 +81,16 @@ func (cl *Cluster) NodeStats(ctx context.Context, id NodeID) (NodeStats, error) 
 		if uerr != nil {
 			return NodeStats{}, uerr
 		}
+		// Crashed: no goroutine touches its log and hard state while
+		// Crash and Restart, which hold mu, cannot run.
 		cl.mu.Lock()
-		defer cl.mu.Unlock()
-		if s.node == nil {
-			return NodeStats{ID: id, Role: "down", Epoch: s.hard.epoch, Last: s.log.Last()}, nil
+		n = s.node.Load()
+		if n == nil {
+			ns := NodeStats{ID: id, Role: "down", Epoch: s.hard.epoch, Last: s.log.Last()}
+			cl.mu.Unlock()
+			return ns, nil
 		}
-		n = s.node
+		cl.mu.Unlock()
 	}
 	var ns NodeStats
 	err = n.do(ctx, func() {

@@ -41,6 +41,9 @@ type Message struct {
 	// leader sets it for sync followers and once per tick for the others;
 	// an async follower otherwise answers only every quarter window.
 	WantAck bool
+	// ReadSeq is the leader's latest read round (see readindex.go); a
+	// follower echoes the highest it has heard in its answers.
+	ReadSeq uint64
 
 	// MsgAppendResp.
 	Reject   bool // Prev did not match (or Epoch was stale): see Hint

@@ -1,0 +1,75 @@
+package replstore
+
+import (
+	"context"
+	"fmt"
+)
+
+// readWaiters are the runtime's side of leader reads: a channel per read,
+// answered when the core confirms the read or the node stops leading.
+type readWaiters struct {
+	nextRead uint64
+	readChs  map[uint64]chan error
+}
+
+// startRead registers a leader read on the node's goroutine.
+func (n *node) startRead(ch chan error) {
+	if !n.core.requestRead(n.nextRead + 1) {
+		ch <- fmt.Errorf("%w: %s is a follower (epoch %d)", ErrNotLeader, n.id, n.core.epoch)
+		return
+	}
+	n.nextRead++
+	if n.readChs == nil {
+		n.readChs = map[uint64]chan error{}
+	}
+	n.readChs[n.nextRead] = ch
+}
+
+// answerReads releases confirmed reads, and refuses all of them if the
+// node no longer leads.
+func (n *node) answerReads() {
+	c := n.core
+	for _, r := range c.readsReady {
+		n.readChs[r.id] <- nil
+		delete(n.readChs, r.id)
+	}
+	c.readsReady = c.readsReady[:0]
+	if c.role != roleLeader && len(n.readChs) > 0 {
+		n.failReads(fmt.Errorf("%w: %s lost leadership (epoch %d) before it could confirm the read", ErrNotLeader, n.id, c.epoch))
+	}
+}
+
+// failReads refuses every waiting read with err.
+func (n *node) failReads(err error) {
+	n.core.failReads()
+	for id, ch := range n.readChs {
+		ch <- err
+		delete(n.readChs, id)
+	}
+}
+
+// confirmLeader proves that the running leader still leads (a round of
+// heartbeats answered by its sync quorum in its epoch) and that it has
+// applied every write committed before the call. A read of the leader's
+// state machine after it returns is linearizable. A leader cut off from
+// its sync followers cannot confirm: the call fails when ctx ends.
+func (cl *Cluster) confirmLeader(ctx context.Context) (*node, error) {
+	if cl.closed.Load() {
+		return nil, ErrClosed
+	}
+	n := cl.leader.Load()
+	if n == nil {
+		return nil, fmt.Errorf("%w: no running leader", ErrNodeDown)
+	}
+	ch := make(chan error, 1)
+	if !n.mbox.call(func() { n.startRead(ch) }) {
+		<-n.done
+		return nil, n.stopErr
+	}
+	select {
+	case err := <-ch:
+		return n, err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("replstore: %s could not confirm it still leads (no answer from its sync quorum): %w", n.id, ctx.Err())
+	}
+}

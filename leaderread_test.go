@@ -1,0 +1,27 @@
+package replstore
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestLeaderReadConfirms(t *testing.T) {
+	cl, _ := newTestCluster(t, nil)
+	ctx := testCtx(t)
+	pos, err := cl.Put(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	n, err := cl.confirmLeader(ctx)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, n.sm.(*Store).LastApplied().LSN, pos.LSN)
+	cl.Net().PauseNode("n2")
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = cl.confirmLeader(short)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	cl.Net().ResumeNode("n2")
+	_, err = cl.confirmLeader(ctx)
+	require.NoError(t, err)
+}

@@ -1,0 +1,88 @@
+package replstore
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// published is what a node's goroutine publishes after every batch of
+// inputs, for readers on other goroutines (the read router) that must not
+// wait for the node: its applied position and role, and, on the leader,
+// the end of its log. Each value is current as of the node's last batch.
+type published struct {
+	appliedLSN   atomic.Uint64
+	appliedEpoch atomic.Uint64
+	appliedTime  atomic.Int64 // leader's clock on the applied entry (Unix ns)
+	lastLSN      atomic.Uint64
+	epoch        atomic.Uint64
+	leading      atomic.Bool
+}
+
+// publish copies the core's state; called on the node's goroutine. The
+// leader publishes its last LSN before it sends the entries, so no
+// follower can hold an entry past a published last LSN.
+func (n *node) publish() {
+	c, p := n.core, &n.pub
+	p.lastLSN.Store(uint64(c.last.LSN))
+	p.epoch.Store(uint64(c.epoch))
+	p.leading.Store(c.role == roleLeader)
+	if LSN(p.appliedLSN.Load()) != c.applied {
+		p.appliedTime.Store(c.appliedTime)
+		p.appliedEpoch.Store(uint64(c.epochAtApplied()))
+		p.appliedLSN.Store(uint64(c.applied))
+	}
+}
+
+// epochAtApplied is the epoch of the applied entry.
+func (c *core) epochAtApplied() Epoch {
+	if c.applied == 0 || c.applied < c.log.First()-1 {
+		return 0
+	}
+	return c.epochAt(c.applied)
+}
+
+// ReplicaState is what a reader can know about a node without waiting for
+// it: a moment's view, from the node's last batch of work.
+type ReplicaState struct {
+	ID      NodeID
+	Leader  bool     // it leads its epoch
+	Epoch   Epoch    // highest epoch it has seen
+	Applied Position // its reads see exactly the writes up to here
+	// LagEntries is how many entries the leader's log holds past Applied.
+	LagEntries uint64
+	// LagTime bounds how stale its state is: 0 when it has applied all
+	// the leader has, else the time since the leader wrote the newest
+	// entry it has applied (an upper bound on its staleness).
+	LagTime time.Duration
+	Down    bool // crashed
+}
+
+// Replicas returns every node's state as of its last batch of work, in
+// Nodes order, without waiting for any node. Read routers use it.
+func (cl *Cluster) Replicas() ([]ReplicaState, error) {
+	if cl.closed.Load() {
+		return nil, ErrClosed
+	}
+	out := make([]ReplicaState, 0, len(cl.order))
+	var leaderLast uint64
+	if ldr := cl.leader.Load(); ldr != nil {
+		leaderLast = ldr.pub.lastLSN.Load()
+	}
+	now := time.Now().UnixNano()
+	for _, id := range cl.order {
+		n := cl.slots[id].node.Load()
+		if n == nil {
+			out = append(out, ReplicaState{ID: id, Down: true})
+			continue
+		}
+		p := &n.pub
+		rs := ReplicaState{ID: id, Leader: p.leading.Load(), Epoch: Epoch(p.epoch.Load()),
+			Applied: Position{Epoch: Epoch(p.appliedEpoch.Load()), LSN: LSN(p.appliedLSN.Load())}}
+		if last := leaderLast; last > uint64(rs.Applied.LSN) {
+			rs.LagEntries = last - uint64(rs.Applied.LSN)
+			rs.LagTime = time.Duration(max(now-p.appliedTime.Load(), 0))
+		}
+		out = append(out, rs)
+	}
+	return out, nil
+}
