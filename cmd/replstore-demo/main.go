@@ -88,6 +88,12 @@ func (d *demo) detail(format string, args ...any) {
 // writer, not from a clock.
 var t0 = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 
+var elements = map[string]string{
+	"ISS": "a=6795km e=0.0005 i=51.64deg",
+	"HST": "a=6895km e=0.0002 i=28.47deg",
+	"CSS": "a=6760km e=0.0007 i=41.47deg",
+}
+
 func (d *demo) telemetry(ctx context.Context, writes int) error {
 	d.say("\n1. Telemetry writes (each returns its Position, epoch:LSN)")
 	for _, sat := range []string{"ISS", "HST"} {
@@ -106,21 +112,15 @@ func (d *demo) telemetry(ctx context.Context, writes int) error {
 		}
 		d.detail("  sample %-22s %s %7.2f km             -> %v", "sat/ISS/altitude_km", t.Format("15:04"), km, pos)
 	}
-	st, err := d.store(d.leader)
+	st, err := d.cl.Store(d.leader)
 	if err != nil {
 		return err
 	}
 	if s, ok := st.Latest("sat/ISS/altitude_km"); ok {
-		d.say("  leader %s: latest ISS altitude %.2f km at %s (%d samples)", d.leader, s.Value, s.Time.Format("15:04"),
-			len(st.Range("sat/ISS/altitude_km", t0, t0.Add(24*time.Hour))))
+		n := len(st.Range("sat/ISS/altitude_km", t0, t0.Add(24*time.Hour)))
+		d.say("  %s store: latest ISS altitude %.2f km at %s (%d samples)", d.leader, s.Value, s.Time.Format("15:04"), n)
 	}
 	return nil
-}
-
-var elements = map[string]string{
-	"ISS": "a=6795km e=0.0005 i=51.64deg",
-	"HST": "a=6895km e=0.0002 i=28.47deg",
-	"CSS": "a=6760km e=0.0007 i=41.47deg",
 }
 
 // lagTable prints the leader's view of its followers.
@@ -143,6 +143,9 @@ func (d *demo) lagTable(ctx context.Context) error {
 // acknowledged (the sync follower has them), the async follower falls
 // behind, then catches up.
 func (d *demo) asyncLags(ctx context.Context) error {
+	if err := d.catchUp(ctx, d.async); err != nil { // start from a caught-up n3
+		return err
+	}
 	d.say("\n3. Sync vs async: pause link %s -> %s", d.leader, d.async)
 	d.cl.Net().PauseLink(d.leader, d.async)
 	pos, err := d.cl.Put(ctx, "sat/CSS/elements", []byte(elements["CSS"]))
@@ -153,11 +156,8 @@ func (d *demo) asyncLags(ctx context.Context) error {
 	if err := d.cl.WaitApplied(ctx, d.sync, pos.LSN); err != nil {
 		return err
 	}
-	for _, id := range []replstore.NodeID{d.sync, d.async} {
-		if err := d.show(id, "sat/CSS/elements"); err != nil {
-			return err
-		}
-	}
+	d.show(d.sync, "sat/CSS/elements")
+	d.show(d.async, "sat/CSS/elements")
 	for i := range 3 {
 		if _, err := d.cl.AppendSample(ctx, "sat/CSS/altitude_km", t0.Add(time.Duration(i)*time.Minute), 383.9); err != nil {
 			return err
@@ -167,15 +167,12 @@ func (d *demo) asyncLags(ctx context.Context) error {
 		}
 	}
 	d.cl.Net().ResumeLink(d.leader, d.async)
-	last, err := d.cl.NodeStats(ctx, d.leader)
-	if err != nil {
+	d.say("  resume link")
+	if err := d.catchUp(ctx, d.async); err != nil {
 		return err
 	}
-	if err := d.cl.WaitApplied(ctx, d.async, last.Commit); err != nil {
-		return err
-	}
-	d.say("  resume link; WaitApplied(%s, %d) returned: caught up", d.async, last.Commit)
-	return d.show(d.async, "sat/CSS/elements")
+	d.show(d.async, "sat/CSS/elements")
+	return nil
 }
 
 // syncLost pauses the link to the sync follower: under Block a write
@@ -204,9 +201,7 @@ func (d *demo) syncLost(ctx context.Context) error {
 		return err
 	}
 	d.say("  the unacknowledged write at %v committed after all, now that %s has it:", nae.Pos, d.sync)
-	if err := d.show(d.leader, "sat/ISS/reboost"); err != nil {
-		return err
-	}
+	d.show(d.leader, "sat/ISS/reboost")
 	pos, err := d.cl.Put(ctx, "sat/ISS/reboost", []byte("dv=0.4m/s"))
 	if err != nil {
 		return err
@@ -228,40 +223,53 @@ func (d *demo) reserveCabin(ctx context.Context) error {
 		return fmt.Errorf("second reservation: want ErrVersionMismatch, got %v", err)
 	}
 	d.say("  crew-9: %v (the failed CAS still took LSN %d; it changed nothing)", err, pos.LSN)
-	return d.show(d.leader, "cabin/C14")
+	d.show(d.leader, "cabin/C14")
+	return nil
 }
 
-// show prints what node id's store holds at key.
-func (d *demo) show(id replstore.NodeID, key string) error {
-	st, err := d.store(id)
+// show prints what node id's store holds at key (or why it cannot tell).
+func (d *demo) show(id replstore.NodeID, key string) {
+	st, err := d.cl.Store(id)
 	if err != nil {
-		return err
+		d.say("  %s store: %v", id, err)
+		return
 	}
 	if r, ok := st.Get(key); ok {
 		d.say("  %s store: %s = %q (version %d)", id, key, r.Value, r.Pos.LSN)
 	} else {
 		d.say("  %s store: %s not there yet (applied %v)", id, key, st.LastApplied())
 	}
-	return nil
 }
 
-func (d *demo) store(id replstore.NodeID) (*replstore.Store, error) {
-	st, err := d.cl.Store(id)
-	if err == nil && st == nil {
-		err = fmt.Errorf("%s does not run the telemetry store", id)
+// catchUp waits until id has applied the leader's commit LSN.
+func (d *demo) catchUp(ctx context.Context, id replstore.NodeID) error {
+	ns, err := d.cl.NodeStats(ctx, d.leader)
+	if err == nil {
+		err = d.cl.WaitApplied(ctx, id, ns.Commit)
 	}
-	return st, err
+	if err == nil && !d.quiet {
+		d.say("  WaitApplied(%s, %d): %s has caught up with commit LSN %d", id, ns.Commit, id, ns.Commit)
+	}
+	return err
 }
 
-// showLag prints the leader's commit LSN and how far id trails it.
+// showLag prints how far id trails the commit LSN: by its own applied
+// LSN, and as the leader sees it (from acknowledgements, a round trip late).
 func (d *demo) showLag(ctx context.Context, id replstore.NodeID) error {
 	st, err := d.cl.Stats(ctx)
 	if err != nil {
 		return err
 	}
+	var applied replstore.LSN
+	for _, ns := range st.Nodes {
+		if ns.ID == id {
+			applied = ns.Applied
+		}
+	}
 	for _, f := range st.Followers {
 		if f.ID == id {
-			d.say("  write acknowledged, commit LSN %d; %s applied %d, lag %d entries", st.Commit, id, f.Applied, f.LagEntries)
+			d.say("  sample acknowledged, commit LSN %d; %s has applied %d; leader's view: lag %d entries",
+				st.Commit, id, applied, f.LagEntries)
 		}
 	}
 	return nil
