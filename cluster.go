@@ -21,6 +21,11 @@ type Cluster struct {
 	mu     sync.Mutex // serialises node starts and stops (Crash, Restart, Close, the ticker)
 	closed atomic.Bool
 	leader atomic.Pointer[node] // the running leader, nil if none
+	coord  *coordNode
+	// leaderChanged is closed (and replaced) whenever leader changes, so
+	// writers can wait for a new leader.
+	leaderMu      sync.Mutex
+	leaderChanged chan struct{}
 
 	stopTicker, tickerDone chan struct{} // nil with ManualTicks
 }
@@ -46,8 +51,17 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	for _, id := range cl.order {
 		cl.slots[id] = &slot{id: id, log: cfg.NewLogStore()}
 	}
-	for _, id := range cl.order {
-		cl.start(cl.slots[id])
+	cl.startCoordinator()
+	// Every node is on the network before the leader sends its first
+	// append, so the epoch's opening entry is not lost.
+	nodes := make([]*node, len(cl.order))
+	for i, id := range cl.order {
+		nodes[i] = cl.attach(cl.slots[id])
+	}
+	nodes[0].core.becomeLeader(1, time.Now().UnixNano(),
+		Topology{Leader: cfg.Leader, Sync: cfg.SyncFollowers, Async: cfg.AsyncFollowers})
+	for _, n := range nodes {
+		cl.launch(n)
 	}
 	if !cfg.ManualTicks {
 		cl.tickerDone = make(chan struct{})
@@ -66,6 +80,7 @@ func (cl *Cluster) runTicker() {
 		select {
 		case <-t.C:
 			cl.mu.Lock()
+			cl.coord.tick()
 			for _, id := range cl.order {
 				if n := cl.slots[id].node.Load(); n != nil {
 					n.mbox.call(n.tickFn)
@@ -78,21 +93,19 @@ func (cl *Cluster) runTicker() {
 	}
 }
 
-// start runs a node for s. The configured leader (re)starts as leader of
-// a new epoch; others start as followers. Callers hold mu or are NewCluster.
-func (cl *Cluster) start(s *slot) {
+// attach makes a node for s and puts it on the network, not yet running.
+// Callers hold mu or are NewCluster.
+func (cl *Cluster) attach(s *slot) *node {
 	n := cl.newNode(s)
-	if s.id == cl.cfg.Leader {
-		n.core.becomeLeader(s.hard.epoch+1, time.Now().UnixNano())
-	}
 	cl.net.Register(s.id, n.mbox.put)
 	s.node.Store(n)
-	// Send what the core produced while starting (the epoch's first
-	// append) before the goroutine takes over.
+	return n
+}
+
+// launch sends what the node's core produced while starting (a leader's
+// first append) and starts its goroutine.
+func (cl *Cluster) launch(n *node) {
 	n.afterStep()
-	if n.core.role == roleLeader {
-		cl.leader.Store(n)
-	}
 	go n.run()
 }
 
@@ -167,8 +180,8 @@ func (cl *Cluster) Crash(id NodeID) error {
 	}
 	cl.net.Unregister(id)
 	n := s.node.Load()
-	cl.leader.CompareAndSwap(n, nil)
 	n.stopWith(fmt.Errorf("%w: %s crashed", ErrNodeDown, id))
+	cl.clearLeader(n)
 	s.node.Store(nil)
 	cl.report(Event{Kind: EventNodeCrashed, Node: id, Epoch: s.hard.epoch, LSN: s.log.Last().LSN})
 	return nil
@@ -190,8 +203,11 @@ func (cl *Cluster) Restart(id NodeID) error {
 	if s.node.Load() != nil {
 		return fmt.Errorf("replstore: restart %s: node is running", id)
 	}
-	cl.start(s)
-	cl.report(Event{Kind: EventNodeRestarted, Node: id, Epoch: s.hard.epoch, LSN: s.log.Last().LSN})
+	// A restarted node follows: it learns who leads from the leader's
+	// appends, or the coordinator promotes it.
+	ev := Event{Kind: EventNodeRestarted, Node: id, Epoch: s.hard.epoch, LSN: s.log.Last().LSN}
+	cl.launch(cl.attach(s))
+	cl.report(ev)
 	return nil
 }
 
@@ -211,7 +227,58 @@ func (cl *Cluster) Tick(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return cl.coord.tickSync(ctx)
+}
+
+// setLeader records n as the running leader and wakes writers waiting for
+// one. A node that still believes it leads an older epoch (a zombie that
+// has not heard of the promotion yet) does not displace the newer leader.
+func (cl *Cluster) setLeader(n *node) {
+	cl.leaderMu.Lock()
+	defer cl.leaderMu.Unlock()
+	if cur := cl.leader.Load(); cur != nil && n != nil && cur.pub.epoch.Load() > n.pub.epoch.Load() {
+		return
+	}
+	if cl.leader.Swap(n) != n && cl.leaderChanged != nil {
+		close(cl.leaderChanged)
+		cl.leaderChanged = nil
+	}
+}
+
+// clearLeader forgets n as the leader if it is.
+func (cl *Cluster) clearLeader(n *node) {
+	cl.leaderMu.Lock()
+	defer cl.leaderMu.Unlock()
+	if cl.leader.CompareAndSwap(n, nil) && cl.leaderChanged != nil {
+		close(cl.leaderChanged)
+		cl.leaderChanged = nil
+	}
+}
+
+// awaitLeader returns the running leader, waiting for one (a failover in
+// progress) until ctx ends.
+func (cl *Cluster) awaitLeader(ctx context.Context, not *node) (*node, error) {
+	for {
+		if cl.closed.Load() {
+			return nil, ErrClosed
+		}
+		cl.leaderMu.Lock()
+		n := cl.leader.Load()
+		if n != nil && n != not {
+			cl.leaderMu.Unlock()
+			return n, nil
+		}
+		if cl.leaderChanged == nil {
+			cl.leaderChanged = make(chan struct{})
+		}
+		ch := cl.leaderChanged
+		cl.leaderMu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: no leader to take the write (a failover may be in progress): %w", ErrNodeDown, ctx.Err())
+		}
+	}
 }
 
 // Close stops every node and the network. Pending writes fail with
@@ -226,7 +293,8 @@ func (cl *Cluster) Close() error {
 	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	cl.leader.Store(nil)
+	cl.setLeader(nil)
+	cl.coord.stopAndWait()
 	for _, id := range cl.order {
 		s := cl.slots[id]
 		n := s.node.Load()

@@ -149,6 +149,24 @@ type Config struct {
 	// leader consider a follower not live (for FIRST and SyncLoss).
 	// Default 10.
 	FollowerTimeoutTicks int
+	// SuspectTicks is the failure detector's timeout: a follower that has
+	// not heard from its leader for this many ticks tells the coordinator,
+	// which fails over once enough followers do. Default 30.
+	SuspectTicks int
+	// FenceTicks bounds a fencing round: a failover that has not heard
+	// from enough nodes after this many ticks gives up (and is tried again
+	// later). Default 10.
+	FenceTicks int
+	// ManualFailover turns automatic failover off: only Failover and
+	// Switchover promote.
+	ManualFailover bool
+	// AllowDataLoss lets automatic failover promote the most up-to-date
+	// reachable node even when it cannot prove that node holds every
+	// acknowledged write; the LSN range that may be lost is reported
+	// (EventDataLoss) before the promotion. Off by default.
+	AllowDataLoss bool
+	// Coordinator decides promotions. Default: QuorumCoordinator.
+	Coordinator Coordinator
 
 	// MaxBatch is the most entries in one append message. Default 1024.
 	MaxBatch int
@@ -203,6 +221,11 @@ func (c Config) withDefaults() Config {
 	}
 	setInt(&c.HeartbeatTicks, 1)
 	setInt(&c.FollowerTimeoutTicks, 10)
+	setInt(&c.SuspectTicks, 30)
+	setInt(&c.FenceTicks, 10)
+	if c.Coordinator == nil {
+		c.Coordinator = QuorumCoordinator{}
+	}
 	setInt(&c.MaxBatch, 1024)
 	setInt(&c.MaxInflight, 8192)
 	setInt(&c.MaxKeyBytes, 1024)
@@ -259,7 +282,7 @@ func (c Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"HeartbeatTicks", c.HeartbeatTicks}, {"FollowerTimeoutTicks", c.FollowerTimeoutTicks}, {"MaxBatch", c.MaxBatch},
+	}{{"HeartbeatTicks", c.HeartbeatTicks}, {"FollowerTimeoutTicks", c.FollowerTimeoutTicks}, {"SuspectTicks", c.SuspectTicks}, {"FenceTicks", c.FenceTicks}, {"MaxBatch", c.MaxBatch},
 		{"MaxInflight", c.MaxInflight}, {"MaxKeyBytes", c.MaxKeyBytes}, {"MaxValueBytes", c.MaxValueBytes}} {
 		if f.v < 0 {
 			return bad(f.name, "%d; must be positive (0 takes the default)", f.v)
@@ -270,6 +293,9 @@ func (c Config) Validate() error {
 	}
 	if c.FollowerTimeoutTicks <= c.HeartbeatTicks {
 		return bad("FollowerTimeoutTicks", "%d; must exceed HeartbeatTicks (%d), or every follower looks dead between heartbeats", c.FollowerTimeoutTicks, c.HeartbeatTicks)
+	}
+	if c.SuspectTicks <= c.HeartbeatTicks {
+		return bad("SuspectTicks", "%d; must exceed HeartbeatTicks (%d), or every leader looks dead between heartbeats", c.SuspectTicks, c.HeartbeatTicks)
 	}
 	if c.MaxInflight < c.MaxBatch {
 		return bad("MaxInflight", "%d; must be at least MaxBatch (%d)", c.MaxInflight, c.MaxBatch)

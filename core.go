@@ -30,20 +30,28 @@ type coreConfig struct {
 	timeoutTicks   int
 	maxBatch       int
 	maxInflight    int
+	suspectTicks   int  // a follower suspects its leader after this many silent ticks
+	coordinated    bool // a coordinator must acknowledge topology changes
+	// newStateMachine rebuilds the state machine when a rollback removes
+	// applied entries (possible only under asynchronous commit).
+	newStateMachine func() StateMachine
 }
 
 func newCoreConfig(c Config) *coreConfig {
 	cc := &coreConfig{
-		syncFollowers:  c.SyncFollowers,
-		asyncFollowers: c.AsyncFollowers,
-		quorum:         c.Quorum,
-		syncCount:      c.SyncCount,
-		ackLevel:       c.AckLevel,
-		syncLoss:       c.SyncLoss.kind,
-		heartbeatTicks: c.HeartbeatTicks,
-		timeoutTicks:   c.FollowerTimeoutTicks,
-		maxBatch:       c.MaxBatch,
-		maxInflight:    c.MaxInflight,
+		syncFollowers:   c.SyncFollowers,
+		asyncFollowers:  c.AsyncFollowers,
+		quorum:          c.Quorum,
+		syncCount:       c.SyncCount,
+		ackLevel:        c.AckLevel,
+		syncLoss:        c.SyncLoss.kind,
+		heartbeatTicks:  c.HeartbeatTicks,
+		timeoutTicks:    c.FollowerTimeoutTicks,
+		maxBatch:        c.MaxBatch,
+		maxInflight:     c.MaxInflight,
+		suspectTicks:    c.SuspectTicks,
+		coordinated:     true,
+		newStateMachine: c.NewStateMachine,
 	}
 	if cc.syncLoss == syncLossDegrade {
 		cc.degradeTicks = c.ticksFor(c.SyncLoss.after)
@@ -119,6 +127,14 @@ func (c *core) step(m Message, now int64) {
 		c.handleAppend(m)
 	case MsgAppendResp:
 		c.handleAppendResp(m)
+	case MsgFence:
+		c.handleFence(m)
+	case MsgPromote:
+		c.handlePromote(m)
+	case MsgStatusAck:
+		c.handleStatusAck(m)
+	case MsgTransfer, MsgTransferAbort:
+		c.handleTransfer(m)
 	default:
 		c.logf("dropping message of unknown kind %d from %s", m.Kind, m.From)
 	}
@@ -130,6 +146,8 @@ func (c *core) onTick(now int64) {
 	c.tick++
 	if c.role == roleLeader {
 		c.leaderTick()
+	} else {
+		c.followerTick()
 	}
 }
 
@@ -140,6 +158,7 @@ func (c *core) flush() {
 	if c.role == roleLeader {
 		c.appendProposals()
 		c.sendReadRound()
+		c.checkTransfer()
 		return
 	}
 	if c.cfg.ackLevel == Applied {

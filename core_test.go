@@ -24,6 +24,7 @@ func newCoreNet(t testing.TB, cfg Config, leaderLog LogStore) *coreNet {
 	cfg = cfg.withDefaults()
 	require.NoError(t, cfg.Validate())
 	cc := newCoreConfig(cfg)
+	cc.coordinated = false
 	n := &coreNet{t: t, cores: map[NodeID]*core{}}
 	ids := append(append([]NodeID{cfg.Leader}, cfg.SyncFollowers...), cfg.AsyncFollowers...)
 	for _, id := range ids {
@@ -67,8 +68,8 @@ func (n *coreNet) stabilize() {
 		m := n.queue[0]
 		n.queue = n.queue[1:]
 		n.now++
-		if n.drop != nil && n.drop(m) {
-			continue
+		if n.drop != nil && n.drop(m) || n.cores[m.To] == nil {
+			continue // dropped, or for the coordinator, which is not here
 		}
 		n.cores[m.To].step(m, n.now)
 		n.collect()
@@ -81,6 +82,10 @@ func (n *coreNet) tick() {
 		n.cores[id].onTick(n.now)
 	}
 	n.collect()
+}
+
+func topoOf(cfg Config) Topology {
+	return Topology{Leader: cfg.Leader, Sync: cfg.SyncFollowers, Async: cfg.AsyncFollowers}
 }
 
 func logOf(t testing.TB, l LogStore) []Position {
@@ -121,7 +126,7 @@ func TestMismatchRepair(t *testing.T) {
 	n.cores["b"].hard.epoch, n.cores["b"].epoch = 2, 2
 
 	leader := n.cores["a"]
-	leader.becomeLeader(3, 0)
+	leader.becomeLeader(3, 0, topoOf(cfg))
 	for i := 0; i < 5; i++ {
 		leader.propose(AppendPut(nil, fmt.Sprint("k", i), []byte("v")))
 	}
@@ -129,11 +134,16 @@ func TestMismatchRepair(t *testing.T) {
 
 	require.Equal(t, logOf(t, leader.log), logOf(t, fl), "logs differ after repair")
 	require.Equal(t, Position{3, 9}, fl.Last())
-	var truncated bool
+	var rolled []Entry
 	for _, e := range n.cores["b"].events {
-		truncated = truncated || e.Kind == EventTruncated
+		if e.Kind == EventRolledBack {
+			rolled = append(rolled, e.Entries...)
+		}
 	}
-	require.True(t, truncated, "the follower did not report the truncation")
+	require.Len(t, rolled, 6, "the follower did not report the rolled-back entries")
+	for i, e := range rolled {
+		require.Equal(t, Position{2, LSN(4 + i)}, e.Pos)
+	}
 	require.Equal(t, LSN(9), leader.commit)
 	_, stale := n.cores["b"].sm.(*Store).Get("stale")
 	require.False(t, stale, "a rolled-back entry was applied")
@@ -142,9 +152,10 @@ func TestMismatchRepair(t *testing.T) {
 // TestLostAppendIsResent drops one pipelined append: the next one is
 // rejected, the leader backs up and resends, nothing is lost.
 func TestLostAppendIsResent(t *testing.T) {
-	n := newCoreNet(t, Config{Leader: "a", SyncFollowers: []NodeID{"b"}, MaxBatch: 2, MaxInflight: 8}, nil)
+	cfg := Config{Leader: "a", SyncFollowers: []NodeID{"b"}, MaxBatch: 2, MaxInflight: 8}
+	n := newCoreNet(t, cfg, nil)
 	leader := n.cores["a"]
-	leader.becomeLeader(1, 0)
+	leader.becomeLeader(1, 0, topoOf(cfg))
 	n.stabilize()
 	dropped := 0
 	n.drop = func(m Message) bool {
@@ -172,7 +183,7 @@ func TestLostAppendIsResent(t *testing.T) {
 func TestStaleEpochIsFenced(t *testing.T) {
 	n := newCoreNet(t, Config{Leader: "a", SyncFollowers: []NodeID{"b"}}, nil)
 	old := n.cores["a"]
-	old.becomeLeader(1, 0)
+	old.becomeLeader(1, 0, Topology{Leader: "a", Sync: []NodeID{"b"}})
 	n.cores["b"].epoch, n.cores["b"].hard.epoch = 2, 2
 	pos := old.propose(AppendPut(nil, "k", []byte("v")))
 	n.stabilize()
@@ -199,8 +210,10 @@ func TestCommitRuleMatchesReference(t *testing.T) {
 		}
 		cfg.AsyncFollowers = []NodeID{"a0"}
 		cfg = cfg.withDefaults()
-		c := newCore("L", newCoreConfig(cfg), NewMemLog(), NewStore(), &hardState{})
-		c.becomeLeader(1, 0)
+		cc := newCoreConfig(cfg)
+		cc.coordinated = false
+		c := newCore("L", cc, NewMemLog(), NewStore(), &hardState{})
+		c.becomeLeader(1, 0, topoOf(cfg))
 		c.flush()
 		type ack struct{ recv, dur, app LSN }
 		acks := map[NodeID]*ack{}

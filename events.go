@@ -27,20 +27,35 @@ const (
 	EventFenced
 	// EventSteppedDown: a leader saw a newer epoch and now follows.
 	EventSteppedDown
-	// EventTruncated: a follower dropped log entries after LSN that
-	// conflicted with its leader's log.
-	EventTruncated
 	// EventNodeCrashed and EventNodeRestarted report the cluster's fault
 	// injection.
 	EventNodeCrashed
 	EventNodeRestarted
+	// EventFailoverStarted: the coordinator is fencing every node with a
+	// new Epoch (Peer is the old leader); Detail says why.
+	EventFailoverStarted
+	// EventFailoverBlocked: no node provably holds every acknowledged
+	// write, so nothing was promoted (Detail says who answered).
+	EventFailoverBlocked
+	// EventDataLoss is reported before a promotion that may lose
+	// acknowledged writes (asynchronous commit, or AllowDataLoss): LSN is
+	// the last LSN that may be lost and Detail gives the range.
+	EventDataLoss
+	// EventPromoted: Peer leads Epoch; Members is its sync list.
+	EventPromoted
+	// EventRolledBack: a node (typically a returning old leader) dropped
+	// the entries in Entries, which its new leader does not have. Under
+	// sync commit none of them was acknowledged.
+	EventRolledBack
 )
 
 var eventNames = map[EventKind]string{
 	EventLog: "log", EventSyncSetChanged: "sync-set-changed", EventSyncUnavailable: "sync-unavailable",
 	EventSyncAvailable: "sync-available", EventSyncReplaced: "sync-replaced", EventDegraded: "degraded",
 	EventRestored: "restored", EventFenced: "fenced", EventSteppedDown: "stepped-down",
-	EventTruncated: "truncated", EventNodeCrashed: "node-crashed", EventNodeRestarted: "node-restarted",
+	EventNodeCrashed: "node-crashed", EventNodeRestarted: "node-restarted",
+	EventFailoverStarted: "failover-started", EventFailoverBlocked: "failover-blocked", EventDataLoss: "data-loss",
+	EventPromoted: "promoted", EventRolledBack: "rolled-back",
 }
 
 func (k EventKind) String() string {
@@ -58,6 +73,7 @@ type Event struct {
 	Peer    NodeID // the other node involved, if any
 	LSN     LSN    // the commit LSN (or the LSN concerned) at the time
 	Members []NodeID
+	Entries []Entry // EventRolledBack: the entries dropped
 	Detail  string
 }
 

@@ -38,3 +38,36 @@ func (c *core) observeEpoch(m Message) bool {
 	}
 	return true
 }
+
+// handleFence takes the new epoch a coordinator's fencing round offers,
+// stepping down if this node led, and answers with its last position: from
+// now on it refuses the old leader. A node that already follows a leader
+// of that epoch or a newer one refuses.
+func (c *core) handleFence(m Message) {
+	if m.Epoch < c.epoch || (m.Epoch == c.epoch && c.leader != "") {
+		c.send(Message{Kind: MsgFenceResp, To: m.From, Reject: true, Last: c.last})
+		return
+	}
+	c.observeEpoch(m)
+	c.sinceLeader = 0
+	c.send(Message{Kind: MsgFenceResp, To: m.From, Last: c.last})
+}
+
+// handlePromote makes this node the leader of the fenced epoch.
+func (c *core) handlePromote(m Message) {
+	if m.Update == nil || m.Epoch < c.epoch || (m.Epoch == c.epoch && c.leader != "") {
+		c.logf("ignoring a stale promotion to epoch %d", m.Epoch)
+		return
+	}
+	c.observeEpoch(m)
+	c.becomeLeader(m.Epoch, c.now, m.Update.Topology)
+}
+
+// followerTick counts ticks without word from the leader and, past
+// SuspectTicks, tells the coordinator (every tick, until it acts).
+func (c *core) followerTick() {
+	c.sinceLeader++
+	if c.cfg.suspectTicks > 0 && c.sinceLeader >= c.cfg.suspectTicks {
+		c.send(Message{Kind: MsgSuspect, To: CoordinatorID})
+	}
+}

@@ -6,10 +6,12 @@ import "fmt"
 type followerState struct {
 	// matched is the highest LSN known to equal the current leader's log.
 	// Invariant: commit <= matched on a follower.
-	matched    LSN
-	readSeen   uint64 // highest read round heard from the current leader
-	ackPending bool   // an accepted append asked for an answer
-	ackedUpTo  LSN    // matched as of the last answer
+	matched  LSN
+	readSeen uint64 // highest read round heard from the current leader
+	// sinceLeader counts ticks since the last append from the leader.
+	sinceLeader int
+	ackPending  bool // an accepted append asked for an answer
+	ackedUpTo   LSN  // matched as of the last answer
 }
 
 // handleAppend accepts entries from the leader if they extend the log at a
@@ -26,6 +28,7 @@ func (c *core) handleAppend(m Message) {
 		return
 	}
 	c.leader = m.From
+	c.sinceLeader = 0
 	c.readSeen = max(c.readSeen, m.ReadSeq)
 	prev, entries := m.Prev, m.Entries
 	// Entries at or below our compaction point are committed and held.
@@ -82,17 +85,9 @@ func (c *core) appendFrom(entries []Entry) bool {
 			if c.epochAt(e.Pos.LSN) == e.Pos.Epoch {
 				continue
 			}
-			if e.Pos.LSN <= c.commit {
-				c.fail(fmt.Errorf("entry %v conflicts with committed LSN %d", e.Pos, c.commit))
+			if !c.rollBack(e.Pos.LSN) {
 				return false
 			}
-			if err := c.log.TruncateAfter(e.Pos.LSN - 1); err != nil {
-				c.fail(fmt.Errorf("truncate after %d: %w", e.Pos.LSN-1, err))
-				return false
-			}
-			c.emit(Event{Kind: EventTruncated, LSN: e.Pos.LSN - 1,
-				Detail: fmt.Sprintf("dropped entries %d..%d that conflict with the leader", e.Pos.LSN, c.last.LSN)})
-			c.last = c.log.Last()
 		}
 		if err := c.log.Append(entries[i:]); err != nil {
 			c.fail(fmt.Errorf("append: %w", err))

@@ -9,9 +9,11 @@ import (
 // set and the proposals of the current batch.
 type leaderState struct {
 	readState
+	coordState
 
 	followers  []*progress // sync-eligible in priority order, then async
 	syncList   []NodeID    // sync-eligible followers in priority order
+	asyncList  []NodeID    // the other followers
 	safe       LSN         // followers may apply up to here; >= commit
 	epochStart LSN         // LSN of this epoch's first entry
 	pending    []Entry     // proposals not yet appended
@@ -24,19 +26,22 @@ type leaderState struct {
 	history          []SyncSetChange
 }
 
-// becomeLeader makes this node the leader of epoch and opens the epoch
-// with an EntryEpoch entry.
-func (c *core) becomeLeader(epoch Epoch, now int64) {
+// becomeLeader makes this node the leader of epoch with topo's followers
+// and opens the epoch with an EntryEpoch entry.
+func (c *core) becomeLeader(epoch Epoch, now int64, topo Topology) {
 	c.now = now
 	c.role = roleLeader
 	c.epoch, c.hard.epoch = epoch, epoch
 	c.leader = c.id
-	c.syncList = slices.Clone(c.cfg.syncFollowers)
+	c.syncList = slices.Clone(topo.Sync)
+	c.asyncList = slices.Clone(topo.Async)
 	c.followers = c.followers[:0]
-	for i, id := range c.cfg.syncFollowers {
+	c.history = c.history[:0]
+	c.degraded, c.unavailable, c.pendingChange, c.transferTarget = false, false, nil, ""
+	for i, id := range topo.Sync {
 		c.followers = append(c.followers, &progress{id: id, priority: i})
 	}
-	for _, id := range c.cfg.asyncFollowers {
+	for _, id := range topo.Async {
 		c.followers = append(c.followers, &progress{id: id, priority: -1})
 	}
 	for _, p := range c.followers {
@@ -242,4 +247,5 @@ func (c *core) leaderTick() {
 	c.refreshSyncSet()
 	c.applySyncLoss()
 	c.maybeCommit()
+	c.sendStatus()
 }

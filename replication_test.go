@@ -335,7 +335,9 @@ func TestSyncLossDegradeAfter(t *testing.T) {
 	assert.Less(t, lastOf(t, cl, "n2").LSN, pos.LSN)
 
 	cl.Net().ResumeNode("n2")
-	ticks(t, cl, 2)
+	ticks(t, cl, 1) // n2 answers the heartbeat: the sync set is back
+	// The leader restores sync commit once the coordinator has recorded it.
+	require.NoError(t, cl.waitUntil(ctx, "n1", func(c *core) bool { return !c.degraded }))
 	restored := ev.of(EventRestored)
 	require.Len(t, restored, 1)
 	assert.Contains(t, restored[0].Detail, "acknowledged by the leader alone")

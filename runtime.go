@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,19 +35,23 @@ type node struct {
 	id      NodeID
 	cl      *Cluster
 	core    *core
-	sm      StateMachine
+	sm      atomic.Pointer[smBox] // the core's state machine, for readers
 	mbox    *mailbox
 	done    chan struct{} // closed when the goroutine has exited
 	stopErr error         // why it stopped; read after done is closed
 
 	readWaiters
-	pub      published
-	stopping error    // set on the node's goroutine: stop with this error
-	tickFn   func()   // queued on every tick
-	conds    []cond   // waitUntil conditions not yet met
-	waiting  []waiter // proposed writes in LSN order
-	whead    int      // waiting[:whead] are answered
+	pub        published
+	stopping   error    // set on the node's goroutine: stop with this error
+	tickFn     func()   // queued on every tick
+	conds      []cond   // waitUntil conditions not yet met
+	afterBatch []func() // run at the end of the current batch
+	waiting    []waiter // proposed writes in LSN order
+	whead      int      // waiting[:whead] are answered
 }
+
+// smBox holds a state machine for atomic publication.
+type smBox struct{ sm StateMachine }
 
 // waiter is a proposed write; r is nil once answered.
 type waiter struct {
@@ -60,10 +65,10 @@ func (cl *Cluster) newNode(s *slot) *node {
 		id:   s.id,
 		cl:   cl,
 		core: newCore(s.id, cl.coreCfg, s.log, sm, &s.hard),
-		sm:   sm,
 		mbox: newMailbox(),
 		done: make(chan struct{}),
 	}
+	n.sm.Store(&smBox{sm})
 	n.tickFn = func() { n.core.onTick(time.Now().UnixNano()) }
 	return n
 }
@@ -117,7 +122,11 @@ func (n *node) run() {
 // propose hands a write to the core, or refuses it.
 func (n *node) propose(r *request) {
 	if n.core.role != roleLeader {
-		r.done <- result{err: fmt.Errorf("%w: %s is a follower (epoch %d)", ErrNotLeader, n.id, n.core.epoch)}
+		r.done <- result{err: fmt.Errorf("%w: %s is a follower (epoch %d); write not appended", ErrNotLeader, n.id, n.core.epoch)}
+		return
+	}
+	if t := n.core.transferTarget; t != "" {
+		r.done <- result{err: fmt.Errorf("%w: %s is handing over to %s (switchover); write not appended", ErrNotLeader, n.id, t)}
 		return
 	}
 	r.pos = n.core.propose(r.data)
@@ -157,12 +166,27 @@ func (n *node) afterStep() {
 	c.events = c.events[:0]
 	n.answer()
 	n.publish()
+	if c.role == roleLeader && n.stopping == nil {
+		if n.cl.leader.Load() != n {
+			n.cl.setLeader(n)
+		}
+	} else if n.cl.leader.Load() == n {
+		n.cl.clearLeader(n)
+	}
+	if c.sm != n.sm.Load().sm {
+		n.sm.Store(&smBox{c.sm}) // rebuilt by a rollback
+	}
 	if len(n.readChs) > 0 {
 		n.answerReads()
 	}
 	if len(n.conds) > 0 {
 		n.checkConds()
 	}
+	for _, f := range n.afterBatch {
+		f()
+	}
+	clear(n.afterBatch)
+	n.afterBatch = n.afterBatch[:0]
 }
 
 // answer releases the writes up to the applied LSN, with their results.
@@ -229,7 +253,9 @@ func (n *node) shutdown(err error) {
 // node to stop. If ctx ends first, f may still run later.
 func (n *node) do(ctx context.Context, f func()) error {
 	ran := make(chan struct{})
-	if !n.mbox.call(func() { f(); close(ran) }) {
+	// ran closes after the batch's outputs are sent, so the caller sees
+	// f's effects on the other nodes' mailboxes too.
+	if !n.mbox.call(func() { f(); n.afterBatch = append(n.afterBatch, func() { close(ran) }) }) {
 		<-n.done
 		return n.stopErr
 	}

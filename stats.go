@@ -133,6 +133,6 @@ func (cl *Cluster) Store(id NodeID) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, _ := n.sm.(*Store)
+	s, _ := n.sm.Load().sm.(*Store)
 	return s, nil
 }

@@ -24,45 +24,46 @@ type SyncSetChange struct {
 // a change in the history.
 func (c *core) refreshSyncSet() {
 	n := c.cfg.syncCount
+	want := make(map[NodeID]bool, len(c.syncList))
 	live := 0
-	changed := false
 	for _, id := range c.syncList {
-		p := c.progressOf(id)
-		isLive := p.live(c.tick, c.cfg.timeoutTicks)
-		want := true
-		if c.cfg.quorum == First {
-			want = isLive && live < n
-		}
-		if isLive {
+		if c.progressOf(id).live(c.tick, c.cfg.timeoutTicks) {
 			live++
-		}
-		if p.sync != want {
-			p.sync, changed = want, true
+			want[id] = c.cfg.quorum == Any || live <= n
+		} else {
+			want[id] = c.cfg.quorum == Any
 		}
 	}
-	if c.cfg.quorum == First && live < n {
-		// Too few live: keep the highest-priority dead members so the
+	if c.cfg.quorum == First {
+		// Too few live: the highest-priority dead members fill in, so the
 		// rule still needs n acknowledgements.
 		for _, id := range c.syncList {
-			p := c.progressOf(id)
-			if c.countSync() >= n {
+			if live >= n {
 				break
 			}
-			if !p.sync {
-				p.sync, changed = true, true
+			if !want[id] {
+				want[id] = true
+				live++
 			}
 		}
 	}
-	c.unavailableNow(live < n)
+	changed := false
+	for _, p := range c.followers {
+		if w := want[p.id]; p.sync != w {
+			p.sync, changed = w, true
+		}
+	}
+	c.unavailableNow(len(c.syncList) > 0 && c.liveSync() < n)
 	if changed || len(c.history) == 0 {
 		c.recordSyncSet("sync set re-formed")
 	}
 }
 
-func (c *core) countSync() int {
+// liveSync counts the live members of the sync list.
+func (c *core) liveSync() int {
 	k := 0
-	for _, p := range c.followers {
-		if p.sync {
+	for _, id := range c.syncList {
+		if c.progressOf(id).live(c.tick, c.cfg.timeoutTicks) {
 			k++
 		}
 	}
@@ -88,25 +89,42 @@ func (c *core) unavailableNow(u bool) {
 func (c *core) applySyncLoss() {
 	switch {
 	case c.degraded && !c.unavailable:
-		c.degraded = false
-		c.emit(Event{Kind: EventRestored, LSN: c.commit,
-			Detail: fmt.Sprintf("sync commit restored; LSNs %d..%d were acknowledged by the leader alone", c.degradedFrom+1, c.commit)})
-		c.recordSyncSet("sync set available again")
+		u := c.statusUpdate()
+		u.Degraded, u.DegradedFrom = false, 0
+		c.changeTopology(*u, c.restore)
 	case !c.unavailable:
 	case c.cfg.syncLoss == syncLossReplace:
 		c.replaceLost()
 	case c.cfg.syncLoss == syncLossDegrade && !c.degraded && c.tick-c.unavailableSince >= uint64(c.cfg.degradeTicks):
-		c.degraded = true
-		c.degradedFrom = c.commit
-		c.emit(Event{Kind: EventDegraded, LSN: c.commit,
-			Detail: fmt.Sprintf("sync set unavailable for %d ticks: committing at Local (leader only) from LSN %d", c.tick-c.unavailableSince, c.commit+1)})
-		c.recordSyncSet("degraded to asynchronous commit")
+		u := c.statusUpdate()
+		u.Degraded, u.DegradedFrom = true, c.commit
+		c.changeTopology(*u, c.degrade)
 	}
 }
 
-// replaceLost swaps each dead sync-list member for the most advanced live
-// async follower that holds everything committed so far. The dead member
-// becomes async.
+// degrade starts committing at Local: the coordinator has recorded that
+// writes after the commit LSN may exist only on the leader.
+func (c *core) degrade() {
+	c.degraded = true
+	c.degradedFrom = c.commit
+	c.emit(Event{Kind: EventDegraded, LSN: c.commit,
+		Detail: fmt.Sprintf("sync set unavailable for %d ticks: committing at Local (leader only) from LSN %d", c.tick-c.unavailableSince, c.commit+1)})
+	c.recordSyncSet("degraded to asynchronous commit")
+	c.maybeCommit()
+}
+
+// restore returns to the sync commit rule after a degrade.
+func (c *core) restore() {
+	c.degraded = false
+	c.emit(Event{Kind: EventRestored, LSN: c.commit,
+		Detail: fmt.Sprintf("sync commit restored; LSNs %d..%d were acknowledged by the leader alone", c.degradedFrom+1, c.commit)})
+	c.recordSyncSet("sync set available again")
+}
+
+// replaceLost swaps the first dead sync-list member for the most advanced
+// live async follower that holds everything committed so far; the dead
+// member becomes async. The swap takes effect once the coordinator has
+// recorded it.
 func (c *core) replaceLost() {
 	for i, id := range c.syncList {
 		lost := c.progressOf(id)
@@ -123,17 +141,30 @@ func (c *core) replaceLost() {
 		if best == nil {
 			return
 		}
-		best.priority, lost.priority = i, -1
-		lost.sync = false
-		c.syncList[i] = best.id
-		c.emit(Event{Kind: EventSyncReplaced, Peer: best.id, LSN: c.commit,
-			Detail: fmt.Sprintf("%s replaces lost sync follower %s", best.id, lost.id)})
-		// Keep followers ordered: sync list by priority, then async.
-		slices.SortStableFunc(c.followers, func(a, b *progress) int {
-			return rankOf(a) - rankOf(b)
-		})
-		c.refreshSyncSet()
+		u := c.statusUpdate()
+		u.Topology.Sync[i] = best.id
+		u.Topology.Async = slices.DeleteFunc(u.Topology.Async, func(a NodeID) bool { return a == best.id })
+		u.Topology.Async = append(u.Topology.Async, lost.id)
+		c.changeTopology(*u, func() { c.swapSync(i, lost, best) })
+		return
 	}
+}
+
+// swapSync puts best in lost's place in the sync list.
+func (c *core) swapSync(i int, lost, best *progress) {
+	best.priority, lost.priority = i, -1
+	lost.sync = false
+	c.syncList[i] = best.id
+	c.asyncList = slices.DeleteFunc(c.asyncList, func(a NodeID) bool { return a == best.id })
+	c.asyncList = append(c.asyncList, lost.id)
+	c.emit(Event{Kind: EventSyncReplaced, Peer: best.id, LSN: c.commit,
+		Detail: fmt.Sprintf("%s replaces lost sync follower %s", best.id, lost.id)})
+	// Keep followers ordered: sync list by priority, then async.
+	slices.SortStableFunc(c.followers, func(a, b *progress) int {
+		return rankOf(a) - rankOf(b)
+	})
+	c.refreshSyncSet()
+	c.maybeCommit()
 }
 
 func rankOf(p *progress) int {

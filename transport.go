@@ -1,5 +1,7 @@
 package replstore
 
+import "fmt"
+
 // NodeID names a node of the cluster.
 type NodeID string
 
@@ -12,16 +14,42 @@ const (
 	MsgAppend MsgKind = iota + 1
 	// MsgAppendResp answers a MsgAppend: what the follower holds.
 	MsgAppendResp
+	// MsgSuspect goes from a follower to the coordinator: it has not heard
+	// from the leader of Epoch for SuspectTicks.
+	MsgSuspect
+	// MsgFence goes from the coordinator to every node: take Epoch (newer
+	// than any leader's) and stop following the old leader.
+	MsgFence
+	// MsgFenceResp answers MsgFence with the node's Last position, or
+	// Reject if it has seen a newer epoch.
+	MsgFenceResp
+	// MsgPromote tells the chosen node to lead Epoch with Update.Topology.
+	MsgPromote
+	// MsgStatus goes from the leader to the coordinator every tick: its
+	// commit LSN and, in Update, its topology (and any change it wants to
+	// make, which takes effect only when acknowledged).
+	MsgStatus
+	// MsgStatusAck acknowledges Update.Version of a MsgStatus.
+	MsgStatusAck
+	// MsgTransfer asks the leader to hand over to Target (switchover): it
+	// refuses new writes, waits until its writes are committed and Target
+	// holds them all, then answers with MsgTransferReady.
+	MsgTransfer
+	// MsgTransferReady: the leader is ready to hand over.
+	MsgTransferReady
+	// MsgTransferAbort cancels a transfer: the leader accepts writes again.
+	MsgTransferAbort
 )
 
+var msgKindNames = [...]string{MsgAppend: "append", MsgAppendResp: "append-resp", MsgSuspect: "suspect",
+	MsgFence: "fence", MsgFenceResp: "fence-resp", MsgPromote: "promote", MsgStatus: "status",
+	MsgStatusAck: "status-ack", MsgTransfer: "transfer", MsgTransferReady: "transfer-ready", MsgTransferAbort: "transfer-abort"}
+
 func (k MsgKind) String() string {
-	switch k {
-	case MsgAppend:
-		return "append"
-	case MsgAppendResp:
-		return "append-resp"
+	if int(k) < len(msgKindNames) && msgKindNames[k] != "" {
+		return msgKindNames[k]
 	}
-	return "unknown"
+	return fmt.Sprintf("MsgKind(%d)", uint8(k))
 }
 
 // Message is what nodes send each other. Every message carries the
@@ -52,6 +80,19 @@ type Message struct {
 	Durable  LSN  // highest LSN stored and synced
 	Applied  LSN  // highest LSN applied to the state machine
 	Last     Position
+
+	// Coordination (MsgStatus, MsgPromote, MsgTransfer...).
+	Target NodeID
+	Update *TopologyUpdate
+}
+
+// TopologyUpdate is a leader's topology and commit mode as the
+// coordinator records it. Version orders a leader's updates.
+type TopologyUpdate struct {
+	Topology     Topology
+	Version      uint64
+	Degraded     bool
+	DegradedFrom LSN
 }
 
 // Transport carries messages between nodes. Send must not block: it

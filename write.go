@@ -2,6 +2,7 @@ package replstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -74,25 +75,40 @@ func (cl *Cluster) checkKeyValue(key string, value []byte) error {
 }
 
 // write sends cmd to the leader and waits for its answer, honouring ctx.
-// The leader answers every request it accepts exactly once (see mailbox),
-// so waiting on done alone cannot hang past ctx.
+// A write the leader refused before appending it (it stopped leading, or
+// is handing over) is sent again to the next leader: it was never in any
+// log, so this cannot apply it twice.
 func (cl *Cluster) write(ctx context.Context, cmd []byte) (Position, error) {
 	if err := ctx.Err(); err != nil {
 		return Position{}, fmt.Errorf("replstore: write not sent: %w", err)
 	}
-	if cl.closed.Load() {
-		return Position{}, ErrClosed
+	var refusedBy *node
+	for {
+		n := cl.leader.Load()
+		if n == nil || n == refusedBy {
+			var err error
+			if n, err = cl.awaitLeader(ctx, refusedBy); err != nil {
+				return Position{}, err
+			}
+		}
+		pos, err, appended := cl.writeTo(ctx, n, cmd)
+		if appended || !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrNodeDown) {
+			return pos, err
+		}
+		refusedBy = n
 	}
-	n := cl.leader.Load()
-	if n == nil {
-		return Position{}, fmt.Errorf("%w: no running leader; write not sent", ErrNodeDown)
-	}
+}
+
+// writeTo sends cmd to node n. The node answers every request it accepts
+// exactly once (see mailbox), so waiting on done alone cannot hang past
+// ctx. appended reports whether the write reached n's log.
+func (cl *Cluster) writeTo(ctx context.Context, n *node, cmd []byte) (pos Position, err error, appended bool) {
 	r := requestPool.Get().(*request)
 	r.data, r.pos, r.cause = cmd, Position{}, nil
 	if !n.mbox.propose(r) {
 		requestPool.Put(r)
 		<-n.done
-		return Position{}, fmt.Errorf("%w; write not sent", n.stopErr)
+		return Position{}, fmt.Errorf("%w; write not sent", n.stopErr), false
 	}
 	var res result
 	if done := ctx.Done(); done == nil {
@@ -108,5 +124,5 @@ func (cl *Cluster) write(ctx context.Context, cmd []byte) (Position, error) {
 	}
 	r.data = nil
 	requestPool.Put(r)
-	return res.pos, res.err
+	return res.pos, res.err, res.pos.LSN != 0
 }

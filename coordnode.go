@@ -1,0 +1,155 @@
+package replstore
+
+import (
+	"context"
+	"fmt"
+)
+
+// coordNode runs the in-process coordinator: one goroutine that owns a
+// coordCore, fed by a mailbox on the network under CoordinatorID.
+type coordNode struct {
+	cl      *Cluster
+	core    *coordCore
+	mbox    *mailbox
+	done    chan struct{}
+	stop    bool
+	nextID  uint64
+	waiting map[uint64]chan roundResult
+	tickFn  func()
+}
+
+func (cl *Cluster) startCoordinator() {
+	cfg := cl.cfg
+	cc := &coordConfig{nodes: cl.order, quorum: cfg.Quorum, syncCount: cfg.SyncCount, ackLevel: cfg.AckLevel,
+		suspectTicks: cfg.SuspectTicks, fenceTicks: cfg.FenceTicks, auto: !cfg.ManualFailover,
+		allowDataLoss: cfg.AllowDataLoss, decider: cfg.Coordinator}
+	topo := Topology{Leader: cfg.Leader, Sync: cfg.SyncFollowers, Async: cfg.AsyncFollowers}
+	n := &coordNode{cl: cl, core: newCoordCore(cc, cfg.Leader, 1, topo), mbox: newMailbox(),
+		done: make(chan struct{}), waiting: map[uint64]chan roundResult{}}
+	n.tickFn = n.core.onTick
+	cl.coord = n
+	cl.net.Register(CoordinatorID, n.mbox.put)
+	go n.run()
+}
+
+func (n *coordNode) run() {
+	defer close(n.done)
+	var inbox []inboxItem
+	for !n.stop {
+		<-n.mbox.notify
+		inbox = n.mbox.take(inbox)
+		for i := range inbox {
+			if f := inbox[i].f; f != nil {
+				f()
+			} else {
+				n.core.step(inbox[i].m)
+			}
+		}
+		clear(inbox)
+		n.flush()
+	}
+	n.mbox.close()
+	for id, ch := range n.waiting {
+		ch <- roundResult{id: id, err: ErrClosed}
+	}
+}
+
+// flush sends the core's messages, reports its events, answers requests.
+func (n *coordNode) flush() {
+	c := n.core
+	for _, m := range c.msgs {
+		n.cl.net.Send(m)
+	}
+	clear(c.msgs)
+	c.msgs = c.msgs[:0]
+	for _, e := range c.events {
+		n.cl.report(e)
+	}
+	c.events = c.events[:0]
+	for _, r := range c.results {
+		if ch, ok := n.waiting[r.id]; ok {
+			ch <- r
+			delete(n.waiting, r.id)
+		}
+	}
+	c.results = c.results[:0]
+}
+
+// request runs start (which registers a round with the given id) on the
+// coordinator's goroutine and waits for the round's result.
+func (n *coordNode) request(ctx context.Context, start func(id uint64)) (Decision, error) {
+	ch := make(chan roundResult, 1)
+	if !n.mbox.call(func() {
+		n.nextID++
+		n.waiting[n.nextID] = ch
+		start(n.nextID)
+	}) {
+		return Decision{}, ErrClosed
+	}
+	select {
+	case r := <-ch:
+		return r.decision, r.err
+	case <-ctx.Done():
+		return Decision{}, fmt.Errorf("replstore: waiting for the coordinator: %w", ctx.Err())
+	}
+}
+
+// FailoverOptions tune a manual failover.
+type FailoverOptions struct {
+	// AllowDataLoss promotes the most up-to-date reachable node even when
+	// it cannot be proven to hold every acknowledged write; the LSN range
+	// that may be lost is reported (Decision.MayLose and EventDataLoss)
+	// before the promotion.
+	AllowDataLoss bool
+}
+
+// Failover fences every node with a new epoch and promotes the node that
+// provably holds every acknowledged write (see QuorumCoordinator),
+// whether or not the leader is alive: an operator's "the leader is gone".
+// It returns the decision once the promotion message is sent; the new
+// leader then takes writes (Write waits for it). It fails with
+// ErrNoSafeCandidate, promoting nobody, when too few nodes answer.
+func (cl *Cluster) Failover(ctx context.Context, opts FailoverOptions) (Decision, error) {
+	if cl.closed.Load() {
+		return Decision{}, ErrClosed
+	}
+	return cl.coord.request(ctx, func(id uint64) { cl.coord.core.requestFailover(id, opts.AllowDataLoss) })
+}
+
+// Switchover moves leadership to the follower to with no loss: the leader
+// stops taking new writes (they get ErrNotLeader before being appended,
+// and Write retries them on the new leader), waits until its writes are
+// committed and to holds them all, then the coordinator fences every node
+// and promotes to. Writes already accepted are committed before the move.
+func (cl *Cluster) Switchover(ctx context.Context, to NodeID) (Decision, error) {
+	if cl.closed.Load() {
+		return Decision{}, ErrClosed
+	}
+	if _, err := cl.slotOf(to); err != nil {
+		return Decision{}, err
+	}
+	return cl.coord.request(ctx, func(id uint64) { cl.coord.core.requestSwitchover(id, to) })
+}
+
+// tick queues a tick for the coordinator.
+func (n *coordNode) tick() { n.mbox.call(n.tickFn) }
+
+// tickSync ticks the coordinator and waits until it has handled the tick.
+func (n *coordNode) tickSync(ctx context.Context) error {
+	done := make(chan struct{})
+	if !n.mbox.call(func() { n.core.onTick(); close(done) }) {
+		return ErrClosed
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stopAndWait stops the coordinator's goroutine.
+func (n *coordNode) stopAndWait() {
+	n.mbox.call(func() { n.stop = true })
+	<-n.done
+}

@@ -1,0 +1,154 @@
+package replstore
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// ErrNoSafeCandidate is returned by a failover that cannot find a node
+// that provably holds every acknowledged write (too few sync followers
+// answered). Nothing was promoted. FailoverOptions.AllowDataLoss, or
+// Config.AllowDataLoss for automatic failover, promotes anyway.
+var ErrNoSafeCandidate = errors.New("replstore: no node provably holds every acknowledged write")
+
+// LSNRange is the LSNs From through To; the zero value is empty.
+type LSNRange struct{ From, To LSN }
+
+// Empty reports whether the range holds no LSN.
+func (r LSNRange) Empty() bool { return r.From == 0 || r.To < r.From }
+
+func (r LSNRange) String() string {
+	if r.Empty() {
+		return "none"
+	}
+	return fmt.Sprintf("%d..%d", r.From, r.To)
+}
+
+// FailoverView is what the coordinator knows when it decides a promotion.
+type FailoverView struct {
+	OldEpoch, NewEpoch Epoch
+	Topology           Topology // in force before the failover
+	Quorum             Quorum
+	SyncCount          int
+	AckLevel           AckLevel
+	// Degraded: the leader was committing alone (DegradeAfter) since
+	// LSN DegradedFrom+1.
+	Degraded     bool
+	DegradedFrom LSN
+	// LeaderCommit is the last commit LSN the leader reported: every
+	// acknowledged write is at or below it.
+	LeaderCommit LSN
+	// Replies holds the nodes that took the new epoch (so the old leader
+	// can no longer commit through them) and the last Position of each.
+	Replies map[NodeID]Position
+	// Target is the node a switchover must promote; "" for a failover.
+	Target        NodeID
+	AllowDataLoss bool
+}
+
+// Decision is a coordinator's answer: whom to promote and with what
+// topology, and which acknowledged writes the promotion may lose.
+type Decision struct {
+	Promote  NodeID
+	Topology Topology
+	// MayLose is the range of LSNs that may have been acknowledged and
+	// that Promote does not hold; empty under sync commit.
+	MayLose LSNRange
+	Reason  string
+}
+
+// Coordinator decides promotions. It is called by the failover machinery
+// with the replies of a fencing round; it must be deterministic. The
+// in-process implementation is QuorumCoordinator; one backed by a
+// consensus service can replace it.
+type Coordinator interface {
+	Decide(v FailoverView) (Decision, error)
+}
+
+// QuorumCoordinator promotes only a node that provably holds every
+// acknowledged write: with n of m sync followers needed for commit (FIRST
+// or ANY), it needs answers from m-n+1 of them (any n that acknowledged a
+// write intersect them) and promotes the most up-to-date node that
+// answered. Under asynchronous commit (AckLevel Local, or degraded) no
+// node can prove it, so it promotes the most up-to-date one and reports
+// what may be lost.
+type QuorumCoordinator struct{}
+
+// Decide implements Coordinator.
+func (QuorumCoordinator) Decide(v FailoverView) (Decision, error) {
+	cand, ok := bestReply(v, nil)
+	if !ok {
+		return Decision{}, fmt.Errorf("%w: no node answered the fencing round", ErrNoSafeCandidate)
+	}
+	if v.Target != "" {
+		pos, answered := v.Replies[v.Target]
+		if !answered {
+			return Decision{}, fmt.Errorf("replstore: switchover target %s did not answer the fencing round", v.Target)
+		}
+		if pos.Less(v.Replies[cand]) {
+			return Decision{}, fmt.Errorf("replstore: switchover target %s is at %v, behind %s at %v", v.Target, pos, cand, v.Replies[cand])
+		}
+		cand = v.Target
+	}
+	d := Decision{Promote: cand, Reason: "most up-to-date node of the fencing quorum"}
+	if last := v.Replies[cand].LSN; v.LeaderCommit > last {
+		d.MayLose = LSNRange{From: last + 1, To: v.LeaderCommit}
+	}
+	syncCommit := v.AckLevel != Local && !v.Degraded && len(v.Topology.Sync) > 0
+	if syncCommit {
+		need := len(v.Topology.Sync) - v.SyncCount + 1
+		heard := 0
+		for _, id := range v.Topology.Sync {
+			if _, ok := v.Replies[id]; ok {
+				heard++
+			}
+		}
+		if heard < need && !v.AllowDataLoss {
+			return Decision{}, fmt.Errorf("%w: %d of the sync followers %v answered, %d needed (%v %d); a promotion could lose LSNs up to %d",
+				ErrNoSafeCandidate, heard, v.Topology.Sync, need, v.Quorum, v.SyncCount, v.LeaderCommit)
+		}
+		if heard < need {
+			d.Reason = "allowed data loss: too few sync followers answered"
+		}
+	} else {
+		d.Reason = "asynchronous commit: most up-to-date node that answered"
+	}
+	best, _ := bestReply(v, func(id NodeID) bool { return id != cand && !slices.Contains(v.Topology.Sync, id) })
+	d.Topology = v.Topology.promote(cand, best)
+	return d, nil
+}
+
+// bestReply is the most up-to-date answering node other than the old
+// leader (and allowed by ok): highest Position, ties to the sync list's
+// priority order, then the async list's.
+func bestReply(v FailoverView, ok func(NodeID) bool) (NodeID, bool) {
+	order := v.Topology.followers()
+	rank := func(id NodeID) int {
+		if i := slices.Index(order, id); i >= 0 {
+			return i
+		}
+		return len(order)
+	}
+	var ids []NodeID
+	for id := range v.Replies {
+		if id != v.Topology.Leader && (ok == nil || ok(id)) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return "", false
+	}
+	slices.SortFunc(ids, func(a, b NodeID) int {
+		pa, pb := v.Replies[a], v.Replies[b]
+		if pa != pb {
+			if pb.Less(pa) {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a, b))
+	})
+	return ids[0], true
+}

@@ -1,0 +1,103 @@
+package replstore
+
+import "slices"
+
+// The leader's side of coordination: it reports its status to the
+// coordinator every tick, makes topology changes (Replace, degrading) only
+// once the coordinator has recorded them, and hands over to another node
+// on a switchover.
+
+// coordState is what the leader keeps for the coordinator.
+type coordState struct {
+	topoVersion   uint64      // last topology version the coordinator recorded
+	pendingChange *topoChange // a change waiting for the coordinator
+	// transferTarget is the node a switchover hands over to; while it is
+	// set the leader refuses new writes.
+	transferTarget NodeID
+	transferReady  bool
+}
+
+// topoChange is a topology or commit-mode change that takes effect only
+// when the coordinator acknowledges it: failover must always know which
+// nodes may hold acknowledged writes.
+type topoChange struct {
+	update TopologyUpdate
+	apply  func()
+}
+
+// topology is the leader's current topology.
+func (c *core) topology() Topology {
+	return Topology{Leader: c.id, Sync: slices.Clone(c.syncList), Async: slices.Clone(c.asyncList)}
+}
+
+// statusUpdate is what the leader tells the coordinator: its pending
+// change if it has one, else what is in force.
+func (c *core) statusUpdate() *TopologyUpdate {
+	if c.pendingChange != nil {
+		u := c.pendingChange.update
+		return &u
+	}
+	return &TopologyUpdate{Topology: c.topology(), Version: c.topoVersion, Degraded: c.degraded, DegradedFrom: c.degradedFrom}
+}
+
+// sendStatus reports to the coordinator.
+func (c *core) sendStatus() {
+	c.send(Message{Kind: MsgStatus, To: CoordinatorID, Commit: c.commit, Last: c.last, Update: c.statusUpdate()})
+}
+
+// changeTopology makes a change once the coordinator has recorded u (at
+// once without a coordinator). One change waits at a time.
+func (c *core) changeTopology(u TopologyUpdate, apply func()) {
+	if !c.cfg.coordinated {
+		c.topoVersion++
+		apply()
+		return
+	}
+	if c.pendingChange != nil {
+		return
+	}
+	u.Version = c.topoVersion + 1
+	c.pendingChange = &topoChange{update: u, apply: apply}
+	c.sendStatus()
+}
+
+// handleStatusAck applies the pending change the coordinator recorded.
+func (c *core) handleStatusAck(m Message) {
+	pc := c.pendingChange
+	if c.role != roleLeader || m.Epoch != c.epoch || pc == nil || m.Update == nil || m.Update.Version != pc.update.Version {
+		return
+	}
+	c.pendingChange = nil
+	c.topoVersion = pc.update.Version
+	pc.apply()
+}
+
+// handleTransfer starts or cancels a switchover.
+func (c *core) handleTransfer(m Message) {
+	if c.role != roleLeader || m.Epoch != c.epoch {
+		return
+	}
+	if m.Kind == MsgTransferAbort {
+		c.transferTarget, c.transferReady = "", false
+		return
+	}
+	if c.progressOf(m.Target) == nil {
+		c.logf("switchover target %s is not a follower", m.Target)
+		return
+	}
+	c.transferTarget, c.transferReady = m.Target, false
+	c.sendAppends(c.progressOf(m.Target), true)
+}
+
+// checkTransfer tells the coordinator the leader is ready to hand over:
+// every write it accepted is committed and the target holds them all.
+func (c *core) checkTransfer() {
+	if c.transferTarget == "" || c.transferReady {
+		return
+	}
+	p := c.progressOf(c.transferTarget)
+	if c.commit == c.last.LSN && p.durable >= c.last.LSN {
+		c.transferReady = true
+		c.send(Message{Kind: MsgTransferReady, To: CoordinatorID, Target: c.transferTarget, Last: c.last})
+	}
+}
