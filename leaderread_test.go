@@ -15,7 +15,7 @@ func TestLeaderReadConfirms(t *testing.T) {
 	require.NoError(t, err)
 	n, err := cl.confirmLeader(ctx)
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, n.sm.(*Store).LastApplied().LSN, pos.LSN)
+	require.GreaterOrEqual(t, n.sm.Load().sm.(*Store).LastApplied().LSN, pos.LSN)
 	cl.Net().PauseNode("n2")
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
