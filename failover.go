@@ -79,6 +79,9 @@ type QuorumCoordinator struct{}
 // Decide implements Coordinator.
 func (QuorumCoordinator) Decide(v FailoverView) (Decision, error) {
 	cand, ok := bestReply(v, nil)
+	if testBug == bugPromoteStale {
+		cand, ok = worstReply(v)
+	}
 	if !ok {
 		return Decision{}, fmt.Errorf("%w: no node answered the fencing round", ErrNoSafeCandidate)
 	}
@@ -118,6 +121,17 @@ func (QuorumCoordinator) Decide(v FailoverView) (Decision, error) {
 	best, _ := bestReply(v, func(id NodeID) bool { return id != cand && !slices.Contains(v.Topology.Sync, id) })
 	d.Topology = v.Topology.promote(cand, best)
 	return d, nil
+}
+
+// worstReply is the least up-to-date answering node (for bugPromoteStale).
+func worstReply(v FailoverView) (NodeID, bool) {
+	var worst NodeID
+	for id, pos := range v.Replies {
+		if id != v.Topology.Leader && (worst == "" || pos.Less(v.Replies[worst]) || pos == v.Replies[worst] && id < worst) {
+			worst = id
+		}
+	}
+	return worst, worst != ""
 }
 
 // bestReply is the most up-to-date answering node other than the old

@@ -8,7 +8,7 @@ package replstore
 // fenced reports whether m comes from an epoch older than any this node
 // has seen; if so it answers with a rejection carrying the newer epoch.
 func (c *core) fenced(m Message) bool {
-	if m.Epoch >= c.epoch {
+	if m.Epoch >= c.epoch || testBug == bugAcceptOldEpoch {
 		return false
 	}
 	c.emit(Event{Kind: EventFenced, Peer: m.From, Detail: "refused a message from older epoch"})

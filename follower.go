@@ -53,6 +53,9 @@ func (c *core) handleAppend(m Message) {
 	// Applying waits for the end of the batch (see flush and
 	// applyDeferred), so the acknowledgement is not delayed by it.
 	c.commit = max(c.commit, min(m.Commit, c.matched))
+	if testBug == bugApplyUncommitted {
+		c.commit = max(c.commit, c.matched)
+	}
 	if m.WantAck || c.matched >= c.ackedUpTo+LSN(c.cfg.maxInflight/4) {
 		c.ackPending = true
 	}

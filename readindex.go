@@ -33,6 +33,10 @@ func (c *core) requestRead(id uint64) bool {
 	}
 	c.reads = append(c.reads, readReq{id: id, round: c.readSent + 1, commit: c.commit})
 	c.readWanted = true
+	if testBug == bugStaleLeaderReads {
+		c.readWanted = false
+		c.confirmReads(c.readSent + 1)
+	}
 	return true
 }
 

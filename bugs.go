@@ -1,0 +1,28 @@
+package replstore
+
+// plantedBug names a known bug that tests can switch on, to prove that
+// the simulation and the invariant checks catch it. Production code never
+// sets it: the zero value plants nothing.
+type plantedBug uint8
+
+const (
+	bugNone plantedBug = iota
+	// bugAckEarly: the leader counts an entry as committed as soon as it
+	// appends it, before any sync follower stores it.
+	bugAckEarly
+	// bugPromoteStale: failover promotes the least up-to-date node that
+	// answered, which may lack acknowledged writes.
+	bugPromoteStale
+	// bugAcceptOldEpoch: a node accepts appends from an epoch older than
+	// one it has seen.
+	bugAcceptOldEpoch
+	// bugStaleLeaderReads: the leader serves Leader reads without proving
+	// it still leads.
+	bugStaleLeaderReads
+	// bugApplyUncommitted: a follower applies entries as soon as it
+	// stores them, before they are committed.
+	bugApplyUncommitted
+)
+
+// testBug is the planted bug in force; only tests set it.
+var testBug plantedBug
