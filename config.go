@@ -94,8 +94,10 @@ var (
 // DegradeAfter falls back to asynchronous commit (ack level Local) once the
 // sync set has been unable to answer for d, like MySQL's semi-sync timeout.
 // Degrading and recovering are reported as events and in Stats, never
-// silently. The leader returns to the configured rule when enough sync
-// followers are live and caught up again.
+// silently. The leader returns to the configured rule as soon as enough
+// sync followers are live again; new writes then wait for them to catch
+// up. Both changes take effect only once the coordinator has recorded
+// them, so a failover knows which writes the leader acknowledged alone.
 func DegradeAfter(d time.Duration) SyncLossPolicy {
 	return SyncLossPolicy{kind: syncLossDegrade, after: d}
 }

@@ -52,7 +52,10 @@ func (cl *Cluster) waitUntil(ctx context.Context, id NodeID, pred func(*core) bo
 }
 
 // WaitApplied blocks until node id has applied lsn (its reads then see
-// every write up to it), ctx ends, or the node stops.
+// every write up to it), ctx ends, or the node stops. A follower applies
+// an entry once the leader tells it the commit LSN, in its next append or
+// heartbeat: with Config.ManualTicks, call Tick (or write) or this waits
+// for ctx.
 func (cl *Cluster) WaitApplied(ctx context.Context, id NodeID, lsn LSN) error {
 	err := cl.waitUntil(ctx, id, func(c *core) bool { return c.applied >= lsn })
 	if err != nil {

@@ -45,8 +45,9 @@ func (cl *Cluster) Delete(ctx context.Context, key string) (Position, error) {
 
 // CompareAndSwap sets key to value only if the record's version (the LSN
 // that last wrote it) is version; version 0 means "only if absent". On a
-// mismatch it returns ErrVersionMismatch and changes nothing. This is
-// "reserve cabin C14 only if it is still free".
+// mismatch it returns ErrVersionMismatch and changes nothing (the
+// command still took an LSN, which it returns). This is "reserve cabin
+// C14 only if it is still free".
 func (cl *Cluster) CompareAndSwap(ctx context.Context, key string, version LSN, value []byte) (Position, error) {
 	if err := cl.checkKeyValue(key, value); err != nil {
 		return Position{}, err
