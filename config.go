@@ -170,6 +170,16 @@ type Config struct {
 	// Coordinator decides promotions. Default: QuorumCoordinator.
 	Coordinator Coordinator
 
+	// RetainEntries and RetainBytes cap the log each node keeps: entries
+	// older than both what a follower still needs and the cap are
+	// compacted, and a follower that needs compacted entries is reseeded
+	// from a snapshot. So a follower down for a long time cannot make the
+	// leader's memory grow without bound. Defaults 1<<20 entries, 256 MiB.
+	RetainEntries int
+	RetainBytes   int64
+	// SnapshotChunkBytes is the size of one snapshot chunk. Default 256 KiB.
+	SnapshotChunkBytes int
+
 	// MaxBatch is the most entries in one append message. Default 1024.
 	MaxBatch int
 	// MaxInflight is the most entries sent to one follower and not yet
@@ -224,6 +234,11 @@ func (c Config) withDefaults() Config {
 	setInt(&c.HeartbeatTicks, 1)
 	setInt(&c.FollowerTimeoutTicks, 10)
 	setInt(&c.SuspectTicks, 30)
+	setInt(&c.RetainEntries, 1<<20)
+	setInt(&c.SnapshotChunkBytes, 256<<10)
+	if c.RetainBytes == 0 {
+		c.RetainBytes = 256 << 20
+	}
 	setInt(&c.FenceTicks, 10)
 	if c.Coordinator == nil {
 		c.Coordinator = QuorumCoordinator{}
@@ -284,7 +299,7 @@ func (c Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"HeartbeatTicks", c.HeartbeatTicks}, {"FollowerTimeoutTicks", c.FollowerTimeoutTicks}, {"SuspectTicks", c.SuspectTicks}, {"FenceTicks", c.FenceTicks}, {"MaxBatch", c.MaxBatch},
+	}{{"HeartbeatTicks", c.HeartbeatTicks}, {"FollowerTimeoutTicks", c.FollowerTimeoutTicks}, {"SuspectTicks", c.SuspectTicks}, {"FenceTicks", c.FenceTicks}, {"RetainEntries", c.RetainEntries}, {"SnapshotChunkBytes", c.SnapshotChunkBytes}, {"MaxBatch", c.MaxBatch},
 		{"MaxInflight", c.MaxInflight}, {"MaxKeyBytes", c.MaxKeyBytes}, {"MaxValueBytes", c.MaxValueBytes}} {
 		if f.v < 0 {
 			return bad(f.name, "%d; must be positive (0 takes the default)", f.v)

@@ -1,6 +1,9 @@
 package replstore
 
-import "fmt"
+import (
+	"bytes"
+	"fmt"
+)
 
 // role is what a node does in its current epoch.
 type role uint8
@@ -30,7 +33,11 @@ type coreConfig struct {
 	timeoutTicks   int
 	maxBatch       int
 	maxInflight    int
-	suspectTicks   int  // a follower suspects its leader after this many silent ticks
+	suspectTicks   int // a follower suspects its leader after this many silent ticks
+	snapshotChunk  int // bytes per snapshot chunk
+	snapshotWindow int // snapshot chunks in flight
+	retainEntries  int // log entries kept beyond what followers need
+	retainBytes    int64
 	coordinated    bool // a coordinator must acknowledge topology changes
 	// newStateMachine rebuilds the state machine when a rollback removes
 	// applied entries (possible only under asynchronous commit).
@@ -50,6 +57,10 @@ func newCoreConfig(c Config) *coreConfig {
 		maxBatch:        c.MaxBatch,
 		maxInflight:     c.MaxInflight,
 		suspectTicks:    c.SuspectTicks,
+		snapshotChunk:   c.SnapshotChunkBytes,
+		snapshotWindow:  4,
+		retainEntries:   c.RetainEntries,
+		retainBytes:     c.RetainBytes,
 		coordinated:     true,
 		newStateMachine: c.NewStateMachine,
 	}
@@ -63,6 +74,7 @@ func newCoreConfig(c Config) *coreConfig {
 // highest epoch it has seen, so it never accepts an older one again.
 type hardState struct {
 	epoch Epoch
+	snap  *localSnapshot // the state machine at the log's compaction point
 }
 
 // lsnErr is a command's non-nil result, for the client that wrote it.
@@ -113,9 +125,15 @@ type core struct {
 // crashes; the state machine is fresh and is replayed as commits arrive.
 func newCore(id NodeID, cfg *coreConfig, log LogStore, sm StateMachine, hard *hardState) *core {
 	c := &core{id: id, cfg: cfg, log: log, sm: sm, hard: hard, epoch: hard.epoch, last: log.Last()}
-	// Entries through the last compacted one are committed everywhere.
-	c.commit = log.First() - 1
-	c.applied = c.commit
+	// The state machine starts from the node's snapshot, if it has one,
+	// and replays the log from there as commits arrive. The log is only
+	// ever compacted through the snapshot, so nothing is missing.
+	if s := hard.snap; s != nil {
+		if err := sm.Restore(bytes.NewReader(s.data)); err != nil {
+			c.fail(fmt.Errorf("restore the node's own snapshot at %v: %w", s.pos, err))
+		}
+		c.commit, c.applied = s.pos.LSN, s.pos.LSN
+	}
 	return c
 }
 
@@ -125,7 +143,7 @@ func (c *core) step(m Message, now int64) {
 	switch m.Kind {
 	case MsgAppend:
 		c.handleAppend(m)
-	case MsgAppendResp:
+	case MsgAppendResp, MsgSnapshotResp:
 		c.handleAppendResp(m)
 	case MsgFence:
 		c.handleFence(m)
@@ -135,6 +153,8 @@ func (c *core) step(m Message, now int64) {
 		c.handleStatusAck(m)
 	case MsgTransfer, MsgTransferAbort:
 		c.handleTransfer(m)
+	case MsgSnapshot:
+		c.handleSnapshot(m)
 	default:
 		c.logf("dropping message of unknown kind %d from %s", m.Kind, m.From)
 	}
@@ -149,6 +169,7 @@ func (c *core) onTick(now int64) {
 	} else {
 		c.followerTick()
 	}
+	c.maybeCompact()
 }
 
 // flush ends a batch of inputs: it appends queued proposals and sends the

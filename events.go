@@ -47,6 +47,16 @@ const (
 	// the entries in Entries, which its new leader does not have. Under
 	// sync commit none of them was acknowledged.
 	EventRolledBack
+	// EventSnapshotSending: the leader is reseeding Peer from a snapshot
+	// at LSN (Peer needs entries that were compacted).
+	EventSnapshotSending
+	// EventSnapshotInstalled: the node installed a snapshot at LSN.
+	EventSnapshotInstalled
+	// EventSnapshotRejected: a snapshot failed to install (corrupted or
+	// truncated); it is sent again.
+	EventSnapshotRejected
+	// EventCompacted: the node dropped its log through LSN.
+	EventCompacted
 )
 
 var eventNames = map[EventKind]string{
@@ -55,7 +65,8 @@ var eventNames = map[EventKind]string{
 	EventRestored: "restored", EventFenced: "fenced", EventSteppedDown: "stepped-down",
 	EventNodeCrashed: "node-crashed", EventNodeRestarted: "node-restarted",
 	EventFailoverStarted: "failover-started", EventFailoverBlocked: "failover-blocked", EventDataLoss: "data-loss",
-	EventPromoted: "promoted", EventRolledBack: "rolled-back",
+	EventPromoted: "promoted", EventRolledBack: "rolled-back", EventSnapshotSending: "snapshot-sending",
+	EventSnapshotInstalled: "snapshot-installed", EventSnapshotRejected: "snapshot-rejected", EventCompacted: "compacted",
 }
 
 func (k EventKind) String() string {

@@ -12,6 +12,7 @@ type followerState struct {
 	sinceLeader int
 	ackPending  bool // an accepted append asked for an answer
 	ackedUpTo   LSN  // matched as of the last answer
+	recv        *snapshotRecv
 }
 
 // handleAppend accepts entries from the leader if they extend the log at a

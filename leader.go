@@ -97,6 +97,13 @@ func (c *core) appendProposals() {
 // With force it sends at least one message (a heartbeat when p is caught
 // up).
 func (c *core) sendAppends(p *progress, force bool) {
+	if p.next < c.log.First() {
+		if force {
+			p.snapSent = p.snapAcked // a tick: resend what may be lost
+		}
+		c.sendSnapshot(p)
+		return
+	}
 	if p.probing && !force {
 		return
 	}
@@ -150,6 +157,10 @@ func (c *core) handleAppendResp(m Message) {
 	}
 	wasLive := p.live(c.tick, c.cfg.timeoutTicks)
 	p.lastHeard = c.tick
+	if m.Kind == MsgSnapshotResp {
+		c.handleSnapshotResp(p, m)
+		return
+	}
 	if !wasLive {
 		// It is back: under FIRST it may rejoin the sync set at once.
 		c.refreshSyncSet()
@@ -164,6 +175,9 @@ func (c *core) handleAppendResp(m Message) {
 	p.durable = max(p.durable, m.Durable)
 	p.applied = max(p.applied, m.Applied)
 	p.next = max(p.next, p.received+1)
+	if p.next >= c.log.First() {
+		p.snapPos = Position{} // reseeded, or never needed it
+	}
 	c.maybeCommit()
 	c.sendAppends(p, false)
 }

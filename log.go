@@ -87,6 +87,9 @@ type LogStore interface {
 	// CompactThrough drops every entry with LSN <= lsn, remembering the
 	// Position of the last one dropped.
 	CompactThrough(lsn LSN) error
+	// Reset drops every entry: the log continues after base, as after
+	// installing a snapshot taken at base.
+	Reset(base Position) error
 }
 
 // MemLog is the in-memory LogStore. Entries live in fixed-size chunks, so
@@ -99,6 +102,7 @@ type MemLog struct {
 	off    int       // entries of chunks[0] before base.LSN+1 (dropped)
 	chunks [][]Entry // each holds up to chunkSize entries; only the last is partial
 	n      int       // entries held
+	bytes  int64     // payload bytes held
 }
 
 const chunkSize = 4096
@@ -131,6 +135,7 @@ func (l *MemLog) Append(entries []Entry) error {
 		room := chunkSize - len(l.chunks[k])
 		m := min(room, len(entries))
 		l.chunks[k] = append(l.chunks[k], entries[:m]...)
+		l.bytes += payload(entries[:m])
 		entries = entries[m:]
 		l.n += m
 	}
@@ -190,9 +195,15 @@ func (l *MemLog) TruncateAfter(lsn LSN) error {
 	if lsn >= l.lastLSN() {
 		return nil
 	}
+	dropped, _ := l.Entries(lsn+1, l.lastLSN())
+	for len(dropped) > 0 {
+		l.bytes -= payload(dropped)
+		next := dropped[len(dropped)-1].Pos.LSN + 1
+		dropped, _ = l.Entries(next, l.lastLSN())
+	}
 	l.n = int(lsn - l.base.LSN)
 	if l.n == 0 {
-		l.chunks, l.off = nil, 0
+		l.chunks, l.off, l.bytes = nil, 0, 0
 		return nil
 	}
 	c, i := l.locate(lsn)
@@ -204,6 +215,23 @@ func (l *MemLog) TruncateAfter(lsn LSN) error {
 	return nil
 }
 
+// Reset implements LogStore.
+func (l *MemLog) Reset(base Position) error {
+	l.base, l.off, l.chunks, l.n, l.bytes = base, 0, nil, 0, 0
+	return nil
+}
+
+// Size returns how many entries the log holds and their payload bytes.
+func (l *MemLog) Size() (entries int, bytes int64) { return l.n, l.bytes }
+
+func payload(es []Entry) int64 {
+	var b int64
+	for _, e := range es {
+		b += int64(len(e.Data))
+	}
+	return b
+}
+
 // CompactThrough implements LogStore.
 func (l *MemLog) CompactThrough(lsn LSN) error {
 	if lsn <= l.base.LSN {
@@ -211,6 +239,11 @@ func (l *MemLog) CompactThrough(lsn LSN) error {
 	}
 	if lsn > l.lastLSN() {
 		return fmt.Errorf("%w: cannot compact through %d, last is %d", ErrNoEntry, lsn, l.lastLSN())
+	}
+	for lo := l.base.LSN + 1; lo <= lsn; {
+		dropped, _ := l.Entries(lo, lsn)
+		l.bytes -= payload(dropped)
+		lo += LSN(len(dropped))
 	}
 	c, i := l.locate(lsn)
 	l.base = l.chunks[c][i].Pos

@@ -42,6 +42,14 @@ func TestMemLogMatchesModel(t *testing.T) {
 				if err := l.Append([]Entry{{Pos: Position{epoch, last + 2}}}); err == nil {
 					t.Fatal("append with a gap accepted")
 				}
+				if rapid.IntRange(0, 4).Draw(t, "reset") == 0 {
+					epoch++
+					base = Position{epoch, last + LSN(rapid.IntRange(0, 100).Draw(t, "resetAt"))}
+					if err := l.Reset(base); err != nil {
+						t.Fatal(err)
+					}
+					model = nil
+				}
 			case 5:
 				lsn := LSN(rapid.Uint64Range(uint64(base.LSN), uint64(last)).Draw(t, "truncate"))
 				if err := l.TruncateAfter(lsn); err != nil {
@@ -81,6 +89,13 @@ func TestMemLogMatchesModel(t *testing.T) {
 			}
 			if l.Last() != wantLast {
 				t.Fatalf("Last %v, want %v", l.Last(), wantLast)
+			}
+			var wantBytes int64
+			for _, e := range model {
+				wantBytes += int64(len(e.Data))
+			}
+			if n, b := l.Size(); n != len(model) || b != wantBytes {
+				t.Fatalf("Size = %d entries, %d bytes; want %d, %d", n, b, len(model), wantBytes)
 			}
 			if e, err := l.EpochAt(base.LSN); err != nil || e != base.Epoch {
 				t.Fatalf("EpochAt(base %v) = %d, %v", base, e, err)

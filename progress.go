@@ -19,7 +19,12 @@ type progress struct {
 	sentCommit LSN    // highest commit LSN sent to it
 	askedAt    uint64 // tick of the last append with WantAck
 	readEcho   uint64 // highest read round it has answered
-	probing    bool   // a reject arrived: resend only when it answers
+
+	// Snapshot shipping (see snapshot.go).
+	snapPos   Position // the snapshot being sent; zero if none
+	snapSent  int64    // bytes sent
+	snapAcked int64    // bytes the follower holds
+	probing   bool     // a reject arrived: resend only when it answers
 }
 
 // ack returns the follower's progress at level.

@@ -39,11 +39,18 @@ const (
 	MsgTransferReady
 	// MsgTransferAbort cancels a transfer: the leader accepts writes again.
 	MsgTransferAbort
+	// MsgSnapshot carries a chunk of a snapshot to a follower that needs
+	// entries the leader has compacted.
+	MsgSnapshot
+	// MsgSnapshotResp says how much of the snapshot the follower holds, or
+	// (Reject) that it could not install it.
+	MsgSnapshotResp
 )
 
 var msgKindNames = [...]string{MsgAppend: "append", MsgAppendResp: "append-resp", MsgSuspect: "suspect",
 	MsgFence: "fence", MsgFenceResp: "fence-resp", MsgPromote: "promote", MsgStatus: "status",
-	MsgStatusAck: "status-ack", MsgTransfer: "transfer", MsgTransferReady: "transfer-ready", MsgTransferAbort: "transfer-abort"}
+	MsgStatusAck: "status-ack", MsgTransfer: "transfer", MsgTransferReady: "transfer-ready", MsgTransferAbort: "transfer-abort",
+	MsgSnapshot: "snapshot", MsgSnapshotResp: "snapshot-resp"}
 
 func (k MsgKind) String() string {
 	if int(k) < len(msgKindNames) && msgKindNames[k] != "" {
@@ -82,8 +89,9 @@ type Message struct {
 	Last     Position
 
 	// Coordination (MsgStatus, MsgPromote, MsgTransfer...).
-	Target NodeID
-	Update *TopologyUpdate
+	Target   NodeID
+	Update   *TopologyUpdate
+	Snapshot *SnapshotChunk
 }
 
 // TopologyUpdate is a leader's topology and commit mode as the

@@ -1,0 +1,159 @@
+package replstore
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// Snapshot shipping: a follower that needs entries the leader has already
+// compacted (a new follower, one down past the retention limit, one whose
+// log was lost) is reseeded from a snapshot of the leader's state machine
+// at a known Position, sent in chunks that the follower acknowledges, so a
+// lost chunk is resent from the last acknowledged offset. The follower
+// checks the whole snapshot (the state machine's Restore rejects a
+// corrupted or truncated one) before it replaces anything, then replays
+// the log from the snapshot's Position.
+
+// SnapshotChunk is one piece of a snapshot in a MsgSnapshot, or (Data nil)
+// the follower's answer: how many bytes it holds.
+type SnapshotChunk struct {
+	Pos    Position // the last entry the snapshot covers
+	Offset int64    // where Data starts (a request), or bytes held (an answer)
+	Total  int64    // the snapshot's size
+	Data   []byte
+}
+
+// localSnapshot is a node's snapshot of its own state machine, kept with
+// its log (in hardState: it survives a crash, as on a disk). The log is
+// compacted only through its Position, so state machine = snapshot +
+// log replay, always. The leader ships it to followers that need it.
+type localSnapshot struct {
+	pos  Position
+	data []byte
+}
+
+// snapshotRecv is a follower's snapshot being received.
+type snapshotRecv struct {
+	pos  Position
+	data []byte
+}
+
+// sendSnapshot streams the snapshot to p from the offset it acknowledged,
+// up to a window of chunks.
+func (c *core) sendSnapshot(p *progress) {
+	snap := c.hard.snap
+	if snap == nil || snap.pos.LSN+1 < c.log.First() {
+		// Cannot happen: the log is compacted only through a snapshot.
+		c.fail(fmt.Errorf("follower %s needs LSN %d, compacted, and there is no snapshot covering it", p.id, p.next))
+		return
+	}
+	if p.snapPos != snap.pos {
+		p.snapPos, p.snapAcked, p.snapSent = snap.pos, 0, 0
+		c.emit(Event{Kind: EventSnapshotSending, Peer: p.id, LSN: snap.pos.LSN,
+			Detail: fmt.Sprintf("%d bytes at %v", len(snap.data), snap.pos)})
+	}
+	total := int64(len(snap.data))
+	chunk := int64(c.cfg.snapshotChunk)
+	window := int64(c.cfg.snapshotWindow)
+	if p.snapSent < p.snapAcked || p.snapSent > total {
+		p.snapSent = p.snapAcked
+	}
+	for p.snapSent < total && p.snapSent-p.snapAcked < window*chunk || total == 0 && p.snapSent == 0 && p.snapAcked == 0 {
+		end := min(p.snapSent+chunk, total)
+		c.send(Message{Kind: MsgSnapshot, To: p.id, Snapshot: &SnapshotChunk{Pos: snap.pos, Offset: p.snapSent, Total: total,
+			Data: snap.data[p.snapSent:end:end]}})
+		p.snapSent = end
+		p.lastSent = c.tick
+		if total == 0 {
+			break
+		}
+	}
+}
+
+// takeSnapshot snapshots the state machine at the applied position and
+// keeps it with the log.
+func (c *core) takeSnapshot() bool {
+	var buf bytes.Buffer
+	if err := c.sm.Snapshot(&buf); err != nil {
+		c.fail(fmt.Errorf("snapshot: %w", err))
+		return false
+	}
+	c.hard.snap = &localSnapshot{pos: Position{Epoch: c.epochAtApplied(), LSN: c.applied}, data: buf.Bytes()}
+	return true
+}
+
+// handleSnapshotResp records how much of the snapshot a follower holds.
+func (c *core) handleSnapshotResp(p *progress, m Message) {
+	s := m.Snapshot
+	if s == nil || s.Pos != p.snapPos {
+		return
+	}
+	if m.Reject {
+		// It failed to install (damaged on the way): send it again.
+		c.emit(Event{Kind: EventSnapshotRejected, Peer: p.id, LSN: s.Pos.LSN, Detail: "the follower rejected the snapshot; resending"})
+		p.snapPos, p.snapAcked, p.snapSent = Position{}, 0, 0
+		c.sendSnapshot(p)
+		return
+	}
+	p.snapAcked = max(p.snapAcked, s.Offset)
+	c.sendSnapshot(p)
+}
+
+// handleSnapshot receives a chunk; the last one installs the snapshot.
+func (c *core) handleSnapshot(m Message) {
+	if c.fenced(m) {
+		return
+	}
+	c.observeEpoch(m)
+	if c.role == roleLeader {
+		return
+	}
+	c.leader, c.sinceLeader = m.From, 0
+	s := m.Snapshot
+	if s.Pos.LSN <= c.commit {
+		// We hold all it covers (a resent chunk after we installed it, or
+		// a snapshot older than our state): installing it would only
+		// throw entries away.
+		c.recv = nil
+		c.send(Message{Kind: MsgSnapshotResp, To: m.From, Snapshot: &SnapshotChunk{Pos: s.Pos, Offset: s.Total, Total: s.Total}})
+		c.ackPending = true
+		return
+	}
+	if c.recv == nil || c.recv.pos != s.Pos {
+		c.recv = &snapshotRecv{pos: s.Pos}
+	}
+	if s.Offset == int64(len(c.recv.data)) {
+		c.recv.data = append(c.recv.data, s.Data...)
+	}
+	held := int64(len(c.recv.data))
+	if held < s.Total {
+		c.send(Message{Kind: MsgSnapshotResp, To: m.From, Snapshot: &SnapshotChunk{Pos: s.Pos, Offset: held, Total: s.Total}})
+		return
+	}
+	c.installSnapshot(m.From, s)
+}
+
+// installSnapshot restores a fresh state machine from the received bytes
+// and, only if that succeeds, replaces the state machine and the log.
+func (c *core) installSnapshot(from NodeID, s *SnapshotChunk) {
+	data := c.recv.data
+	c.recv = nil
+	sm := c.cfg.newStateMachine()
+	if err := sm.Restore(bytes.NewReader(data)); err != nil {
+		c.emit(Event{Kind: EventSnapshotRejected, Peer: from, LSN: s.Pos.LSN, Detail: err.Error()})
+		c.send(Message{Kind: MsgSnapshotResp, To: from, Reject: true, Snapshot: &SnapshotChunk{Pos: s.Pos, Total: s.Total}})
+		return
+	}
+	if err := c.log.Reset(s.Pos); err != nil {
+		c.fail(fmt.Errorf("reset log to snapshot %v: %w", s.Pos, err))
+		return
+	}
+	c.sm = sm
+	c.hard.snap = &localSnapshot{pos: s.Pos, data: data}
+	c.last = s.Pos
+	c.commit, c.applied, c.matched = s.Pos.LSN, s.Pos.LSN, s.Pos.LSN
+	c.appliedTime = 0
+	c.emit(Event{Kind: EventSnapshotInstalled, Peer: from, LSN: s.Pos.LSN, Detail: fmt.Sprintf("%d bytes", len(data))})
+	c.send(Message{Kind: MsgSnapshotResp, To: from, Snapshot: &SnapshotChunk{Pos: s.Pos, Offset: s.Total, Total: s.Total}})
+	c.ackPending = true
+}
