@@ -15,8 +15,7 @@ type Cluster struct {
 	cfg     Config
 	coreCfg *coreConfig
 	net     *MemNet
-	slots   map[NodeID]*slot
-	order   []NodeID // leader, sync followers, async followers
+	mem     atomic.Pointer[members] // replaced, never changed, under mu
 
 	mu     sync.Mutex // serialises node starts and stops (Crash, Restart, Close, the ticker)
 	closed atomic.Bool
@@ -28,6 +27,13 @@ type Cluster struct {
 	leaderChanged chan struct{}
 
 	stopTicker, tickerDone chan struct{} // nil with ManualTicks
+}
+
+// members are the cluster's nodes: order is the leader, sync followers
+// and async followers as configured, then nodes added later.
+type members struct {
+	order []NodeID
+	slots map[NodeID]*slot
 }
 
 // slot is one configured node: what survives its crashes (log, hard
@@ -46,17 +52,18 @@ func NewCluster(cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	cl := &Cluster{cfg: cfg, coreCfg: newCoreConfig(cfg), net: NewMemNet(), slots: map[NodeID]*slot{}}
-	cl.order = append(append([]NodeID{cfg.Leader}, cfg.SyncFollowers...), cfg.AsyncFollowers...)
-	for _, id := range cl.order {
-		cl.slots[id] = &slot{id: id, log: cfg.NewLogStore()}
+	cl := &Cluster{cfg: cfg, coreCfg: newCoreConfig(cfg), net: NewMemNet()}
+	m := &members{order: append(append([]NodeID{cfg.Leader}, cfg.SyncFollowers...), cfg.AsyncFollowers...), slots: map[NodeID]*slot{}}
+	for _, id := range m.order {
+		m.slots[id] = &slot{id: id, log: cfg.NewLogStore()}
 	}
+	cl.mem.Store(m)
 	cl.startCoordinator()
 	// Every node is on the network before the leader sends its first
 	// append, so the epoch's opening entry is not lost.
-	nodes := make([]*node, len(cl.order))
-	for i, id := range cl.order {
-		nodes[i] = cl.attach(cl.slots[id])
+	nodes := make([]*node, len(m.order))
+	for i, id := range m.order {
+		nodes[i] = cl.attach(m.slots[id])
 	}
 	nodes[0].core.becomeLeader(1, time.Now().UnixNano(),
 		Topology{Leader: cfg.Leader, Sync: cfg.SyncFollowers, Async: cfg.AsyncFollowers})
@@ -81,8 +88,9 @@ func (cl *Cluster) runTicker() {
 		case <-t.C:
 			cl.mu.Lock()
 			cl.coord.tick()
-			for _, id := range cl.order {
-				if n := cl.slots[id].node.Load(); n != nil {
+			m := cl.mem.Load()
+			for _, id := range m.order {
+				if n := m.slots[id].node.Load(); n != nil {
 					n.mbox.call(n.tickFn)
 				}
 			}
@@ -116,7 +124,7 @@ func (cl *Cluster) Net() *MemNet { return cl.net }
 func (cl *Cluster) Config() Config { return cl.cfg }
 
 // Nodes lists the node IDs: leader, sync followers, async followers.
-func (cl *Cluster) Nodes() []NodeID { return append([]NodeID(nil), cl.order...) }
+func (cl *Cluster) Nodes() []NodeID { return append([]NodeID(nil), cl.mem.Load().order...) }
 
 // Leader returns the ID of the running leader.
 func (cl *Cluster) Leader() (NodeID, error) {
@@ -139,9 +147,10 @@ func (cl *Cluster) report(e Event) {
 
 // slotOf finds a node's slot.
 func (cl *Cluster) slotOf(id NodeID) (*slot, error) {
-	s, ok := cl.slots[id]
+	m := cl.mem.Load()
+	s, ok := m.slots[id]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q (nodes are %v)", ErrUnknownNode, id, cl.order)
+		return nil, fmt.Errorf("%w: %q (nodes are %v)", ErrUnknownNode, id, m.order)
 	}
 	return s, nil
 }
@@ -215,7 +224,7 @@ func (cl *Cluster) Restart(id NodeID) error {
 // until each has handled it. With Config.ManualTicks this is the only
 // clock; otherwise it adds a tick.
 func (cl *Cluster) Tick(ctx context.Context) error {
-	for _, id := range cl.order {
+	for _, id := range cl.mem.Load().order {
 		n, err := cl.running(id)
 		if err != nil {
 			if err == ErrClosed {
@@ -295,8 +304,9 @@ func (cl *Cluster) Close() error {
 	defer cl.mu.Unlock()
 	cl.setLeader(nil)
 	cl.coord.stopAndWait()
-	for _, id := range cl.order {
-		s := cl.slots[id]
+	m := cl.mem.Load()
+	for _, id := range m.order {
+		s := m.slots[id]
 		n := s.node.Load()
 		if n == nil {
 			continue

@@ -179,6 +179,10 @@ type Config struct {
 	RetainBytes   int64
 	// SnapshotChunkBytes is the size of one snapshot chunk. Default 256 KiB.
 	SnapshotChunkBytes int
+	// CaughtUpLag is how close (in entries) a follower that has just
+	// started or joined must come to the leader's log before it serves
+	// reads (ReplicaState.CaughtUp). Default 64.
+	CaughtUpLag int
 
 	// MaxBatch is the most entries in one append message. Default 1024.
 	MaxBatch int
@@ -236,6 +240,7 @@ func (c Config) withDefaults() Config {
 	setInt(&c.SuspectTicks, 30)
 	setInt(&c.RetainEntries, 1<<20)
 	setInt(&c.SnapshotChunkBytes, 256<<10)
+	setInt(&c.CaughtUpLag, 64)
 	if c.RetainBytes == 0 {
 		c.RetainBytes = 256 << 20
 	}
@@ -299,7 +304,7 @@ func (c Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"HeartbeatTicks", c.HeartbeatTicks}, {"FollowerTimeoutTicks", c.FollowerTimeoutTicks}, {"SuspectTicks", c.SuspectTicks}, {"FenceTicks", c.FenceTicks}, {"RetainEntries", c.RetainEntries}, {"SnapshotChunkBytes", c.SnapshotChunkBytes}, {"MaxBatch", c.MaxBatch},
+	}{{"HeartbeatTicks", c.HeartbeatTicks}, {"FollowerTimeoutTicks", c.FollowerTimeoutTicks}, {"SuspectTicks", c.SuspectTicks}, {"FenceTicks", c.FenceTicks}, {"RetainEntries", c.RetainEntries}, {"SnapshotChunkBytes", c.SnapshotChunkBytes}, {"CaughtUpLag", c.CaughtUpLag}, {"MaxBatch", c.MaxBatch},
 		{"MaxInflight", c.MaxInflight}, {"MaxKeyBytes", c.MaxKeyBytes}, {"MaxValueBytes", c.MaxValueBytes}} {
 		if f.v < 0 {
 			return bad(f.name, "%d; must be positive (0 takes the default)", f.v)

@@ -11,7 +11,6 @@ const CoordinatorID NodeID = "coordinator"
 
 // coordConfig is what the coordinator core reads.
 type coordConfig struct {
-	nodes         []NodeID
 	quorum        Quorum
 	syncCount     int
 	ackLevel      AckLevel
@@ -179,6 +178,13 @@ func (c *coordCore) suspicionQuorum() int {
 	return len(c.update.Topology.Async)/2 + 1
 }
 
+// members are the nodes of the topology in force: the ones a fencing
+// round must reach.
+func (c *coordCore) members() []NodeID {
+	t := c.update.Topology
+	return append([]NodeID{t.Leader}, t.followers()...)
+}
+
 // requestFailover starts a failover now (Cluster.Failover).
 func (c *coordCore) requestFailover(id uint64, allowLoss bool) {
 	if c.round != nil || c.transfer != nil {
@@ -222,7 +228,7 @@ func (c *coordCore) startRound(id uint64, target NodeID, allowLoss bool, reason 
 		target: target, allowLoss: allowLoss, reason: reason}
 	c.round = r
 	c.emit(Event{Kind: EventFailoverStarted, Epoch: r.epoch, Peer: c.leader, LSN: c.leaderCommit, Detail: reason})
-	for _, id := range c.cfg.nodes {
+	for _, id := range c.members() {
 		c.send(Message{Kind: MsgFence, To: id, Epoch: r.epoch})
 	}
 }
@@ -246,7 +252,7 @@ func (c *coordCore) onFenceResp(m Message) {
 	if r.quorumAt == 0 && c.quorumMet(r) {
 		r.quorumAt = c.tick
 	}
-	if len(r.replies) == len(c.cfg.nodes) {
+	if len(r.replies) == len(c.members()) {
 		c.decide() // everyone answered: no reason to wait
 	}
 }

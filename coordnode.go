@@ -20,7 +20,7 @@ type coordNode struct {
 
 func (cl *Cluster) startCoordinator() {
 	cfg := cl.cfg
-	cc := &coordConfig{nodes: cl.order, quorum: cfg.Quorum, syncCount: cfg.SyncCount, ackLevel: cfg.AckLevel,
+	cc := &coordConfig{quorum: cfg.Quorum, syncCount: cfg.SyncCount, ackLevel: cfg.AckLevel,
 		suspectTicks: cfg.SuspectTicks, fenceTicks: cfg.FenceTicks, auto: !cfg.ManualFailover,
 		allowDataLoss: cfg.AllowDataLoss, decider: cfg.Coordinator}
 	topo := Topology{Leader: cfg.Leader, Sync: cfg.SyncFollowers, Async: cfg.AsyncFollowers}

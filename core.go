@@ -35,6 +35,7 @@ type coreConfig struct {
 	maxInflight    int
 	suspectTicks   int // a follower suspects its leader after this many silent ticks
 	snapshotChunk  int // bytes per snapshot chunk
+	caughtUpLag    int // a follower serves reads once this close to the leader
 	snapshotWindow int // snapshot chunks in flight
 	retainEntries  int // log entries kept beyond what followers need
 	retainBytes    int64
@@ -58,6 +59,7 @@ func newCoreConfig(c Config) *coreConfig {
 		maxInflight:     c.MaxInflight,
 		suspectTicks:    c.SuspectTicks,
 		snapshotChunk:   c.SnapshotChunkBytes,
+		caughtUpLag:     c.CaughtUpLag,
 		snapshotWindow:  4,
 		retainEntries:   c.RetainEntries,
 		retainBytes:     c.RetainBytes,
@@ -195,6 +197,9 @@ func (c *core) flush() {
 // its writers wait for that.)
 func (c *core) applyDeferred() {
 	c.applyCommitted()
+	if !c.caughtUp && c.leaderLast > 0 && c.applied+LSN(c.cfg.caughtUpLag) >= c.leaderLast {
+		c.caughtUp = true
+	}
 }
 
 // send queues a message.

@@ -57,6 +57,9 @@ const (
 	EventSnapshotRejected
 	// EventCompacted: the node dropped its log through LSN.
 	EventCompacted
+	// EventMembershipChanged: a follower was added, removed, or moved
+	// between sync and async; Members is the sync list.
+	EventMembershipChanged
 )
 
 var eventNames = map[EventKind]string{
@@ -67,6 +70,7 @@ var eventNames = map[EventKind]string{
 	EventFailoverStarted: "failover-started", EventFailoverBlocked: "failover-blocked", EventDataLoss: "data-loss",
 	EventPromoted: "promoted", EventRolledBack: "rolled-back", EventSnapshotSending: "snapshot-sending",
 	EventSnapshotInstalled: "snapshot-installed", EventSnapshotRejected: "snapshot-rejected", EventCompacted: "compacted",
+	EventMembershipChanged: "membership-changed",
 }
 
 func (k EventKind) String() string {

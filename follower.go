@@ -13,6 +13,11 @@ type followerState struct {
 	ackPending  bool // an accepted append asked for an answer
 	ackedUpTo   LSN  // matched as of the last answer
 	recv        *snapshotRecv
+	// leaderLast is the end of the leader's log as its messages show it,
+	// and caughtUp says the node has applied within CaughtUpLag of it at
+	// least once since it started: only then may it serve reads.
+	leaderLast LSN
+	caughtUp   bool
 }
 
 // handleAppend accepts entries from the leader if they extend the log at a
@@ -51,6 +56,7 @@ func (c *core) handleAppend(m Message) {
 		return
 	}
 	c.matched = max(c.matched, prev.LSN+LSN(len(entries)))
+	c.leaderLast = max(c.leaderLast, c.matched)
 	// Applying waits for the end of the batch (see flush and
 	// applyDeferred), so the acknowledgement is not delayed by it.
 	c.commit = max(c.commit, min(m.Commit, c.matched))

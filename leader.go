@@ -162,8 +162,10 @@ func (c *core) handleAppendResp(m Message) {
 		return
 	}
 	if !wasLive {
-		// It is back: under FIRST it may rejoin the sync set at once.
+		// It is back: under FIRST it may rejoin the sync set at once, and
+		// a degraded leader may return to sync commit.
 		c.refreshSyncSet()
+		c.applySyncLoss()
 	}
 	c.onReadEcho(p, m.ReadSeq)
 	if m.Reject {

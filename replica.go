@@ -16,6 +16,7 @@ type published struct {
 	lastLSN      atomic.Uint64
 	epoch        atomic.Uint64
 	leading      atomic.Bool
+	caughtUp     atomic.Bool
 }
 
 // publish copies the core's state; called on the node's goroutine. The
@@ -26,6 +27,7 @@ func (n *node) publish() {
 	p.lastLSN.Store(uint64(c.last.LSN))
 	p.epoch.Store(uint64(c.epoch))
 	p.leading.Store(c.role == roleLeader)
+	p.caughtUp.Store(c.role == roleLeader || c.caughtUp)
 	if LSN(p.appliedLSN.Load()) != c.applied {
 		p.appliedTime.Store(c.appliedTime)
 		p.appliedEpoch.Store(uint64(c.epochAtApplied()))
@@ -55,6 +57,10 @@ type ReplicaState struct {
 	// entry it has applied (an upper bound on its staleness).
 	LagTime time.Duration
 	Down    bool // crashed
+	// CaughtUp: the node has come within Config.CaughtUpLag of the leader
+	// since it started or joined. Read routers must not send reads to a
+	// node that has not: it may be rebuilding from a snapshot.
+	CaughtUp bool
 }
 
 // Replicas returns every node's state as of its last batch of work, in
@@ -63,20 +69,21 @@ func (cl *Cluster) Replicas() ([]ReplicaState, error) {
 	if cl.closed.Load() {
 		return nil, ErrClosed
 	}
-	out := make([]ReplicaState, 0, len(cl.order))
+	m := cl.mem.Load()
+	out := make([]ReplicaState, 0, len(m.order))
 	var leaderLast uint64
 	if ldr := cl.leader.Load(); ldr != nil {
 		leaderLast = ldr.pub.lastLSN.Load()
 	}
 	now := time.Now().UnixNano()
-	for _, id := range cl.order {
-		n := cl.slots[id].node.Load()
+	for _, id := range m.order {
+		n := m.slots[id].node.Load()
 		if n == nil {
 			out = append(out, ReplicaState{ID: id, Down: true})
 			continue
 		}
 		p := &n.pub
-		rs := ReplicaState{ID: id, Leader: p.leading.Load(), Epoch: Epoch(p.epoch.Load()),
+		rs := ReplicaState{ID: id, Leader: p.leading.Load(), Epoch: Epoch(p.epoch.Load()), CaughtUp: p.caughtUp.Load(),
 			Applied: Position{Epoch: Epoch(p.appliedEpoch.Load()), LSN: LSN(p.appliedLSN.Load())}}
 		if last := leaderLast; last > uint64(rs.Applied.LSN) {
 			rs.LagEntries = last - uint64(rs.Applied.LSN)

@@ -33,6 +33,11 @@ type FollowerStats struct {
 	// of them (0 when caught up). Replay lag, in PostgreSQL's terms.
 	LagEntries uint64
 	LagTime    time.Duration
+	// Reseeding: the leader is sending it a snapshot (it needs entries
+	// that were compacted); SnapshotAcked of SnapshotTotal bytes arrived.
+	Reseeding     bool
+	SnapshotAcked int64
+	SnapshotTotal int64
 }
 
 // Stats is a snapshot of the cluster.
@@ -53,7 +58,7 @@ type Stats struct {
 // goroutine, so the numbers of different nodes are moments apart.
 func (cl *Cluster) Stats(ctx context.Context) (Stats, error) {
 	var st Stats
-	for _, id := range cl.order {
+	for _, id := range cl.mem.Load().order {
 		ns, err := cl.NodeStats(ctx, id)
 		if err != nil {
 			return Stats{}, err
@@ -110,6 +115,9 @@ func (c *core) leaderStats(st *Stats, now int64) {
 	for _, p := range c.followers {
 		fs := FollowerStats{ID: p.id, Sync: p.sync, Live: p.live(c.tick, c.cfg.timeoutTicks),
 			Received: p.received, Durable: p.durable, Applied: p.applied}
+		if p.snapPos != (Position{}) && c.hard.snap != nil {
+			fs.Reseeding, fs.SnapshotAcked, fs.SnapshotTotal = true, p.snapAcked, int64(len(c.hard.snap.data))
+		}
 		if p.applied < c.last.LSN {
 			fs.LagEntries = uint64(c.last.LSN - p.applied)
 			if ents, err := c.log.Entries(p.applied+1, p.applied+1); err == nil && len(ents) == 1 {

@@ -126,52 +126,25 @@ func (c *core) restore() {
 // member becomes async. The swap takes effect once the coordinator has
 // recorded it.
 func (c *core) replaceLost() {
-	for i, id := range c.syncList {
-		lost := c.progressOf(id)
-		if lost.live(c.tick, c.cfg.timeoutTicks) {
+	for i, lost := range c.syncList {
+		if c.progressOf(lost).live(c.tick, c.cfg.timeoutTicks) {
 			continue
 		}
-		var best *progress
-		for _, p := range c.followers {
-			if p.priority < 0 && p.live(c.tick, c.cfg.timeoutTicks) && p.ack(c.cfg.ackLevel) >= c.commit &&
-				(best == nil || p.durable > best.durable) {
-				best = p
-			}
-		}
-		if best == nil {
+		best := c.replacementFor(lost)
+		if best == "" {
 			return
 		}
 		u := c.statusUpdate()
-		u.Topology.Sync[i] = best.id
-		u.Topology.Async = slices.DeleteFunc(u.Topology.Async, func(a NodeID) bool { return a == best.id })
-		u.Topology.Async = append(u.Topology.Async, lost.id)
-		c.changeTopology(*u, func() { c.swapSync(i, lost, best) })
+		u.Topology.Sync[i] = best
+		u.Topology.Async = slices.DeleteFunc(u.Topology.Async, func(a NodeID) bool { return a == best })
+		u.Topology.Async = append(u.Topology.Async, lost)
+		reason := fmt.Sprintf("%s replaces lost sync follower %s", best, lost)
+		c.changeTopology(*u, func() {
+			c.emit(Event{Kind: EventSyncReplaced, Peer: best, LSN: c.commit, Detail: reason})
+			c.setFollowers(u.Topology, reason)
+		})
 		return
 	}
-}
-
-// swapSync puts best in lost's place in the sync list.
-func (c *core) swapSync(i int, lost, best *progress) {
-	best.priority, lost.priority = i, -1
-	lost.sync = false
-	c.syncList[i] = best.id
-	c.asyncList = slices.DeleteFunc(c.asyncList, func(a NodeID) bool { return a == best.id })
-	c.asyncList = append(c.asyncList, lost.id)
-	c.emit(Event{Kind: EventSyncReplaced, Peer: best.id, LSN: c.commit,
-		Detail: fmt.Sprintf("%s replaces lost sync follower %s", best.id, lost.id)})
-	// Keep followers ordered: sync list by priority, then async.
-	slices.SortStableFunc(c.followers, func(a, b *progress) int {
-		return rankOf(a) - rankOf(b)
-	})
-	c.refreshSyncSet()
-	c.maybeCommit()
-}
-
-func rankOf(p *progress) int {
-	if p.priority < 0 {
-		return 1 << 30
-	}
-	return p.priority
 }
 
 func (c *core) recordSyncSet(reason string) {

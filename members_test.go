@@ -1,0 +1,215 @@
+package replstore
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// orderedSM wraps the Store and fails the test on any entry applied out of
+// order, twice, or after a gap: a follower that joins must apply exactly
+// the entries after its snapshot, each once.
+type orderedSM struct {
+	*Store
+	t    *testing.T
+	mu   sync.Mutex
+	next LSN // the LSN the next Apply must have; 0 until the first
+}
+
+func (s *orderedSM) Apply(e Entry) error {
+	s.mu.Lock()
+	if s.next != 0 && e.Pos.LSN != s.next {
+		s.t.Errorf("applied LSN %d, expected %d: an entry was missed or applied twice", e.Pos.LSN, s.next)
+	}
+	s.next = e.Pos.LSN + 1
+	s.mu.Unlock()
+	return s.Store.Apply(e)
+}
+
+func (s *orderedSM) Restore(r io.Reader) error {
+	if err := s.Store.Restore(r); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.next = s.Store.LastApplied().LSN + 1
+	s.mu.Unlock()
+	return nil
+}
+
+func orderedConfig(t *testing.T) func(*Config) {
+	return func(c *Config) {
+		c.NewStateMachine = func() StateMachine { return &orderedSM{Store: NewStore(), t: t} }
+	}
+}
+
+// storeOf is node id's telemetry store, wrapped or not.
+func storeOf(t *testing.T, cl *Cluster, id NodeID) *Store {
+	n, err := cl.running(id)
+	require.NoError(t, err)
+	switch sm := n.sm.Load().sm.(type) {
+	case *orderedSM:
+		return sm.Store
+	case *Store:
+		return sm
+	}
+	t.Fatalf("%s has no telemetry store", id)
+	return nil
+}
+
+// TestAddFollowerUnderWrites adds n4 while writers run and the leader has
+// already compacted its log: n4 is reseeded from a snapshot, replays the
+// log from there, serves reads only once caught up, and ends with the
+// leader's state at the same LSN, no entry missed or applied twice.
+func TestAddFollowerUnderWrites(t *testing.T) {
+	edit := orderedConfig(t)
+	cl, ev := newTestCluster(t, func(c *Config) { edit(c); c.RetainEntries = 200; c.SnapshotChunkBytes = 512 })
+	ctx := testCtx(t)
+	w := startWriters(t, cl, 4)
+	w.waitAcked(t, cl, 600)
+	ticks(t, cl, 2) // compaction runs on ticks
+	require.Greater(t, nodeLog(t, cl, "n1")[0].Pos.LSN, LSN(1), "the leader has not compacted: no reseed to test")
+
+	require.NoError(t, cl.AddFollower(ctx, "n4"))
+	assert.Contains(t, cl.Nodes(), NodeID("n4"))
+	reps, err := cl.Replicas()
+	require.NoError(t, err)
+	for _, r := range reps {
+		if r.ID == "n4" {
+			assert.False(t, r.CaughtUp, "a follower that just joined may not serve reads")
+		}
+	}
+	w.waitAcked(t, cl, w.count()+300)
+	w.halt()
+	ticks(t, cl, 2)
+	last := nodeLog(t, cl, "n1")
+	lastLSN := last[len(last)-1].Pos.LSN
+	require.NoError(t, cl.WaitApplied(ctx, "n4", lastLSN))
+	assert.Equal(t, string(snapshotBytes(t, storeOf(t, cl, "n1"))), string(snapshotBytes(t, storeOf(t, cl, "n4"))))
+	reps, err = cl.Replicas()
+	require.NoError(t, err)
+	for _, r := range reps {
+		assert.True(t, r.CaughtUp, "%s has caught up", r.ID)
+	}
+	require.NotEmpty(t, ev.of(EventSnapshotInstalled), "n4 was not reseeded from a snapshot")
+	requireAckedOn(t, cl, "n4", w.acked)
+}
+
+// TestReseedProgressInStats: while the snapshot travels, the leader's
+// Stats show the follower reseeding and how far it got.
+func TestReseedProgressInStats(t *testing.T) {
+	cl, _ := newTestCluster(t, func(c *Config) { c.RetainEntries = 50; c.SnapshotChunkBytes = 64 })
+	ctx := testCtx(t)
+	for i := 0; i < 300; i++ {
+		_, err := cl.Put(ctx, fmt.Sprint("key-", i), []byte("some value to make the snapshot bigger"))
+		require.NoError(t, err)
+		if i%25 == 0 {
+			ticks(t, cl, 1)
+		}
+	}
+	cl.Net().PauseLink("n4", "n1") // hold n4's answers until the watch is in place
+	require.NoError(t, cl.AddFollower(ctx, "n4"))
+	leader, err := cl.running("n1")
+	require.NoError(t, err)
+	var seen FollowerStats
+	watch := make(chan struct{})
+	require.NoError(t, leader.do(ctx, func() {
+		leader.conds = append(leader.conds, cond{ch: watch, pred: func(c *core) bool {
+			var st Stats
+			c.leaderStats(&st, 0)
+			for _, f := range st.Followers {
+				if f.ID == "n4" && f.Reseeding && f.SnapshotAcked > 0 && f.SnapshotAcked < f.SnapshotTotal {
+					seen = f
+					return true
+				}
+			}
+			return false
+		}})
+	}))
+	cl.Net().ResumeLink("n4", "n1")
+	for seenIt := false; !seenIt; {
+		select {
+		case <-watch:
+			seenIt = true
+		case <-ctx.Done():
+			t.Fatal("never saw the reseed in progress")
+		default:
+			require.NoError(t, cl.Tick(ctx))
+		}
+	}
+	assert.Greater(t, seen.SnapshotTotal, int64(64*4), "a snapshot of several chunks")
+	ticks(t, cl, 2)
+	pos, err := cl.Put(ctx, "after", []byte("x"))
+	require.NoError(t, err)
+	ticks(t, cl, 1)
+	require.NoError(t, cl.WaitApplied(ctx, "n4", pos.LSN))
+	st, err := cl.Stats(ctx)
+	require.NoError(t, err)
+	for _, f := range st.Followers {
+		assert.False(t, f.Reseeding, f.ID)
+	}
+}
+
+// TestRemoveSyncFollowerUnderEachPolicy: removing the only sync follower
+// is refused under Block and DegradeAfter (it would break the commit
+// rule), and under Replace the async follower takes its place first.
+func TestRemoveSyncFollowerUnderEachPolicy(t *testing.T) {
+	for _, policy := range []SyncLossPolicy{Block, DegradeAfter(1), Replace} {
+		t.Run(policy.String(), func(t *testing.T) {
+			cl, _ := newTestCluster(t, func(c *Config) { c.SyncLoss = policy })
+			ctx := testCtx(t)
+			_, err := cl.Put(ctx, "k", []byte("v"))
+			require.NoError(t, err)
+			ticks(t, cl, 1) // n3 reports it is caught up
+			err = cl.RemoveFollower(ctx, "n2")
+			if policy != Replace {
+				require.ErrorIs(t, err, ErrSyncSetTooSmall)
+				assert.Contains(t, cl.Nodes(), NodeID("n2"))
+				require.ErrorIs(t, cl.SetSync(ctx, "n2", false), ErrSyncSetTooSmall)
+				return
+			}
+			require.NoError(t, err)
+			assert.NotContains(t, cl.Nodes(), NodeID("n2"))
+			st, err := cl.Stats(ctx)
+			require.NoError(t, err)
+			require.Len(t, st.Followers, 1)
+			assert.Equal(t, NodeID("n3"), st.Followers[0].ID)
+			assert.True(t, st.Followers[0].Sync, "n3 replaced n2")
+			pos, err := cl.Put(ctx, "after", []byte("v"))
+			require.NoError(t, err)
+			assert.GreaterOrEqual(t, lastOf(t, cl, "n3").LSN, pos.LSN)
+		})
+	}
+}
+
+// TestMembershipChanges: async followers come and go freely; a follower
+// joins async and is then made sync; the leader and unknown nodes are
+// refused with clear errors.
+func TestMembershipChanges(t *testing.T) {
+	cl, _ := newTestCluster(t, nil)
+	ctx := testCtx(t)
+	require.NoError(t, cl.AddFollower(ctx, "n4"))
+	require.Error(t, cl.AddFollower(ctx, "n4"), "added twice")
+	require.ErrorIs(t, cl.AddFollower(ctx, ""), ErrInvalidConfig)
+	require.ErrorIs(t, cl.RemoveFollower(ctx, "n9"), ErrUnknownNode)
+	require.ErrorContains(t, cl.RemoveFollower(ctx, "n1"), "Switchover")
+
+	require.NoError(t, cl.SetSync(ctx, "n4", true))
+	st, err := cl.Stats(ctx)
+	require.NoError(t, err)
+	h := st.SyncHistory[len(st.SyncHistory)-1]
+	assert.Equal(t, []NodeID{"n2"}, h.Members, "FIRST 1: n2 still has priority")
+	// With n2 gone, FIRST 1 (n2, n4) commits on n4.
+	require.NoError(t, cl.SetSync(ctx, "n2", false))
+	pos, err := cl.Put(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, lastOf(t, cl, "n4").LSN, pos.LSN)
+	require.NoError(t, cl.RemoveFollower(ctx, "n3"))
+	require.NoError(t, cl.RemoveFollower(ctx, "n2"))
+	assert.Equal(t, []NodeID{"n1", "n4"}, cl.Nodes())
+	_, err = cl.Put(ctx, "k2", []byte("v"))
+	require.NoError(t, err)
+}
