@@ -152,6 +152,7 @@ func (c *core) installSnapshot(from NodeID, s *SnapshotChunk) {
 	c.hard.snap = &localSnapshot{pos: s.Pos, data: data}
 	c.last = s.Pos
 	c.commit, c.applied, c.matched = s.Pos.LSN, s.Pos.LSN, s.Pos.LSN
+	c.leaderLast = max(c.leaderLast, s.Pos.LSN)
 	c.appliedTime = 0
 	c.emit(Event{Kind: EventSnapshotInstalled, Peer: from, LSN: s.Pos.LSN, Detail: fmt.Sprintf("%d bytes", len(data))})
 	c.send(Message{Kind: MsgSnapshotResp, To: from, Snapshot: &SnapshotChunk{Pos: s.Pos, Offset: s.Total, Total: s.Total}})
