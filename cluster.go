@@ -53,6 +53,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	}
 	cfg = cfg.withDefaults()
 	cl := &Cluster{cfg: cfg, coreCfg: newCoreConfig(cfg), net: NewMemNet()}
+	cl.coreCfg.asyncSnapshots = true
 	m := &members{order: append(append([]NodeID{cfg.Leader}, cfg.SyncFollowers...), cfg.AsyncFollowers...), slots: map[NodeID]*slot{}}
 	for _, id := range m.order {
 		m.slots[id] = &slot{id: id, log: cfg.NewLogStore()}

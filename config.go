@@ -153,7 +153,9 @@ type Config struct {
 	FollowerTimeoutTicks int
 	// SuspectTicks is the failure detector's timeout: a follower that has
 	// not heard from its leader for this many ticks tells the coordinator,
-	// which fails over once enough followers do. Default 30.
+	// which fails over once enough followers do. Default 100 (1 s at the
+	// default tick): long enough that a leader busy with a snapshot or a GC
+	// under load is not taken for dead.
 	SuspectTicks int
 	// FenceTicks bounds a fencing round: a failover that has not heard
 	// from enough nodes after this many ticks gives up (and is tried again
@@ -237,7 +239,7 @@ func (c Config) withDefaults() Config {
 	}
 	setInt(&c.HeartbeatTicks, 1)
 	setInt(&c.FollowerTimeoutTicks, 10)
-	setInt(&c.SuspectTicks, 30)
+	setInt(&c.SuspectTicks, 100)
 	setInt(&c.RetainEntries, 1<<20)
 	setInt(&c.SnapshotChunkBytes, 256<<10)
 	setInt(&c.CaughtUpLag, 64)

@@ -258,11 +258,17 @@ func (c *coordCore) onFenceResp(m Message) {
 }
 
 // quorumMet reports whether enough sync followers answered for a safe
-// decision (or, under async commit, a majority of the followers).
+// decision (or, under async commit, a majority of the followers): the
+// count QuorumCoordinator needs.
 func (c *coordCore) quorumMet(r *fenceRound) bool {
+	t := c.update.Topology
+	counted := t.followers()
+	if len(t.Sync) > 0 && c.cfg.ackLevel != Local && !c.update.Degraded {
+		counted = t.Sync
+	}
 	heard := 0
-	for id := range r.replies {
-		if id != c.leader {
+	for _, id := range counted {
+		if _, ok := r.replies[id]; ok {
 			heard++
 		}
 	}

@@ -106,14 +106,33 @@ type FailoverOptions struct {
 // Failover fences every node with a new epoch and promotes the node that
 // provably holds every acknowledged write (see QuorumCoordinator),
 // whether or not the leader is alive: an operator's "the leader is gone".
-// It returns the decision once the promotion message is sent; the new
-// leader then takes writes (Write waits for it). It fails with
+// It returns once the promoted node leads. It fails with
 // ErrNoSafeCandidate, promoting nobody, when too few nodes answer.
 func (cl *Cluster) Failover(ctx context.Context, opts FailoverOptions) (Decision, error) {
 	if cl.closed.Load() {
 		return Decision{}, ErrClosed
 	}
-	return cl.coord.request(ctx, func(id uint64) { cl.coord.core.requestFailover(id, opts.AllowDataLoss) })
+	d, err := cl.coord.request(ctx, func(id uint64) { cl.coord.core.requestFailover(id, opts.AllowDataLoss) })
+	return cl.promoted(ctx, d, err)
+}
+
+// promoted waits until the node a decision promoted leads.
+func (cl *Cluster) promoted(ctx context.Context, d Decision, err error) (Decision, error) {
+	if err != nil {
+		return d, err
+	}
+	for {
+		n, err := cl.awaitLeader(ctx, nil)
+		if err != nil {
+			return d, err
+		}
+		if n.id == d.Promote {
+			return d, nil
+		}
+		if _, err := cl.awaitLeader(ctx, n); err != nil {
+			return d, err
+		}
+	}
 }
 
 // Switchover moves leadership to the follower to with no loss: the leader
@@ -121,6 +140,7 @@ func (cl *Cluster) Failover(ctx context.Context, opts FailoverOptions) (Decision
 // and Write retries them on the new leader), waits until its writes are
 // committed and to holds them all, then the coordinator fences every node
 // and promotes to. Writes already accepted are committed before the move.
+// It returns once to leads.
 func (cl *Cluster) Switchover(ctx context.Context, to NodeID) (Decision, error) {
 	if cl.closed.Load() {
 		return Decision{}, ErrClosed
@@ -128,7 +148,8 @@ func (cl *Cluster) Switchover(ctx context.Context, to NodeID) (Decision, error) 
 	if _, err := cl.slotOf(to); err != nil {
 		return Decision{}, err
 	}
-	return cl.coord.request(ctx, func(id uint64) { cl.coord.core.requestSwitchover(id, to) })
+	d, err := cl.coord.request(ctx, func(id uint64) { cl.coord.core.requestSwitchover(id, to) })
+	return cl.promoted(ctx, d, err)
 }
 
 // tick queues a tick for the coordinator.

@@ -36,6 +36,9 @@ type coreConfig struct {
 	suspectTicks   int // a follower suspects its leader after this many silent ticks
 	snapshotChunk  int // bytes per snapshot chunk
 	caughtUpLag    int // a follower serves reads once this close to the leader
+	// asyncSnapshots: the driver runs snapshot jobs on another goroutine
+	// (the runtime does; single-goroutine drivers snapshot inline).
+	asyncSnapshots bool
 	snapshotWindow int // snapshot chunks in flight
 	retainEntries  int // log entries kept beyond what followers need
 	retainBytes    int64
@@ -115,6 +118,9 @@ type core struct {
 
 	leaderState
 	followerState
+
+	snapJob  *snapshotJob // a snapshot for the driver to write, then snapshotTaken
+	snapBusy bool         // a snapshot job is out
 
 	// Outputs, taken by the driver.
 	msgs   []Message

@@ -1,6 +1,10 @@
 package replstore
 
-import "fmt"
+import (
+	"bytes"
+	"fmt"
+	"io"
+)
 
 // Log retention. Every node compacts its log so that it keeps no more than
 // RetainEntries entries and about RetainBytes of payload, except that the
@@ -9,23 +13,31 @@ import "fmt"
 // as on a disk); it compacts only through that position, so its state can
 // always be rebuilt, and the leader can reseed any follower that needs
 // compacted entries from that snapshot. Compaction runs in steps of a
-// quarter of the limit, so the snapshot's cost is spread over many writes.
+// quarter of the limit, and no more often than the log grows by the size of
+// the last snapshot, so the snapshot's cost is spread over many writes and
+// the log stays within max(limit, size of the state).
 
 // maybeCompact compacts the log if it holds more than the limits allow.
 func (c *core) maybeCompact() {
-	entries, bytes := c.last.LSN-(c.log.First()-1), int64(-1)
+	entries, size := c.last.LSN-(c.log.First()-1), int64(-1)
 	if s, ok := c.log.(interface{ Size() (int, int64) }); ok {
-		_, bytes = s.Size()
+		_, size = s.Size()
 	}
 	limit := LSN(c.cfg.retainEntries)
 	overEntries := entries > limit+limit/4
-	overBytes := bytes > c.cfg.retainBytes+c.cfg.retainBytes/4
+	overBytes := size > c.cfg.retainBytes+c.cfg.retainBytes/4
 	if !overEntries && !overBytes {
+		return
+	}
+	if s := c.hard.snap; s != nil && size >= 0 && size < int64(len(s.data)) {
+		// Snapshot no more often than the log grows by the snapshot's
+		// size: its cost stays proportional to what is written, even for
+		// a state much larger than the retention limit.
 		return
 	}
 	keep := limit
 	if overBytes && entries > 0 {
-		keep = min(keep, LSN(c.cfg.retainBytes/max(bytes/int64(entries), 1)))
+		keep = min(keep, LSN(c.cfg.retainBytes/max(size/int64(entries), 1)))
 	}
 	through := min(c.applied, c.last.LSN-keep)
 	if c.role == roleLeader {
@@ -36,16 +48,49 @@ func (c *core) maybeCompact() {
 			}
 		}
 	}
-	if through < c.log.First() {
+	if through < c.log.First() || c.snapBusy {
 		return
 	}
-	if !c.takeSnapshot() {
+	pos := Position{Epoch: c.epochAtApplied(), LSN: c.applied}
+	if cs, ok := c.sm.(ConcurrentSnapshotter); ok && c.cfg.asyncSnapshots {
+		// The driver writes it on another goroutine and hands it back
+		// (snapshotTaken): replication does not wait for the encoding.
+		c.snapJob = &snapshotJob{pos: pos, through: through, write: cs.SnapshotFunc()}
+		c.snapBusy = true
 		return
 	}
-	through = min(through, c.hard.snap.pos.LSN)
+	var buf bytes.Buffer
+	err := c.sm.Snapshot(&buf)
+	c.snapshotTaken(&snapshotJob{pos: pos, through: through}, buf.Bytes(), err)
+}
+
+// snapshotJob is a snapshot for compaction being written.
+type snapshotJob struct {
+	pos     Position // the state it captures
+	through LSN      // compact the log through here once it is kept
+	write   func(io.Writer) error
+}
+
+// snapshotTaken keeps a finished snapshot with the log and compacts.
+func (c *core) snapshotTaken(job *snapshotJob, data []byte, err error) {
+	c.snapBusy = false
+	switch {
+	case err != nil:
+		c.logf("snapshot at %v failed, log not compacted: %v", job.pos, err)
+		return
+	case job.pos.LSN > c.commit:
+		return // rolled back meanwhile (asynchronous commit): it holds lost writes
+	case c.hard.snap != nil && c.hard.snap.pos.LSN >= job.pos.LSN:
+		return // a newer one was installed meanwhile
+	}
+	c.hard.snap = &localSnapshot{pos: job.pos, data: data}
+	through := min(job.through, job.pos.LSN)
+	if through < c.log.First() || through > c.last.LSN {
+		return
+	}
 	if err := c.log.CompactThrough(through); err != nil {
 		c.fail(fmt.Errorf("compact through %d: %w", through, err))
 		return
 	}
-	c.emit(Event{Kind: EventCompacted, LSN: through, Detail: fmt.Sprintf("kept %d entries; snapshot at %v", c.last.LSN-through, c.hard.snap.pos)})
+	c.emit(Event{Kind: EventCompacted, LSN: through, Detail: fmt.Sprintf("kept %d entries; snapshot at %v", c.last.LSN-through, job.pos)})
 }

@@ -1,6 +1,7 @@
 package replstore
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -42,12 +43,13 @@ type node struct {
 
 	readWaiters
 	pub        published
-	stopping   error    // set on the node's goroutine: stop with this error
-	tickFn     func()   // queued on every tick
-	conds      []cond   // waitUntil conditions not yet met
-	afterBatch []func() // run at the end of the current batch
-	waiting    []waiter // proposed writes in LSN order
-	whead      int      // waiting[:whead] are answered
+	snapshots  sync.WaitGroup // snapshot jobs running
+	stopping   error          // set on the node's goroutine: stop with this error
+	tickFn     func()         // queued on every tick
+	conds      []cond         // waitUntil conditions not yet met
+	afterBatch []func()       // run at the end of the current batch
+	waiting    []waiter       // proposed writes in LSN order
+	whead      int            // waiting[:whead] are answered
 }
 
 // smBox holds a state machine for atomic publication.
@@ -160,6 +162,10 @@ func (n *node) afterStep() {
 	clear(c.msgs)
 	c.msgs = c.msgs[:0]
 	c.applyDeferred()
+	if job := c.snapJob; job != nil {
+		c.snapJob = nil
+		n.startSnapshot(job)
+	}
 	for _, e := range c.events {
 		n.cl.report(e)
 	}
@@ -247,6 +253,20 @@ func (n *node) shutdown(err error) {
 			it.r.done <- result{err: err}
 		}
 	}
+	n.snapshots.Wait()
+}
+
+// startSnapshot writes a snapshot job on its own goroutine and hands the
+// result back to the core through the mailbox (dropped if the node has
+// stopped by then: a crash loses it, as it would on a disk).
+func (n *node) startSnapshot(job *snapshotJob) {
+	n.snapshots.Add(1)
+	go func() {
+		defer n.snapshots.Done()
+		var buf bytes.Buffer
+		err := job.write(&buf)
+		n.mbox.call(func() { n.core.snapshotTaken(job, buf.Bytes(), err) })
+	}()
 }
 
 // do runs f on the node's goroutine and waits for it, for ctx or for the

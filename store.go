@@ -47,8 +47,11 @@ type Sample struct {
 // beyond what a new key or a new sample needs: Values alias the entries'
 // Data instead of copying it, which is safe because entries are immutable.
 type Store struct {
-	mu    sync.RWMutex // guards state: Apply and Restore write, reads share
+	mu    sync.RWMutex // guards state and frozen: Apply and Restore write, reads share
 	state storeState
+	// frozen counts snapshots taken by SnapshotFunc and not yet written:
+	// while any is, writes copy instead of changing shared objects.
+	frozen int
 }
 
 var _ StateMachine = (*Store)(nil)
@@ -58,6 +61,9 @@ type storeState struct {
 	records map[string]*record // Invariant: keys non-empty, values non-nil
 	series  map[string]*series // Invariant: names non-empty, series non-empty
 	applied Position           // the last entry applied, of any kind
+	// cow: a frozen copy shares records and sample arrays with this
+	// state, so writes must replace them, not change them in place.
+	cow bool
 }
 
 // record is a Record without its key, updated in place by a write.
@@ -103,6 +109,7 @@ func (s *Store) Apply(e Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.state.applied = e.Pos
+	s.state.cow = s.frozen > 0
 	if err != nil {
 		return err
 	}
@@ -126,7 +133,7 @@ func (st *storeState) apply(c command, e Entry) error {
 // put writes key in place if it exists, so that overwriting allocates
 // nothing (m[string(b)] does not allocate).
 func (st *storeState) put(key, value []byte, e Entry) {
-	if r, ok := st.records[string(key)]; ok {
+	if r, ok := st.records[string(key)]; ok && !st.cow {
 		r.value, r.pos, r.time = value, e.Pos, e.Time
 		return
 	}
@@ -154,6 +161,10 @@ func (st *storeState) appendSample(name []byte, sm sample) {
 	ser, ok := st.series[string(name)]
 	if !ok {
 		ser = &series{}
+		st.series[string(name)] = ser
+	} else if st.cow {
+		// A frozen copy shares the samples' array: change a copy.
+		ser = &series{samples: slices.Clone(ser.samples)}
 		st.series[string(name)] = ser
 	}
 	ser.add(sm)
