@@ -31,7 +31,7 @@ func BenchmarkBootstrap(b *testing.B) {
 func bootstrapOnce(b *testing.B, records int) {
 	b.StopTimer()
 	cfg := DefaultConfig()
-	cfg.RetainEntries = 10_000 // the leader compacts: the newcomer needs a snapshot
+	cfg.RetainEntries = 200_000 // the leader compacts: the newcomer needs a snapshot
 	cfg.OnEvent = func(e Event) {
 		if e.Kind == EventFailoverStarted || e.Kind == EventSnapshotSending || e.Kind == EventSnapshotInstalled {
 			b.Log(e)
@@ -67,9 +67,11 @@ func bootstrapOnce(b *testing.B, records int) {
 			}
 		}(w)
 	}
-	// Throughput without a bootstrap, over a second.
-	w0, t0 := written.Load(), time.Now()
+	// Throughput without a bootstrap: let the writers settle for a second,
+	// then measure over two.
 	time.Sleep(time.Second) // a measurement window, not a synchronisation
+	w0, t0 := written.Load(), time.Now()
+	time.Sleep(2 * time.Second)
 	before := float64(written.Load()-w0) / time.Since(t0).Seconds()
 
 	runtime.GC()

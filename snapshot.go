@@ -120,7 +120,7 @@ func (c *core) handleSnapshot(m Message) {
 		return
 	}
 	if c.recv == nil || c.recv.pos != s.Pos {
-		c.recv = &snapshotRecv{pos: s.Pos}
+		c.recv = &snapshotRecv{pos: s.Pos, data: make([]byte, 0, s.Total)}
 	}
 	if s.Offset == int64(len(c.recv.data)) {
 		c.recv.data = append(c.recv.data, s.Data...)

@@ -364,7 +364,16 @@ func (s *Store) Snapshot(w io.Writer) error {
 // wrapping ErrBadSnapshot) or a failing reader leaves the store unchanged.
 // Restored values share one buffer with the snapshot's bytes.
 func (s *Store) Restore(r io.Reader) error {
-	data, err := io.ReadAll(r)
+	var data []byte
+	var err error
+	if sized, ok := r.(interface{ Len() int }); ok {
+		// A bytes.Reader or Buffer says how much is coming: read it into
+		// one allocation instead of a series of doublings.
+		data = make([]byte, sized.Len())
+		_, err = io.ReadFull(r, data)
+	} else {
+		data, err = io.ReadAll(r)
+	}
 	if err != nil {
 		return fmt.Errorf("replstore: read snapshot: %w", err)
 	}
@@ -391,6 +400,7 @@ var snapshotCRCTable = crc32.MakeTable(crc32.Castagnoli)
 
 // appendSnapshot appends the snapshot of st to dst.
 func (st *storeState) appendSnapshot(dst []byte) []byte {
+	dst = slices.Grow(dst, st.snapshotSizeHint())
 	start := len(dst)
 	dst = append(dst, snapshotMagic...)
 	dst = binary.LittleEndian.AppendUint32(dst, snapshotVersion)
@@ -404,11 +414,25 @@ func (st *storeState) appendSnapshot(dst []byte) []byte {
 	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], snapshotCRCTable))
 }
 
+// snapshotSizeHint is about the size of the snapshot, so that encoding
+// allocates once.
+func (st *storeState) snapshotSizeHint() int {
+	n := snapshotHeaderBytes + snapshotCRCBytes + 20
+	for key, r := range st.records {
+		n += len(key) + len(r.value) + 30
+	}
+	for name, ser := range st.series {
+		n += len(name) + 10 + len(ser.samples)*36
+	}
+	return n
+}
+
 func (st *storeState) appendRecords(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(st.records)))
 	for _, key := range slices.Sorted(maps.Keys(st.records)) {
 		r := st.records[key]
-		dst = appendSnapshotBytes(dst, []byte(key))
+		dst = binary.AppendUvarint(dst, uint64(len(key)))
+		dst = append(dst, key...)
 		dst = appendSnapshotBytes(dst, r.value)
 		dst = appendSnapshotPosition(dst, r.pos)
 		dst = binary.LittleEndian.AppendUint64(dst, uint64(r.time))
@@ -420,7 +444,8 @@ func (st *storeState) appendSeries(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(st.series)))
 	for _, name := range slices.Sorted(maps.Keys(st.series)) {
 		samples := st.series[name].samples
-		dst = appendSnapshotBytes(dst, []byte(name))
+		dst = binary.AppendUvarint(dst, uint64(len(name)))
+		dst = append(dst, name...)
 		dst = binary.AppendUvarint(dst, uint64(len(samples)))
 		for _, sm := range samples {
 			dst = binary.LittleEndian.AppendUint64(dst, uint64(sm.time))
