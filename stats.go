@@ -11,6 +11,7 @@ type NodeStats struct {
 	ID      NodeID
 	Role    string // "leader", "follower" or "down"
 	Epoch   Epoch
+	First   LSN      // first entry still in its log (the rest is compacted)
 	Last    Position // last entry in its log
 	Commit  LSN      // commit LSN (a follower: what it knows is committed)
 	Applied LSN      // applied to its state machine: what its reads see
@@ -42,11 +43,14 @@ type FollowerStats struct {
 
 // Stats is a snapshot of the cluster.
 type Stats struct {
-	Leader    NodeID // "" if no leader is running
-	Epoch     Epoch
-	AckLevel  AckLevel
-	Commit    LSN
-	Degraded  bool // DegradeAfter fired and commit is leader-only now
+	Leader   NodeID // "" if no leader is running
+	Epoch    Epoch
+	AckLevel AckLevel
+	Commit   LSN
+	Degraded bool // DegradeAfter fired and commit is leader-only now
+	// Topology is the leader's: its sync list (priority order) and async
+	// followers.
+	Topology  Topology
 	Nodes     []NodeStats
 	Followers []FollowerStats // the leader's view, sync list first
 	// SyncHistory lists every version of the commit rule in this epoch:
@@ -91,7 +95,7 @@ func (cl *Cluster) NodeStats(ctx context.Context, id NodeID) (NodeStats, error) 
 		cl.mu.Lock()
 		n = s.node.Load()
 		if n == nil {
-			ns := NodeStats{ID: id, Role: "down", Epoch: s.hard.epoch, Last: s.log.Last()}
+			ns := NodeStats{ID: id, Role: "down", Epoch: s.hard.epoch, First: s.log.First(), Last: s.log.Last()}
 			cl.mu.Unlock()
 			return ns, nil
 		}
@@ -100,7 +104,7 @@ func (cl *Cluster) NodeStats(ctx context.Context, id NodeID) (NodeStats, error) 
 	var ns NodeStats
 	err = n.do(ctx, func() {
 		c := n.core
-		ns = NodeStats{ID: id, Role: c.role.String(), Epoch: c.epoch, Last: c.last, Commit: c.commit, Applied: c.applied}
+		ns = NodeStats{ID: id, Role: c.role.String(), Epoch: c.epoch, First: c.log.First(), Last: c.last, Commit: c.commit, Applied: c.applied}
 	})
 	return ns, err
 }
@@ -112,6 +116,7 @@ func (c *core) leaderStats(st *Stats, now int64) {
 	}
 	st.Leader, st.Epoch, st.Commit, st.Degraded = c.id, c.epoch, c.commit, c.degraded
 	st.AckLevel = c.cfg.ackLevel
+	st.Topology = c.topology()
 	for _, p := range c.followers {
 		fs := FollowerStats{ID: p.id, Sync: p.sync, Live: p.live(c.tick, c.cfg.timeoutTicks),
 			Received: p.received, Durable: p.durable, Applied: p.applied}
