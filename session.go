@@ -1,0 +1,122 @@
+package replstore
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Session is one client's sequence of reads and writes. It keeps the
+// client's causal high-water mark, its Token: the highest position it has
+// written (acknowledged writes only) or read. Reads go through the
+// session's mode unless a read passes Via; under SessionConsistent they
+// never show the session less than its token. Hand the token to another
+// session (another service, another process) with Token and Adopt.
+//
+// A Session is safe for concurrent use; concurrent calls all merge into
+// its one token.
+type Session struct {
+	cl   *Cluster
+	mode ReadRouter
+	seq  atomic.Uint64 // reads routed so far
+
+	mu  sync.Mutex
+	tok Token // only grows (Token.Merge)
+}
+
+// NewSession starts a session whose reads use mode by default; a nil mode
+// is SessionConsistent{}.
+func (cl *Cluster) NewSession(mode ReadRouter) *Session {
+	if mode == nil {
+		mode = SessionConsistent{}
+	}
+	return &Session{cl: cl, mode: mode}
+}
+
+// Mode returns the session's default read mode.
+func (s *Session) Mode() ReadRouter { return s.mode }
+
+// Token returns the session's high-water mark.
+func (s *Session) Token() Token {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tok
+}
+
+// Adopt merges t into the session's token, so that its reads under
+// SessionConsistent see everything the session that issued t had written
+// or read: "a ground station writes, a second service reads".
+func (s *Session) Adopt(t Token) { s.observe(t) }
+
+// observe merges t into the token.
+func (s *Session) observe(t Token) {
+	s.mu.Lock()
+	s.tok = s.tok.Merge(t)
+	s.mu.Unlock()
+}
+
+// wrote merges a write's position into the token if the write committed:
+// without error, or with a state machine result that is only given once
+// the write committed and applied.
+func (s *Session) wrote(pos Position, err error) (Position, error) {
+	if pos.LSN != 0 && (err == nil || errors.Is(err, ErrVersionMismatch) || errors.Is(err, ErrBadCommand)) {
+		s.observe(Token(pos))
+	}
+	return pos, err
+}
+
+// Put is Cluster.Put; the session learns the write's position.
+func (s *Session) Put(ctx context.Context, key string, value []byte) (Position, error) {
+	return s.wrote(s.cl.Put(ctx, key, value))
+}
+
+// Delete is Cluster.Delete; the session learns the write's position.
+func (s *Session) Delete(ctx context.Context, key string) (Position, error) {
+	return s.wrote(s.cl.Delete(ctx, key))
+}
+
+// CompareAndSwap is Cluster.CompareAndSwap; the session learns the write's
+// position, also when it failed with ErrVersionMismatch (it committed,
+// and its result reflects the state there).
+func (s *Session) CompareAndSwap(ctx context.Context, key string, version LSN, value []byte) (Position, error) {
+	return s.wrote(s.cl.CompareAndSwap(ctx, key, version, value))
+}
+
+// AppendSample is Cluster.AppendSample; the session learns the write's
+// position.
+func (s *Session) AppendSample(ctx context.Context, series string, t time.Time, v float64) (Position, error) {
+	return s.wrote(s.cl.AppendSample(ctx, series, t, v))
+}
+
+// Write is Cluster.Write; the session learns the write's position.
+func (s *Session) Write(ctx context.Context, cmd []byte) (Position, error) {
+	return s.wrote(s.cl.Write(ctx, cmd))
+}
+
+// Get is Cluster.Get in the session's mode; the session learns the view's
+// position.
+func (s *Session) Get(ctx context.Context, key string, opts ...ReadOption) (Record, bool, Served, error) {
+	return s.cl.get(ctx, s, key, opts)
+}
+
+// GetMany is Cluster.GetMany in the session's mode.
+func (s *Session) GetMany(ctx context.Context, keys []string, opts ...ReadOption) (map[string]Record, Served, error) {
+	return s.cl.getMany(ctx, s, keys, opts)
+}
+
+// Latest is Cluster.Latest in the session's mode.
+func (s *Session) Latest(ctx context.Context, series string, opts ...ReadOption) (Sample, bool, Served, error) {
+	return s.cl.latest(ctx, s, series, opts)
+}
+
+// Range is Cluster.Range in the session's mode.
+func (s *Session) Range(ctx context.Context, series string, from, to time.Time, opts ...ReadOption) ([]Sample, Served, error) {
+	return s.cl.rangeSamples(ctx, s, series, from, to, opts)
+}
+
+// Read is Cluster.Read in the session's mode.
+func (s *Session) Read(ctx context.Context, fn func(tx *ReadTx), opts ...ReadOption) (Served, error) {
+	return s.cl.read(ctx, s, opts, fn)
+}
