@@ -33,7 +33,18 @@ type Cluster struct {
 // and async followers as configured, then nodes added later.
 type members struct {
 	order []NodeID
+	list  []*slot // the slots in order
 	slots map[NodeID]*slot
+}
+
+// newMembers indexes slots by ID.
+func newMembers(list []*slot) *members {
+	m := &members{list: list, slots: make(map[NodeID]*slot, len(list))}
+	for _, s := range list {
+		m.order = append(m.order, s.id)
+		m.slots[s.id] = s
+	}
+	return m
 }
 
 // slot is one configured node: what survives its crashes (log, hard
@@ -54,10 +65,11 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	cfg = cfg.withDefaults()
 	cl := &Cluster{cfg: cfg, coreCfg: newCoreConfig(cfg), net: NewMemNet()}
 	cl.coreCfg.asyncSnapshots = true
-	m := &members{order: append(append([]NodeID{cfg.Leader}, cfg.SyncFollowers...), cfg.AsyncFollowers...), slots: map[NodeID]*slot{}}
-	for _, id := range m.order {
-		m.slots[id] = &slot{id: id, log: cfg.NewLogStore()}
+	var list []*slot
+	for _, id := range append(append([]NodeID{cfg.Leader}, cfg.SyncFollowers...), cfg.AsyncFollowers...) {
+		list = append(list, &slot{id: id, log: cfg.NewLogStore()})
 	}
+	m := newMembers(list)
 	cl.mem.Store(m)
 	cl.startCoordinator()
 	// Every node is on the network before the leader sends its first

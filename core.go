@@ -140,7 +140,9 @@ func newCore(id NodeID, cfg *coreConfig, log LogStore, sm StateMachine, hard *ha
 		if err := sm.Restore(bytes.NewReader(s.data)); err != nil {
 			c.fail(fmt.Errorf("restore the node's own snapshot at %v: %w", s.pos, err))
 		}
-		c.commit, c.applied = s.pos.LSN, s.pos.LSN
+		// Committed entries are in every later leader's log, so they
+		// match whoever leads.
+		c.commit, c.applied, c.matched = s.pos.LSN, s.pos.LSN, s.pos.LSN
 	}
 	return c
 }
@@ -234,6 +236,15 @@ func (c *core) applyCommitted() {
 			c.appliedTime = e.Time
 		}
 	}
+}
+
+// holds reports whether the log holds the entry at pos (an entry
+// compacted away was committed here, so it counts as held).
+func (c *core) holds(pos Position) bool {
+	if pos.LSN < c.log.First() {
+		return true
+	}
+	return pos.LSN <= c.last.LSN && c.epochAt(pos.LSN) == pos.Epoch
 }
 
 // fail records a fatal error; the driver stops the node.

@@ -30,12 +30,25 @@ func (n *node) startRead(ch chan error) {
 func (n *node) answerReads() {
 	c := n.core
 	for _, r := range c.readsReady {
-		n.readChs[r.id] <- nil
-		delete(n.readChs, r.id)
+		if ch, ok := n.readChs[r.id]; ok {
+			ch <- nil
+			delete(n.readChs, r.id)
+		}
 	}
 	c.readsReady = c.readsReady[:0]
 	if c.role != roleLeader && len(n.readChs) > 0 {
 		n.failReads(fmt.Errorf("%w: %s lost leadership (epoch %d) before it could confirm the read", ErrNotLeader, n.id, c.epoch))
+	}
+}
+
+// dropRead forgets the read answered on ch (its caller gave up).
+func (n *node) dropRead(ch chan error) {
+	for id, c := range n.readChs {
+		if c == ch {
+			delete(n.readChs, id)
+			n.core.dropRead(id)
+			return
+		}
 	}
 }
 
@@ -70,6 +83,7 @@ func (cl *Cluster) confirmLeader(ctx context.Context) (*node, error) {
 	case err := <-ch:
 		return n, err
 	case <-ctx.Done():
+		n.mbox.call(func() { n.dropRead(ch) }) // a refused read leaves nothing behind
 		return nil, fmt.Errorf("replstore: %s could not confirm it still leads (no answer from its sync quorum): %w", n.id, ctx.Err())
 	}
 }

@@ -3,7 +3,6 @@ package replstore
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 )
 
@@ -29,9 +28,7 @@ func (cl *Cluster) AddFollower(ctx context.Context, id NodeID) error {
 		return fmt.Errorf("replstore: add follower: node %s already exists", id)
 	}
 	s := &slot{id: id, log: cl.cfg.NewLogStore()}
-	m := &members{order: append(slices.Clone(old.order), id), slots: maps.Clone(old.slots)}
-	m.slots[id] = s
-	cl.mem.Store(m)
+	cl.mem.Store(newMembers(append(slices.Clone(old.list), s)))
 	cl.launch(cl.attach(s))
 	cl.mu.Unlock()
 	if err := cl.reconfigure(ctx, id, memberAsync); err != nil {
@@ -121,7 +118,5 @@ func (cl *Cluster) forget(id NodeID) {
 		cl.clearLeader(n)
 		s.node.Store(nil)
 	}
-	m := &members{order: slices.DeleteFunc(slices.Clone(old.order), func(o NodeID) bool { return o == id }), slots: maps.Clone(old.slots)}
-	delete(m.slots, id)
-	cl.mem.Store(m)
+	cl.mem.Store(newMembers(slices.DeleteFunc(slices.Clone(old.list), func(o *slot) bool { return o == s })))
 }

@@ -1,5 +1,7 @@
 package replstore
 
+import "slices"
+
 // Leader reads (ReadIndex). Before the leader serves a linearizable read it
 // proves it still leads: it sends a round of heartbeats to its sync set
 // and waits until SyncCount members of it answer in its epoch. A
@@ -102,6 +104,12 @@ func (c *core) confirmReads(round uint64) {
 		}
 	}
 	c.reads = c.reads[:k]
+}
+
+// dropRead forgets read id.
+func (c *core) dropRead(id uint64) {
+	c.reads = slices.DeleteFunc(c.reads, func(r readReq) bool { return r.id == id })
+	c.readsReady = slices.DeleteFunc(c.readsReady, func(r readReq) bool { return r.id == id })
 }
 
 // failReads drops every waiting read (the node stopped leading); the

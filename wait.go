@@ -3,6 +3,7 @@ package replstore
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
 // cond is a predicate on a node's core, re-checked after every batch of
@@ -45,6 +46,10 @@ func (cl *Cluster) waitUntil(ctx context.Context, id NodeID, pred func(*core) bo
 	case <-ch:
 		return nil
 	case <-ctx.Done():
+		// Stop checking it: a caller that gives up leaves nothing behind.
+		n.mbox.call(func() {
+			n.conds = slices.DeleteFunc(n.conds, func(w cond) bool { return w.ch == ch })
+		})
 		return ctx.Err()
 	case <-n.done:
 		return n.stopErr
