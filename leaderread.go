@@ -61,6 +61,29 @@ func (n *node) failReads(err error) {
 	}
 }
 
+// checkTokenHeld asks the leader whether its log holds the entry at pos;
+// ErrTokenLost if another entry stands there.
+func (cl *Cluster) checkTokenHeld(ctx context.Context, pos Position) error {
+	n, err := cl.awaitLeader(ctx, nil)
+	if err != nil {
+		return err
+	}
+	var held bool
+	var at Epoch
+	if err := n.do(ctx, func() {
+		held = n.core.holds(pos)
+		if pos.LSN >= n.core.log.First() && pos.LSN <= n.core.last.LSN {
+			at = n.core.epochAt(pos.LSN)
+		}
+	}); err != nil {
+		return err
+	}
+	if !held {
+		return fmt.Errorf("%w: %v; leader %s holds an entry of epoch %d at LSN %d", ErrTokenLost, pos, n.id, at, pos.LSN)
+	}
+	return nil
+}
+
 // confirmLeader proves that the running leader still leads (a round of
 // heartbeats answered by its sync quorum in its epoch) and that it has
 // applied every write committed before the call. A read of the leader's

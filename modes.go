@@ -83,6 +83,14 @@ func (m SessionConsistent) Route(ctx context.Context, req *RouteRequest) (Target
 			return Target{}, fmt.Errorf("%w: %v is past the end of leader %s's log (epoch %d, LSN %d): it names an entry this cluster never had, or one a failover lost",
 				ErrBadToken, need, ldr.ID, ldr.Epoch, end)
 		}
+		if need.Epoch < ldr.Epoch && need.LSN > 0 {
+			// Issued before a failover: valid only if the new leader's
+			// log holds that very entry (one round trip to the leader,
+			// until the session's token reaches the new epoch).
+			if err := req.cl.checkTokenHeld(ctx, Position(need)); err != nil {
+				return Target{}, err
+			}
+		}
 	}
 	if i, ok := req.pickFollower(covered); ok {
 		return req.target(i, Position(need)), nil

@@ -424,3 +424,36 @@ func TestFailoverRefusesWithoutSyncQuorum(t *testing.T) {
 	require.Len(t, loss, 1)
 	assert.Contains(t, loss[0].Detail, want.String())
 }
+
+// Tokens across failover: a token whose entry the new leader holds stays
+// valid; one naming a write the failover lost (asynchronous commit) fails
+// with ErrTokenLost instead of waiting forever.
+func TestTokensAcrossFailover(t *testing.T) {
+	cl, _ := newTestCluster(t, func(c *Config) {
+		c.AckLevel, c.SyncFollowers, c.AsyncFollowers = Local, nil, []NodeID{"n2", "n3"}
+	})
+	ctx := testCtx(t)
+	kept := cl.NewSession(SessionConsistent{})
+	_, err := kept.Put(ctx, "sat/ISS/elements", []byte("kept"))
+	require.NoError(t, err)
+	ticks(t, cl, 1)
+	cl.Net().PauseLink("n1", "n2")
+	cl.Net().PauseLink("n1", "n3")
+	lost := cl.NewSession(SessionConsistent{})
+	_, err = lost.Put(ctx, "sat/HST/elements", []byte("lost"))
+	require.NoError(t, err, "Local acknowledges without followers")
+	ticks(t, cl, 1)
+	require.NoError(t, cl.Crash("n1"))
+	tickUntilLeader(t, cl, "n1")
+	cl.Net().Heal()
+	ticks(t, cl, 1)
+
+	rec, found, served, err := kept.Get(ctx, "sat/ISS/elements")
+	require.NoError(t, err, "a token the new leader holds must stay valid")
+	assert.True(t, found)
+	assert.Equal(t, "kept", string(rec.Value))
+	assert.GreaterOrEqual(t, served.Applied.LSN, LSN(2))
+
+	_, _, _, err = lost.Get(ctx, "sat/HST/elements")
+	require.ErrorIs(t, err, ErrTokenLost)
+}

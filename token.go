@@ -12,6 +12,13 @@ import (
 // (it lies past the end of the leader's log).
 var ErrBadToken = errors.New("replstore: bad token")
 
+// ErrTokenLost is returned for a session token naming an entry that a
+// failover lost: the new leader's log holds another entry at its LSN. Only
+// asynchronous commit (or AllowDataLoss) can lose an acknowledged write;
+// the loss was reported by EventDataLoss. The session cannot have
+// read-your-writes for it: start from a new token.
+var ErrTokenLost = errors.New("replstore: token names a lost entry")
+
 // Token is a session's causal high-water mark: the highest Position it has
 // written or read. It prints as "epoch:lsn" (Position's form, e.g.
 // "3:1042") and implements encoding.TextMarshaler and TextUnmarshaler, so
@@ -25,11 +32,10 @@ var ErrBadToken = errors.New("replstore: bad token")
 // that has not seen the token's epoch from answering. The zero Token asks
 // for nothing.
 //
-// A token naming an entry that a failover lost (possible only with
-// asynchronous commit) must fail with a clear error instead of being
-// served from the new history. Detecting that needs the epoch at the
-// token's LSN on the serving replica; it belongs with failover (issue 4)
-// and is not checked here.
+// Tokens survive failover: a token whose entry the new leader holds (same
+// LSN, same epoch) stays valid. A token naming an entry that a failover
+// lost (possible only with asynchronous commit) fails with ErrTokenLost
+// instead of being waited for, or served from the new history.
 type Token Position
 
 // String returns "epoch:lsn", e.g. "3:1042".
