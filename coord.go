@@ -80,6 +80,9 @@ func newCoordCore(cfg *coordConfig, leader NodeID, epoch Epoch, topo Topology) *
 }
 
 func (c *coordCore) send(m Message) {
+	if m.To == "" {
+		return // no leader to tell
+	}
 	m.From = CoordinatorID
 	c.msgs = append(c.msgs, m)
 }
@@ -142,7 +145,9 @@ func (c *coordCore) onTick() {
 	}
 	if t := c.transfer; t != nil && c.round == nil && c.tick-t.started >= uint64(2*c.cfg.fenceTicks+c.cfg.suspectTicks) {
 		c.transfer = nil
-		c.send(Message{Kind: MsgTransferAbort, To: c.leader, Epoch: c.epoch})
+		if c.leader != "" {
+			c.send(Message{Kind: MsgTransferAbort, To: c.leader, Epoch: c.epoch})
+		}
 		c.results = append(c.results, roundResult{id: t.id,
 			err: fmt.Errorf("replstore: switchover to %s timed out: the leader was not ready (its writes did not commit, or %s did not catch up)", t.target, t.target)})
 	}
@@ -155,7 +160,16 @@ func (c *coordCore) onTick() {
 // off on its own nor a coordinator cut off from a working leader causes a
 // failover.
 func (c *coordCore) maybeFailover() {
-	if !c.cfg.auto || c.round != nil || c.tick < c.quietUntil || c.tick-c.lastStatus <= uint64(c.cfg.suspectTicks) {
+	if !c.cfg.auto || c.round != nil || c.tick < c.quietUntil {
+		return
+	}
+	if c.leader == "" {
+		// A fencing round failed: the nodes it reached refuse the old
+		// leader, so someone must be promoted. Try again.
+		c.startRound(0, "", c.cfg.allowDataLoss, "the last fencing round promoted nobody")
+		return
+	}
+	if c.tick-c.lastStatus <= uint64(c.cfg.suspectTicks) {
 		return
 	}
 	recent := 0
@@ -311,6 +325,13 @@ func (c *coordCore) decide() {
 func (c *coordCore) finish(d Decision, err error) {
 	r := c.round
 	c.round = nil
+	if err != nil {
+		// The nodes that took the round's epoch no longer follow the old
+		// leader, which will be fenced when it reports: there is no leader
+		// until a later round promotes one, and that round must use a
+		// higher epoch still.
+		c.epoch, c.leader = max(c.epoch, r.epoch), ""
+	}
 	clear(c.suspects)
 	c.quietUntil = c.tick + uint64(c.cfg.suspectTicks)
 	if r.id != 0 {

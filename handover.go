@@ -15,6 +15,7 @@ type coordState struct {
 	// set the leader refuses new writes.
 	transferTarget NodeID
 	transferReady  bool
+	transferSince  uint64 // tick the transfer began; it gives up on its own
 }
 
 // topoChange is a topology or commit-mode change that takes effect only
@@ -85,14 +86,24 @@ func (c *core) handleTransfer(m Message) {
 		c.logf("switchover target %s is not a follower", m.Target)
 		return
 	}
-	c.transferTarget, c.transferReady = m.Target, false
+	c.transferTarget, c.transferReady, c.transferSince = m.Target, false, c.tick
 	c.sendAppends(c.progressOf(m.Target), true)
 }
 
 // checkTransfer tells the coordinator the leader is ready to hand over:
 // every write it accepted is committed and the target holds them all.
 func (c *core) checkTransfer() {
-	if c.transferTarget == "" || c.transferReady {
+	if c.transferTarget == "" {
+		return
+	}
+	if c.tick-c.transferSince > uint64(2*c.cfg.suspectTicks) {
+		// The coordinator gave up (its abort may have been lost) or is
+		// cut off: take writes again rather than refuse them forever.
+		c.logf("switchover to %s abandoned after %d ticks", c.transferTarget, c.tick-c.transferSince)
+		c.transferTarget, c.transferReady = "", false
+		return
+	}
+	if c.transferReady {
 		return
 	}
 	p := c.progressOf(c.transferTarget)
