@@ -197,21 +197,31 @@ func (cl *Cluster) Crash(id NodeID) error {
 	}
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	if s.node.Load() == nil {
+	if !cl.stop(s, fmt.Errorf("%w: %s crashed", ErrNodeDown, id)) {
 		return fmt.Errorf("%w: %s is already crashed", ErrNodeDown, id)
 	}
-	cl.net.Unregister(id)
-	n := s.node.Load()
-	n.stopWith(fmt.Errorf("%w: %s crashed", ErrNodeDown, id))
-	cl.clearLeader(n)
-	s.node.Store(nil)
 	cl.report(Event{Kind: EventNodeCrashed, Node: id, Epoch: s.hard.epoch, LSN: s.log.Last().LSN})
 	return nil
 }
 
-// Restart starts a crashed node again from its log. A follower catches up
-// from its last LSN; the configured leader comes back as leader of a new
-// epoch.
+// stop takes s's node off the network and stops it; pending writes fail
+// with err. It reports false if s was not running. Callers hold mu.
+func (cl *Cluster) stop(s *slot, err error) bool {
+	n := s.node.Load()
+	if n == nil {
+		return false
+	}
+	cl.net.Unregister(s.id)
+	n.stopWith(err)
+	cl.clearLeader(n)
+	s.node.Store(nil)
+	return true
+}
+
+// Restart starts a crashed node again from its log (and its snapshot, if
+// it compacted): it restores its state machine, then follows the leader
+// and catches up from its last LSN. A former leader comes back as a
+// follower; if nobody leads, the coordinator may promote it.
 func (cl *Cluster) Restart(id NodeID) error {
 	if cl.closed.Load() {
 		return ErrClosed

@@ -112,11 +112,6 @@ func (cl *Cluster) forget(id NodeID) {
 	if !ok {
 		return
 	}
-	if n := s.node.Load(); n != nil {
-		cl.net.Unregister(id)
-		n.stopWith(fmt.Errorf("%w: %s was removed", ErrNodeDown, id))
-		cl.clearLeader(n)
-		s.node.Store(nil)
-	}
+	cl.stop(s, fmt.Errorf("%w: %s was removed", ErrNodeDown, id))
 	cl.mem.Store(newMembers(slices.DeleteFunc(slices.Clone(old.list), func(o *slot) bool { return o == s })))
 }
