@@ -38,8 +38,10 @@ var (
 	// ErrNotLeader is returned when a node that does not lead is asked to
 	// do what only the leader does.
 	ErrNotLeader = errors.New("replstore: not the leader")
-	// ErrStaleEpoch is returned when a message, entry or request carries an
-	// epoch older than one the receiver has already seen (fencing).
+	// ErrStaleEpoch says a newer epoch has begun: a leader that learns it
+	// (its followers refuse its appends, or the coordinator fences it)
+	// fails its pending writes and Leader reads with ErrNotLeader and
+	// ErrStaleEpoch. Nodes refuse every message from an older epoch.
 	ErrStaleEpoch = errors.New("replstore: stale epoch")
 	// ErrNodeDown is returned for a node that has been crashed and not
 	// restarted.

@@ -284,7 +284,9 @@ func TestFailoverZombieLeaderRefused(t *testing.T) {
 	cl.Net().ResumeNode("n1")
 	ticks(t, cl, 2)
 	require.ErrorIs(t, <-w, ErrNotLeader)
-	require.ErrorIs(t, <-read, ErrNotLeader)
+	rerr := <-read
+	require.ErrorIs(t, rerr, ErrNotLeader)
+	require.ErrorIs(t, rerr, ErrStaleEpoch, "the refusal says a newer epoch fenced it")
 	_, err, _ = cl.writeTo(ctx, zombie, AppendPut(nil, "zombie2", []byte("x")))
 	require.ErrorIs(t, err, ErrNotLeader, "a deposed leader took a write")
 	st, err := cl.Store(leader)

@@ -231,7 +231,7 @@ func (n *node) answer() {
 		n.whead = 0
 	}
 	if c.role != roleLeader && n.whead < len(n.waiting) {
-		n.failWaiting(fmt.Errorf("%w: %s lost leadership (epoch %d) before the write was acknowledged", ErrNotLeader, n.id, c.epoch))
+		n.failWaiting(fmt.Errorf("%w: %s lost leadership (%w: epoch %d has begun) before the write was acknowledged", ErrNotLeader, n.id, ErrStaleEpoch, c.epoch))
 	}
 }
 
