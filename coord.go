@@ -31,7 +31,12 @@ type coordCore struct {
 
 	epoch        Epoch  // highest epoch known; only grows
 	leader       NodeID // leader of epoch, "" during a failover
+	// update is the topology in force as the leader of updateEpoch last
+	// reported it. A promotion does not replace it: until the promoted
+	// node leads and reports, the old topology says who may hold
+	// acknowledged writes.
 	update       TopologyUpdate
+	updateEpoch  Epoch
 	leaderCommit LSN // highest commit LSN the leader of epoch reported
 	// lastStatus is the tick of the leader's latest status: its lease.
 	// While it is fresh the leader is alive as far as the coordinator can
@@ -101,7 +106,9 @@ func (c *coordCore) step(m Message) {
 	case MsgStatus:
 		c.onStatus(m)
 	case MsgSuspect:
-		if m.Epoch == c.epoch && m.From != c.leader {
+		// A follower that has not even heard of the current epoch has
+		// not heard from its leader either.
+		if m.Epoch <= c.epoch && m.From != c.leader {
 			c.suspects[m.From] = c.tick
 			c.maybeFailover()
 		}
@@ -125,8 +132,8 @@ func (c *coordCore) onStatus(m Message) {
 	c.leader = m.From
 	c.lastStatus = c.tick
 	c.leaderCommit = max(c.leaderCommit, m.Commit)
-	if u := m.Update; u != nil && u.Version >= c.update.Version {
-		c.update = *u
+	if u := m.Update; u != nil && (m.Epoch > c.updateEpoch || u.Version >= c.update.Version) {
+		c.update, c.updateEpoch = *u, m.Epoch
 		c.update.Topology = u.Topology.clone()
 		c.send(Message{Kind: MsgStatusAck, To: m.From, Epoch: m.Epoch, Update: &TopologyUpdate{Version: u.Version}})
 	}
@@ -277,7 +284,7 @@ func (c *coordCore) onFenceResp(m Message) {
 func (c *coordCore) quorumMet(r *fenceRound) bool {
 	t := c.update.Topology
 	counted := t.followers()
-	if len(t.Sync) > 0 && c.cfg.ackLevel != Local && !c.update.Degraded {
+	if len(t.Sync) > 0 && c.cfg.ackLevel != Local {
 		counted = t.Sync
 	}
 	heard := 0
@@ -312,7 +319,6 @@ func (c *coordCore) decide() {
 			Detail: fmt.Sprintf("promoting %s may lose acknowledged LSNs %v (%s)", d.Promote, d.MayLose, d.Reason)})
 	}
 	c.epoch, c.leader, c.leaderCommit, c.lastStatus = r.epoch, d.Promote, 0, c.tick
-	c.update = TopologyUpdate{Topology: d.Topology.clone()}
 	c.send(Message{Kind: MsgPromote, To: d.Promote, Epoch: r.epoch, Update: &TopologyUpdate{Topology: d.Topology.clone()}})
 	c.emit(Event{Kind: EventPromoted, Epoch: r.epoch, Peer: d.Promote, Members: d.Topology.Sync,
 		Detail: fmt.Sprintf("%s (%s); sync %v async %v", d.Reason, r.reason, d.Topology.Sync, d.Topology.Async)})

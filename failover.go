@@ -99,7 +99,9 @@ func (QuorumCoordinator) Decide(v FailoverView) (Decision, error) {
 	if last := v.Replies[cand].LSN; v.LeaderCommit > last {
 		d.MayLose = LSNRange{From: last + 1, To: v.LeaderCommit}
 	}
-	syncCommit := v.AckLevel != Local && !v.Degraded && len(v.Topology.Sync) > 0
+	// Degraded or not, writes acknowledged under the sync rule (through
+	// DegradedFrom) are on the sync quorum: it must answer.
+	syncCommit := v.AckLevel != Local && len(v.Topology.Sync) > 0
 	if syncCommit {
 		need := len(v.Topology.Sync) - v.SyncCount + 1
 		heard := 0

@@ -25,14 +25,21 @@ func (c *core) observeEpoch(m Message) bool {
 		return false
 	}
 	wasLeader := c.role == roleLeader
+	if wasLeader {
+		// Writes committed up to here were committed by this leader;
+		// the runtime acknowledges none beyond (see ledThrough).
+		c.ledThrough = c.commit
+		clear(c.pending) // proposals not appended yet die with the epoch
+		c.pending = c.pending[:0]
+	}
 	c.epoch = m.Epoch
 	c.hard.epoch = m.Epoch
 	c.role = roleFollower
 	c.leader = ""
 	c.readSeen = 0
-	// Committed entries are in every later leader's log (the candidate
-	// rule), so they still match.
-	c.matched = c.commit
+	// Nothing is known to match the new leader's log yet (under
+	// asynchronous commit not even what this node committed).
+	c.matched = 0
 	if wasLeader {
 		c.emit(Event{Kind: EventSteppedDown, Peer: m.From, Detail: "saw a newer epoch"})
 	}

@@ -80,7 +80,7 @@ func (c *core) matchesPrev(prev Position) (hint LSN, ok bool) {
 		return 0, true
 	}
 	l := prev.LSN - 1
-	for l > c.commit && c.epochAt(l) == e {
+	for l > max(c.commit, c.matched) && c.epochAt(l) == e {
 		l--
 	}
 	return l, false

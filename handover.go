@@ -36,6 +36,7 @@ func (c *core) topology() Topology {
 func (c *core) statusUpdate() *TopologyUpdate {
 	if c.pendingChange != nil {
 		u := c.pendingChange.update
+		u.Topology = u.Topology.clone() // callers edit the copy's lists
 		return &u
 	}
 	return &TopologyUpdate{Topology: c.topology(), Version: c.topoVersion, Degraded: c.degraded, DegradedFrom: c.degradedFrom}
@@ -107,6 +108,11 @@ func (c *core) checkTransfer() {
 		return
 	}
 	p := c.progressOf(c.transferTarget)
+	if p == nil {
+		c.logf("switchover target %s is no longer a follower; taking writes again", c.transferTarget)
+		c.transferTarget = ""
+		return
+	}
 	if c.commit == c.last.LSN && p.durable >= c.last.LSN {
 		c.transferReady = true
 		c.send(Message{Kind: MsgTransferReady, To: CoordinatorID, Target: c.transferTarget, Last: c.last})

@@ -33,7 +33,10 @@ func (c *core) requestRead(id uint64) bool {
 	if c.role != roleLeader {
 		return false
 	}
-	c.reads = append(c.reads, readReq{id: id, round: c.readSent + 1, commit: c.commit})
+	// A new leader's commit LSN may trail writes its predecessor
+	// acknowledged until it commits an entry of its own epoch: the read
+	// waits for that too.
+	c.reads = append(c.reads, readReq{id: id, round: c.readSent + 1, commit: max(c.commit, c.epochStart)})
 	c.readWanted = true
 	if testBug == bugStaleLeaderReads {
 		c.readWanted = false
@@ -56,7 +59,7 @@ func (c *core) sendReadRound() {
 	}
 	for _, p := range c.followers {
 		if p.sync || len(c.syncList) == 0 {
-			c.sendTo(p, nil) // a heartbeat carries the round (see sendTo)
+			c.sendAppends(p, true) // a heartbeat (or a snapshot chunk) carries the round
 		}
 	}
 }

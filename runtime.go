@@ -209,7 +209,7 @@ func (n *node) answer() {
 			errs = errs[1:]
 		}
 		if w.r != nil {
-			if !c.holds(w.r.pos) {
+			if !c.holds(w.r.pos) || c.role != roleLeader && w.r.pos.LSN > c.ledThrough {
 				// Another entry took this LSN: the node stopped leading
 				// and followed a new leader, which rolled the write back.
 				err = fmt.Errorf("%w: %s lost leadership and the write at %v was rolled back: it was never acknowledged, and is not in the log", ErrNotLeader, n.id, w.r.pos)

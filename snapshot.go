@@ -95,7 +95,15 @@ func (c *core) handleSnapshotResp(p *progress, m Message) {
 		c.sendSnapshot(p)
 		return
 	}
-	p.snapAcked = max(p.snapAcked, s.Offset)
+	// What the follower says it holds, even if less than before (it may
+	// have restarted the transfer): resend from there.
+	if s.Offset < p.snapAcked {
+		p.snapSent = s.Offset // it lost what it had: resend from there now
+	}
+	p.snapAcked = s.Offset
+	if p.snapSent < p.snapAcked {
+		p.snapSent = p.snapAcked
+	}
 	c.sendSnapshot(p)
 }
 
@@ -120,6 +128,12 @@ func (c *core) handleSnapshot(m Message) {
 		return
 	}
 	if c.recv == nil || c.recv.pos != s.Pos {
+		if s.Offset != 0 {
+			// The middle of a transfer we do not hold (a late chunk, or
+			// the leader thinks we hold more): ask for it from the start.
+			c.send(Message{Kind: MsgSnapshotResp, To: m.From, Snapshot: &SnapshotChunk{Pos: s.Pos, Total: s.Total}})
+			return
+		}
 		c.recv = &snapshotRecv{pos: s.Pos, data: make([]byte, 0, s.Total)}
 	}
 	if s.Offset == int64(len(c.recv.data)) {

@@ -1,0 +1,85 @@
+package replstore
+
+// simLog is the simulation's log store: the in-memory log the cluster uses
+// by default, plus a shadow of every entry the node holds logically, the
+// ones compacted into its snapshot included. The checker reads the shadow,
+// so log matching, committed prefixes and acknowledged writes are checked
+// across compaction and snapshot installs; the core sees a plain MemLog.
+type simLog struct {
+	*MemLog
+	// shadow[l-1] is the entry at LSN l. After a snapshot install the
+	// entries it covers are unknown (zero) until the simulation copies
+	// them from the node that sent the snapshot.
+	shadow []Entry
+}
+
+var _ LogStore = (*simLog)(nil)
+
+func newSimLog() *simLog { return &simLog{MemLog: NewMemLog()} }
+
+// Append implements LogStore.
+func (l *simLog) Append(entries []Entry) error {
+	if err := l.MemLog.Append(entries); err != nil {
+		return err
+	}
+	if len(entries) > 0 {
+		l.shadow = append(l.shadow[:entries[0].Pos.LSN-1], entries...)
+	}
+	return nil
+}
+
+// TruncateAfter implements LogStore.
+func (l *simLog) TruncateAfter(lsn LSN) error {
+	if err := l.MemLog.TruncateAfter(lsn); err != nil {
+		return err
+	}
+	if int(lsn) < len(l.shadow) {
+		clear(l.shadow[lsn:])
+		l.shadow = l.shadow[:lsn]
+	}
+	return nil
+}
+
+// Reset implements LogStore: a snapshot install.
+func (l *simLog) Reset(base Position) error {
+	if err := l.MemLog.Reset(base); err != nil {
+		return err
+	}
+	l.shadow = make([]Entry, base.LSN)
+	if base.LSN > 0 {
+		l.shadow[base.LSN-1] = Entry{Pos: base}
+	}
+	return nil
+}
+
+// at returns the position of the entry at lsn, the zero Position if it is
+// unknown (covered by an installed snapshot), and ok false past the end.
+func (l *simLog) at(lsn LSN) (Position, bool) {
+	if lsn == 0 {
+		return Position{}, true
+	}
+	if int(lsn) > len(l.shadow) {
+		return Position{}, false
+	}
+	return l.shadow[lsn-1].Pos, true
+}
+
+// holds reports whether the node holds the entry at pos (unknown entries
+// under a snapshot count as held: the snapshot's sender held them).
+func (l *simLog) holds(pos Position) bool {
+	p, ok := l.at(pos.LSN)
+	return ok && (p == pos || p == Position{})
+}
+
+// fillFrom copies the entries a snapshot at base covers from the shadow
+// of the node that sent it.
+func (l *simLog) fillFrom(from *simLog, base Position) {
+	if base.LSN == 0 || int(base.LSN) > len(l.shadow) || int(base.LSN) > len(from.shadow) || from.shadow[base.LSN-1].Pos != base {
+		return
+	}
+	for i := LSN(0); i < base.LSN; i++ {
+		if p := l.shadow[i].Pos; p == (Position{}) || p == base {
+			l.shadow[i] = from.shadow[i] // unknown, or Reset's stub
+		}
+	}
+}

@@ -1,0 +1,601 @@
+package replstore
+
+import (
+	"os"
+	"testing"
+)
+
+// Minimised schedules that found engine bugs, one named test each. Every
+// schedule replays exactly (REPLSTORE_SIM_TRACE=all prints its whole
+// trace). While a bug is not fixed its test is skipped and says so, and
+// TestSimulation tolerates it (simknown_test.go). Once the fix lands the
+// test passes and asks for the bug's simKnownBugs entry to be deleted, so
+// that the simulation catches it again; its schedule then moves to
+// runFixed, which keeps it fixed.
+
+// runFixed replays s, which found an engine bug that has been fixed: it
+// must run clean (a known bug that is not fixed yet skips it).
+func runFixed(t *testing.T, s simSchedule) {
+	t.Helper()
+	res := runSimScheduleOpts(s, os.Getenv("REPLSTORE_SIM_TRACE") == "all")
+	if kb := knownBug(res.err); kb != nil {
+		t.Skipf("hits a known engine bug first (%s): %s", kb.test, firstLine(res.err.Error()))
+	}
+	if res.err != nil {
+		t.Fatal(simFailure(s, res))
+	}
+}
+
+// runKnownBug replays s, which hits the known bug named by the test.
+func runKnownBug(t *testing.T, s simSchedule) {
+	t.Helper()
+	name := t.Name()
+	res := runSimScheduleOpts(s, os.Getenv("REPLSTORE_SIM_TRACE") == "all")
+	kb := knownBug(res.err)
+	switch {
+	case kb != nil && kb.test == name:
+		t.Skipf("ENGINE BUG, NOT FIXED YET: %s\n%s", kb.what, firstLine(res.err.Error()))
+	case kb != nil:
+		t.Skipf("hits another known engine bug first (%s): %s", kb.test, firstLine(res.err.Error()))
+	case res.err != nil:
+		t.Fatal(simFailure(s, res))
+	}
+	for _, kb := range simKnownBugs {
+		if kb.test == name {
+			t.Errorf("%s no longer reproduces: if it is fixed, delete its simKnownBugs entry so that TestSimulation "+
+				"catches it again; if not, find a new schedule with REPLSTORE_SIM_HUNT=%s go test -run TestSimHunt", name, name)
+		}
+	}
+}
+
+// Two failovers in a row lose acknowledged writes: decide (coord.go:315) adopts
+// the decision's topology before the promoted node has led at all; a second round
+// before it commits counts the new sync list (which may name a follower that never
+// caught up) for the candidate rule and leaves out the node just chosen as "the old
+// leader" (failover.go:150), so it promotes a node lacking writes acknowledged
+// under the first epoch's sync set.
+func TestSimRegressionBackToBackFailoverLosesWrite(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 2, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 1400, NetSeed: 3},
+		Ops: []simOp{
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPause, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+		}})
+}
+
+// DegradeAfter: once the leader has degraded, Decide treats the whole log as
+// asynchronous (failover.go:102) and promotes the most up-to-date node that
+// answered without the sync quorum, which may lack writes acknowledged under the
+// sync rule before the degrade: a loss below what the sync follower stored.
+func TestSimRegressionDegradedFailoverLosesSyncWrites(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 5, Sync: 2, SyncCount: 2, Quorum: First, Ack: Durable, SyncLoss: syncLossDegrade, DegradeTicks: 1, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 4, FenceTicks: 3, MaxBatch: 4, MaxInflight: 4, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 150, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 101121951},
+		Ops: []simOp{
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 7},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 7},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 4},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 2, Wait: 3},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simResume, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simCrash, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 0},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 5},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+		}})
+}
+
+// A deposed leader acknowledges a write it never committed: in one batch it steps
+// down and installs the new leader's snapshot, and core.holds counts every LSN
+// below the compaction point as held (core.go:244), though the snapshot replaced
+// its own entries there. (4752e26 fixed the same acknowledgement for entries
+// replaced in the log.)
+func TestSimRegressionAckUnderInstalledSnapshot(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 3, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPartition, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simBurst, Node: 1, Key: 0, Session: 0, Arg: 1, Wait: 2},
+		}})
+}
+
+// A newly promoted leader serves Leader reads before it has committed an entry of
+// its own epoch: requestRead records the read's commit LSN from c.commit
+// (readindex.go:36), which lags writes the previous leader acknowledged, so a
+// linearizable read returns a stale value (Raft's leader must commit in its term
+// first).
+func TestSimRegressionLeaderReadBeforeEpochCommit(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Applied, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 2, MaxInflight: 2, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 150, DupPerMille: 0, MinDelay: 100, MaxDelay: 3800, NetSeed: 63},
+		Ops: []simOp{
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simPut, Node: 0, Key: 1, Session: 1, Arg: 0, Wait: 1},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 2},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simRead, Node: 0, Key: 1, Session: 0, Arg: 0, Wait: 0},
+		}})
+}
+
+// Proposals taken in the batch in which a leader steps down stay queued in the
+// core (observeEpoch does not clear c.pending); if the node is promoted again,
+// becomeLeader appends them, at other Positions and ahead of the epoch's opening
+// entry (leader.go:54). A write its client was told failed ("rolled back ... not
+// in the log") or not acknowledged at Position P commits at P' later.
+func TestSimRegressionProposalsOutliveLeadership(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simPause, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simSwitchover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+		}})
+}
+
+// A zombie leader woke up with acknowledgements its sync follower had sent
+// before it was fenced and, in one batch, committed, acknowledged and met
+// the fence, after the newer epoch had committed: invariant 3 as worded.
+// The write is in the newer epoch's log, so nothing was lost; the runtime
+// now refuses what a leader that stopped leading had not committed
+// (ledThrough), and the simulation accepts (and counts) a late
+// acknowledgement of a write the newer epoch holds.
+func TestSimRegressionAckAfterNewerEpochCommitted(t *testing.T) {
+	// This schedule no longer reaches it after this session's fixes; the
+	// behaviour remains (TestSimulation still meets it, as a known bug).
+	t.Skip("KNOWN, NOT A LOSS (schedule no longer reaches it): a deposed leader's late acknowledgement of a write the newer epoch holds")
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 1900, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPartition, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+		}})
+}
+
+// Sync loss policy Replace: while a replacement waits for the coordinator,
+// replaceLost (syncset.go:128) runs again on the next tick, takes statusUpdate()
+// (handover.go:36-38: a copy of the waiting change whose Sync and Async slices are
+// shared) and edits them in place. The waiting change, sent to the coordinator and
+// applied by the leader, then names a node twice and forgets another: that node is
+// never replicated to again, and the coordinator counts a sync follower that is not
+// one.
+func TestSimRegressionReplaceCorruptsPendingTopology(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 5, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossReplace, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 300, NetSeed: 42},
+		Ops: []simOp{
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 2},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 5},
+		}})
+}
+
+// A follower holding a divergent uncommitted tail is never repaired once the
+// append that would overwrite it is lost: matchesPrev walks back over the
+// conflicting epoch to the commit LSN (follower.go:83), below the LSN the follower
+// reports as matched, and backUp drops every hint below received as stale
+// (leader.go:190). With the follower in the sync set, commit stops for good.
+func TestSimRegressionRejectHintBelowMatched(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 4, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 3, MaxInflight: 3, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 150, DupPerMille: 0, MinDelay: 200, MaxDelay: 8700, NetSeed: 33},
+		Ops: []simOp{
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 1},
+			{Kind: simSwitchover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simHeal, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simSwitchover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simResume, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simHeal, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 7},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 7},
+			{Kind: simSwitchover, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 7},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 2},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 7},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPause, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 1},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simSwitchover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simResume, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 0},
+			{Kind: simResume, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+		}})
+}
+
+// The leader dies before its first append reaches the followers; they stay at
+// epoch 0 and suspect it with epoch 0, and coordCore.step (coord.go:104) counts
+// a suspicion only if m.Epoch == c.epoch (1). No failover ever starts: no node
+// leads again, even after every fault heals. (A failed fencing round, the other
+// case of this filter, was fixed in 31a79bf.)
+func TestSimRegressionSuspicionOfUnknownEpochIgnored(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 2, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simCrash, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simCrash, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 1},
+		}})
+}
+
+// Snapshot reseeding stalls for good. Before: a late chunk of an older
+// snapshot made the follower drop its partial copy of the newer one
+// (snapshot.go handleSnapshot), while handleSnapshotResp only ever raised
+// snapAcked: the leader never resent the prefix. Now (this schedule): the
+// follower installs the snapshot and answers with an append-resp that is
+// lost; the leader's snapshot-resp shows the transfer complete, but its
+// progress still has next below its compaction point, so sendAppends only
+// calls sendSnapshot, which has nothing left to send: no heartbeat, no
+// append, and the follower never catches up (it suspects the live leader
+// forever; the coordinator rightly ignores that).
+func TestSimRegressionSnapshotReseedStalls(t *testing.T) {
+	runKnownBug(t, simSchedule{P: simParams{Nodes: 5, Sync: 1, SyncCount: 1, Quorum: First, Ack: Applied, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 5, MaxInflight: 10, RetainEntries: 3, SnapshotChunk: 0,
+		DropPerMille: 50, DupPerMille: 20, MinDelay: 400, MaxDelay: 600, NetSeed: 20},
+		Ops: []simOp{
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simResume, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 0},
+			{Kind: simPartition, Node: 38, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 7},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 3, Wait: 6},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 7},
+			{Kind: simBurst, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simPut, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 7},
+			{Kind: simResume, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simBurst, Node: 0, Key: 1, Session: 0, Arg: 3, Wait: 1},
+			{Kind: simRead, Node: 0, Key: 1, Session: 0, Arg: 1, Wait: 2},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simPause, Node: 4, Key: 0, Session: 0, Arg: 1, Wait: 3},
+			{Kind: simHeal, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 1, Key: 1, Session: 0, Arg: 2, Wait: 8},
+			{Kind: simBurst, Node: 1, Key: 1, Session: 0, Arg: 3, Wait: 3},
+		}})
+}
+
+// The leader stops with a fatal error: a read round (readindex.go:59), or an
+// Applied-level commit heartbeat (leader.go:123, 234), calls sendTo directly for a
+// follower whose next LSN is compacted (it is being reseeded), and sendTo reads the
+// epoch of that compacted LSN (leader.go:134). sendAppends checks for a snapshot
+// first; these callers do not.
+func TestSimRegressionHeartbeatToReseededFollower(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 2, SyncCount: 1, Quorum: Any, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 3, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simCrash, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+		}})
+}
+
+// A promotion allowed to lose data (here the operator's Failover with
+// AllowDataLoss while the coordinator is cut off from the leader) reports MayLose =
+// [candidate last + 1, LeaderCommit] (failover.go:99) from the last commit LSN the
+// old leader reported; writes it acknowledged after that report (or after the
+// promotion, through sync followers the round did not fence) are lost outside any
+// reported range.
+func TestSimRegressionLossRangeFromStaleCommit(t *testing.T) {
+	runKnownBug(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPartition, Node: 3, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 8},
+		}})
+}
+
+// Asynchronous commit: MayLose starts at the candidate's last LSN + 1
+// (failover.go:99), as if the candidate's log were a prefix of the old leader's.
+// When the candidate holds another epoch's entries below that LSN, the acknowledged
+// writes there are lost outside the reported range; and the old leader, restarted
+// since (its commit LSN is not on disk), rolls them back without saying they were
+// committed: the loss is reported nowhere.
+func TestSimRegressionLossRangeIgnoresDivergence(t *testing.T) {
+	runKnownBug(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 2, RetainEntries: 3, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPartition, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simBurst, Node: 1, Key: 0, Session: 0, Arg: 1, Wait: 0},
+		}})
+}
+
+// Asynchronous commit (AckLevel Local): the old leader committed entries alone;
+// after the failover observeEpoch sets matched = commit (fencing.go:35, "committed
+// entries are in every later leader's log"), so the old leader reports them as
+// received, its rejection's hint lies below that, and backUp (leader.go:190) drops
+// it as stale. Its divergent log is never repaired (and the loss it holds is never
+// rolled back and reported); a leader that takes the bogus received LSN may also
+// fail fatally reading past its log.
+func TestSimRegressionAsyncOldLeaderNeverRepaired(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+		}})
+}
+
+// Asynchronous commit with retention: an old leader compacted entries it had
+// committed alone; when the new leader's log makes it roll them back, rollBack
+// cannot rebuild the state machine from a compacted log and fails the node
+// (rollback.go:52) instead of asking for the new leader's snapshot: the node stops.
+func TestSimRegressionAsyncRollbackPastCompaction(t *testing.T) {
+	// After this session's fixes this schedule no longer reaches the bug,
+	// but the code path remains (rollback.go rebuildState stops the node
+	// when its log is compacted): kept as a record until it is fixed and a
+	// new schedule is found (REPLSTORE_SIM_HUNT).
+	t.Skip("ENGINE BUG, NOT FIXED YET (schedule no longer reaches it): rollBack past a compacted log under asynchronous commit stops the node")
+	runKnownBug(t, simSchedule{P: simParams{Nodes: 4, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 2, MaxInflight: 4, RetainEntries: 3, SnapshotChunk: 0,
+		DropPerMille: 10, DupPerMille: 0, MinDelay: 100, MaxDelay: 600, NetSeed: 1155148215},
+		Ops: []simOp{
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 0},
+			{Kind: simPause, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+		}})
+}
+
+// Asynchronous commit: a follower whose compaction point (a snapshot) holds
+// writes the new leader lost treats everything up to its compaction point
+// as matching (follower.go:41: an append whose Prev lies below it is cut to
+// start there, with Prev taken as its own base), so it takes the new
+// leader's entries on top of the lost ones. Log matching breaks, and the
+// replicas never converge. (This schedule was written by hand from the
+// one the simulation found, which later engine changes made rare:
+// n3 is reseeded from the old leader's snapshot while n2 is cut off; n2 is
+// promoted and writes a batch longer than n3's snapshot before it sees n3.)
+func TestSimRegressionAsyncLossUnderCompactionPoint(t *testing.T) {
+	runKnownBug(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 32, MaxInflight: 64, RetainEntries: 12, SnapshotChunk: 0,
+		MinDelay: 100, MaxDelay: 100},
+		Ops: []simOp{
+			{Kind: simWait, Wait: 1},
+			{Kind: simPartition, Node: 2, Wait: 1}, // n2 alone
+			{Kind: simCrash, Node: 2, Wait: 1},     // n3
+			{Kind: simBurst, Node: 0, Arg: 3, Wait: 1},
+			{Kind: simBurst, Node: 0, Arg: 3, Wait: 1},
+			{Kind: simBurst, Node: 0, Arg: 3, Wait: 1},
+			{Kind: simBurst, Node: 0, Arg: 3, Wait: 1},
+			{Kind: simWait, Wait: 2},             // n1 compacts
+			{Kind: simRestart, Node: 2, Wait: 4}, // n3 reseeded from n1's snapshot
+			{Kind: simWait, Wait: 2},
+			{Kind: simPartition, Node: 10, Wait: 0}, // n2 and the coordinator against n1 and n3
+			{Kind: simWait, Wait: 8},                // n2 promoted
+			{Kind: simBurst, Node: 1, Arg: 3, Wait: 0},
+			{Kind: simBurst, Node: 1, Arg: 3, Wait: 0},
+			{Kind: simBurst, Node: 1, Arg: 3, Wait: 0},
+			{Kind: simBurst, Node: 1, Arg: 3, Wait: 0},
+			{Kind: simBurst, Node: 1, Arg: 3, Wait: 0},
+			{Kind: simHeal, Wait: 8},
+		}})
+}
+
+// Fixed: a failed compare-and-swap was acknowledged as successful: the
+// node stepped down and applied the entry as a follower, which records no
+// command result (core.go applyCommitted), and the runtime still answered
+// the waiter.
+func TestSimRegressionCASResultLostAfterStepDown(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 5, Sync: 2, SyncCount: 2, Quorum: First, Ack: Applied, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 150, DupPerMille: 100, MinDelay: 200, MaxDelay: 300, NetSeed: 4},
+		Ops: []simOp{
+			{Kind: simCrash, Node: 3, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simCrash, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 7},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simCrash, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 2},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 7},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simCAS, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPause, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+		}})
+}
+
+// Fixed: a fencing round that promoted nobody (here only because the sync
+// follower's answer came one tick late) left every node it reached at the
+// round's epoch and the coordinator at the old one, ignoring their
+// suspicions: no leader, ever (fixed in 31a79bf).
+func TestSimRegressionBlockedFailoverLosesLeader(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 4, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 1200, MaxDelay: 5900, NetSeed: 19281867},
+		Ops: []simOp{
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+		}})
+}
+
+// Fixed: a switchover whose MsgTransferReady and then MsgTransferAbort
+// were lost left the leader refusing every write forever (fixed in
+// 31a79bf: the leader gives up on its own).
+func TestSimRegressionSwitchoverLostMessages(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 5, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 4, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 150, DupPerMille: 100, MinDelay: 100, MaxDelay: 400, NetSeed: 6006},
+		Ops: []simOp{
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simSwitchover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 7},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+		}})
+}
+
+// Fixed: a zombie leader woke with puts, the fence and the new leader's
+// entries in one batch, and the runtime acknowledged a write it had never
+// appended, because another leader's entry now sat at its LSN (fixed in
+// 4752e26).
+func TestSimRegressionAckForAnotherLeadersEntry(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 2, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simPause, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+		}})
+}
+
+// Fixed: a node restarted from its snapshot had commit at the snapshot
+// but matched 0, against core.checkInvariants (fixed in 4752e26).
+func TestSimRegressionRestartFromSnapshot(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 2, SyncCount: 1, Quorum: Any, Ack: Received, SyncLoss: syncLossDegrade, DegradeTicks: 1, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 5, FenceTicks: 4, MaxBatch: 5, MaxInflight: 15, RetainEntries: 6, SnapshotChunk: 16,
+		DropPerMille: 10, DupPerMille: 20, MinDelay: 2000, MaxDelay: 4800, NetSeed: 270},
+		Ops: []simOp{
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simCrash, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simPartition, Node: 14, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simPut, Node: 1, Key: 2, Session: 1, Arg: 0, Wait: 6},
+			{Kind: simRead, Node: 2, Key: 2, Session: 1, Arg: 2, Wait: 1},
+			{Kind: simBurst, Node: 0, Key: 1, Session: 0, Arg: 1, Wait: 8},
+			{Kind: simPut, Node: 1, Key: 2, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simBurst, Node: 1, Key: 0, Session: 1, Arg: 2, Wait: 8},
+			{Kind: simBurst, Node: 1, Key: 0, Session: 1, Arg: 1, Wait: 6},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 0},
+			{Kind: simCrash, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simHeal, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simHeal, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+		}})
+}

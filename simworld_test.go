@@ -1,0 +1,422 @@
+package replstore
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// simWorld runs one schedule: the real node cores and the coordinator
+// core in one goroutine, driven exactly as runtime.go and coordnode.go
+// drive them (a batch of inputs, then flush, send, applyDeferred, answer
+// the writes up to the applied LSN, answer the confirmed reads), over the
+// simulated network, in virtual time. Nothing here reads a clock or
+// starts a goroutine, so a schedule replays exactly.
+type simWorld struct {
+	p     simParams
+	cfg   Config
+	cc    *coreConfig
+	nodes []*simNode // in Nodes order: n1 (leader of epoch 1), sync, async
+	coord *coordCore
+	net   *simNet
+
+	now      int64 // virtual µs
+	nextTick int64
+	clock    int64 // logical time of client calls and returns
+
+	coordTopo string // the coordinator's topology as last traced
+
+	calls    []simCall
+	sessions [simSessions]simSession
+	values   int // last value written: each write's value is unique
+
+	chk   simChecker
+	trace simTrace
+	stats simStats
+	step  int   // schedule step being run; -1 in the liveness phase
+	fail  error // first violation: the run stops there
+}
+
+// simNode is one node: its log and hard state survive a crash (the
+// disk); its core and state machine do not.
+type simNode struct {
+	id   NodeID
+	idx  int
+	log  *simLog
+	hard hardState
+	core *core // nil while crashed
+
+	paused bool       // a zombie: it takes no input until resumed
+	inbox  []simInput // what arrived while paused, in order
+	// incarnation counts restarts: a snapshot job of an earlier one is
+	// lost, as its goroutine's result is after a crash.
+	incarnation int
+
+	waiting  []simWaiter // proposed writes in LSN order (node.waiting)
+	reads    []simWaiter // leader reads waiting for their round
+	nextRead uint64
+
+	simNodeCheck
+}
+
+// simInput is one mailbox item: a message, a client's call, or a
+// snapshot job's result.
+type simInput struct {
+	msg  Message
+	call int // index in calls; -1 for a message or a snapshot
+	snap *simSnapJob
+}
+
+// simWaiter ties a proposed write (by LSN) or a leader read (by read id)
+// to the client call waiting for it.
+type simWaiter struct {
+	key  uint64
+	call int
+}
+
+func newSimWorld(s simSchedule) *simWorld {
+	p := s.P
+	w := &simWorld{p: p, nextTick: simTick}
+	ids := []NodeID{"n1"}
+	for i := 2; i <= p.Nodes; i++ {
+		ids = append(ids, NodeID(fmt.Sprintf("n%d", i)))
+	}
+	cfg := Config{Leader: ids[0], SyncFollowers: ids[1 : 1+p.Sync], AsyncFollowers: ids[1+p.Sync:],
+		Quorum: p.Quorum, SyncCount: p.SyncCount, AckLevel: p.Ack, TickInterval: time.Duration(simTick) * time.Microsecond,
+		HeartbeatTicks: 1, FollowerTimeoutTicks: p.TimeoutTicks, SuspectTicks: p.SuspectTicks, FenceTicks: p.FenceTicks,
+		AllowDataLoss: p.AllowDataLoss, MaxBatch: p.MaxBatch, MaxInflight: p.MaxInflight,
+		RetainEntries: p.RetainEntries, SnapshotChunkBytes: p.SnapshotChunk}
+	switch p.SyncLoss {
+	case syncLossReplace:
+		cfg.SyncLoss = Replace
+	case syncLossDegrade:
+		cfg.SyncLoss = DegradeAfter(time.Duration(int64(p.DegradeTicks)*simTick) * time.Microsecond)
+	}
+	cfg.Coordinator = &simDecider{w: w}
+	if err := cfg.Validate(); err != nil {
+		panic(fmt.Sprintf("simulation: bad configuration drawn: %v", err))
+	}
+	w.cfg = cfg.withDefaults()
+	w.cc = newCoreConfig(w.cfg)
+	w.cc.asyncSnapshots = true // as the runtime does (Cluster)
+	w.net = newSimNet(p, ids)
+	w.net.trace = &w.trace
+	w.chk.init()
+	w.sessions[simSessions-1].sessionless = true
+	for i, id := range ids {
+		w.nodes = append(w.nodes, &simNode{id: id, idx: i, log: newSimLog()})
+	}
+	// As NewCluster: the coordinator, every node, then the leader opens
+	// epoch 1 and every node sends what it has.
+	topo := Topology{Leader: cfg.Leader, Sync: cfg.SyncFollowers, Async: cfg.AsyncFollowers}
+	w.coord = newCoordCore(&coordConfig{quorum: w.cfg.Quorum, syncCount: w.cfg.SyncCount,
+		ackLevel: w.cfg.AckLevel, suspectTicks: w.cfg.SuspectTicks, fenceTicks: w.cfg.FenceTicks, auto: !w.cfg.ManualFailover,
+		allowDataLoss: w.cfg.AllowDataLoss, decider: w.cfg.Coordinator}, cfg.Leader, 1, topo)
+	for _, n := range w.nodes {
+		n.core = newCore(n.id, w.cc, n.log, w.cfg.NewStateMachine(), &n.hard)
+	}
+	w.nodes[0].core.becomeLeader(1, w.nowNs(), topo)
+	for _, n := range w.nodes {
+		w.afterStep(n)
+	}
+	return w
+}
+
+// nowNs is the virtual clock as the cores see it.
+func (w *simWorld) nowNs() int64 { return w.now * 1000 }
+
+// violate records the first broken invariant; the run stops.
+func (w *simWorld) violate(format string, args ...any) {
+	if w.fail == nil {
+		where := fmt.Sprintf("step %d", w.step)
+		if w.step < 0 {
+			where = "liveness phase"
+		}
+		w.fail = fmt.Errorf("%s, t=%dµs: %s", where, w.now, fmt.Sprintf(format, args...))
+	}
+}
+
+// runFor lets d µs of virtual time pass: ticks and deliveries in time
+// order, a tick first when both fall on one instant.
+func (w *simWorld) runFor(d int64) {
+	until := w.now + d
+	for w.fail == nil {
+		at, ok := w.net.nextAt()
+		if w.nextTick <= until && (!ok || w.nextTick <= at) {
+			w.tick()
+			continue
+		}
+		if !ok || at > until {
+			break
+		}
+		w.deliver(at)
+	}
+	w.now = max(w.now, until)
+}
+
+// tick gives every running node a tick, then the coordinator (as
+// Cluster's ticker does).
+func (w *simWorld) tick() {
+	w.now = w.nextTick
+	w.nextTick += simTick
+	w.trace.add(simTraceRec{now: w.now, what: traceTick})
+	for _, n := range w.nodes {
+		if n.core == nil || n.paused || w.fail != nil {
+			continue
+		}
+		n.beginBatch()
+		n.core.onTick(w.nowNs())
+		w.afterStep(n)
+	}
+	if w.fail == nil {
+		w.coord.onTick()
+		w.coordFlush()
+	}
+}
+
+// deliver hands every message due at at to its receiver, one batch per
+// receiver, receivers in the order of their first message.
+func (w *simWorld) deliver(at int64) {
+	w.now = at
+	due := w.net.takeDue(at)
+	for len(due) > 0 && w.fail == nil {
+		to := due[0].msg.To
+		var batch []simInput
+		k := 0
+		for _, f := range due {
+			switch {
+			case f.msg.To != to:
+				due[k] = f
+				k++
+			case f.snap != nil:
+				batch = append(batch, simInput{call: -1, snap: f.snap})
+			default:
+				batch = append(batch, simInput{msg: f.msg, call: -1})
+				w.trace.msg(w.now, f.msg)
+				w.net.stats.delivered++
+			}
+		}
+		due = due[:k]
+		if to == CoordinatorID {
+			for _, in := range batch {
+				w.coord.step(in.msg)
+			}
+			w.coordFlush()
+			continue
+		}
+		w.input(w.node(to), batch)
+	}
+}
+
+func (w *simWorld) node(id NodeID) *simNode {
+	for _, n := range w.nodes {
+		if n.id == id {
+			return n
+		}
+	}
+	panic("simulation: no node " + string(id))
+}
+
+// input gives a node a batch of inputs: a crashed node loses them (its
+// calls fail), a paused one keeps them for when it wakes.
+func (w *simWorld) input(n *simNode, batch []simInput) {
+	switch {
+	case n.core == nil:
+		for _, in := range batch {
+			if in.call >= 0 {
+				w.refuse(in.call, "node down")
+			}
+		}
+	case n.paused:
+		n.inbox = append(n.inbox, batch...)
+	default:
+		w.runBatch(n, batch)
+	}
+}
+
+// runBatch is node.run's loop body: every input of the batch, then
+// afterStep. Proposals read the clock once per batch; messages do not.
+func (w *simWorld) runBatch(n *simNode, batch []simInput) {
+	c := n.core
+	n.beginBatch()
+	clocked := false
+	for _, in := range batch {
+		switch {
+		case in.snap != nil:
+			w.snapshotDone(n, in.snap)
+		case in.call < 0:
+			c.step(in.msg, c.now)
+		case w.calls[in.call].kind == callRead:
+			w.startLeaderRead(n, in.call)
+		default:
+			if !clocked {
+				c.now, clocked = w.nowNs(), true
+			}
+			w.propose(n, in.call)
+		}
+	}
+	w.afterStep(n)
+}
+
+// afterStep is node.afterStep: flush, send, applyDeferred, events,
+// answer writes, answer reads; then the invariants are checked.
+func (w *simWorld) afterStep(n *simNode) {
+	c := n.core
+	c.flush()
+	for i := range c.msgs {
+		w.net.send(w.now, c.msgs[i])
+	}
+	clear(c.msgs)
+	c.msgs = c.msgs[:0]
+	c.applyDeferred()
+	if job := c.snapJob; job != nil {
+		c.snapJob = nil
+		w.net.later(w.now, n.id, &simSnapJob{job: job, incarnation: n.incarnation})
+	}
+	for _, e := range c.events {
+		w.report(n, e)
+	}
+	c.events = c.events[:0]
+	w.answerWrites(n)
+	if len(n.reads) > 0 {
+		w.answerReads(n)
+	}
+	if c.fatal != nil {
+		w.violate("%v%s", c.fatal, w.followerPastLeaderNote(c))
+	}
+	w.checkNode(n)
+	w.checkCluster()
+}
+
+// coordFlush is coordNode.flush: send, report, answer requests.
+func (w *simWorld) coordFlush() {
+	c := w.coord
+	for _, m := range c.msgs {
+		w.net.send(w.now, m)
+	}
+	clear(c.msgs)
+	c.msgs = c.msgs[:0]
+	for _, e := range c.events {
+		w.report(nil, e)
+	}
+	c.events = c.events[:0]
+	if t := fmt.Sprintf("%d %v", c.update.Version, c.update.Topology); t != w.coordTopo {
+		w.coordTopo = t
+		w.trace.add(simTraceRec{now: w.now, what: traceTopology, text: t})
+		w.checkCoordTopology()
+	}
+	for _, r := range c.results {
+		w.trace.add(simTraceRec{now: w.now, what: traceResult, node: r.decision.Promote, a: r.id, text: errText(r.err)})
+	}
+	c.results = c.results[:0]
+	w.checkCluster()
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// report takes an event of node n (nil for the coordinator).
+func (w *simWorld) report(n *simNode, e Event) {
+	w.trace.add(simTraceRec{now: w.now, what: traceEvent, node: e.Node, peer: e.Peer, a: uint64(e.Kind), b: uint64(e.Epoch), c: uint64(e.LSN), text: e.Detail})
+	switch e.Kind {
+	case EventRolledBack:
+		w.chk.onRollback(w, n, e)
+	case EventDataLoss:
+		w.chk.onDataLoss(w, e)
+	case EventSnapshotInstalled:
+		if base, ok := n.log.at(e.LSN); ok {
+			n.log.fillFrom(w.node(e.Peer).log, base)
+		}
+		w.stats.snapshots++
+	case EventCompacted:
+		w.stats.compactions++
+	case EventPromoted:
+		w.stats.promotions++
+	case EventDegraded:
+		w.stats.degrades++
+	}
+}
+
+// crash is Cluster.Crash: the core and state machine go, with every call
+// waiting on them; the log and hard state stay.
+func (w *simWorld) crash(n *simNode) {
+	if n.core == nil {
+		return
+	}
+	w.trace.add(simTraceRec{now: w.now, what: traceCrash, node: n.id})
+	for _, wt := range n.waiting {
+		w.unknown(wt.call)
+	}
+	for _, r := range n.reads {
+		w.refuse(r.call, "node crashed")
+	}
+	for _, in := range n.inbox {
+		if in.call >= 0 {
+			w.refuse(in.call, "node crashed")
+		}
+	}
+	n.waiting, n.reads, n.inbox, n.paused = nil, nil, nil, false
+	n.core = nil
+	if w.step >= 0 {
+		w.stats.crashes++
+	}
+}
+
+// restart is Cluster.Restart: a new core over the surviving log and hard
+// state, with a fresh state machine; it follows until promoted.
+func (w *simWorld) restart(n *simNode) {
+	if n.core != nil {
+		return
+	}
+	w.trace.add(simTraceRec{now: w.now, what: traceRestart, node: n.id})
+	n.core = newCore(n.id, w.cc, n.log, w.cfg.NewStateMachine(), &n.hard)
+	n.incarnation++
+	n.simNodeCheck.restarted(n.core)
+	w.afterStep(n)
+}
+
+func (w *simWorld) pause(n *simNode) {
+	if n.core != nil && !n.paused {
+		w.trace.add(simTraceRec{now: w.now, what: tracePause, node: n.id})
+		n.paused = true
+		w.stats.pauses++
+	}
+}
+
+// resume wakes a zombie: it takes everything that queued up as one batch.
+func (w *simWorld) resume(n *simNode) {
+	if n.core == nil || !n.paused {
+		return
+	}
+	w.trace.add(simTraceRec{now: w.now, what: traceResume, node: n.id})
+	n.paused = false
+	batch := n.inbox
+	n.inbox = nil
+	if len(batch) > 0 {
+		w.runBatch(n, batch)
+	}
+}
+
+// simDecider is the configured QuorumCoordinator, watched: the simulation
+// learns every range a promotion may lose, to account for losses.
+type simDecider struct{ w *simWorld }
+
+func (d *simDecider) Decide(v FailoverView) (Decision, error) {
+	dec, err := QuorumCoordinator{}.Decide(v)
+	if err != nil {
+		return dec, err
+	}
+	r := simLossRange{epoch: v.NewEpoch, r: dec.MayLose, allowed: v.AllowDataLoss, leaderCommit: v.LeaderCommit,
+		async:     v.AckLevel == Local || v.Degraded || len(v.Topology.Sync) == 0,
+		candidate: slices.Clone(d.w.node(dec.Promote).log.shadow), unstarted: d.w.chk.committedEpoch < v.OldEpoch}
+	d.w.chk.decisions = append(d.w.chk.decisions, r)
+	d.w.checkPromotion(v, dec)
+	if !dec.MayLose.Empty() {
+		d.w.chk.pendingLoss = &r
+	}
+	return dec, err
+}
