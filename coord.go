@@ -29,8 +29,8 @@ type coordCore struct {
 	cfg  *coordConfig
 	tick uint64
 
-	epoch        Epoch  // highest epoch known; only grows
-	leader       NodeID // leader of epoch, "" during a failover
+	epoch  Epoch  // highest epoch known; only grows
+	leader NodeID // leader of epoch, "" during a failover
 	// update is the topology in force as the leader of updateEpoch last
 	// reported it. A promotion does not replace it: until the promoted
 	// node leads and reports, the old topology says who may hold
