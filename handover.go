@@ -44,7 +44,15 @@ func (c *core) statusUpdate() *TopologyUpdate {
 
 // sendStatus reports to the coordinator.
 func (c *core) sendStatus() {
-	c.send(Message{Kind: MsgStatus, To: CoordinatorID, Commit: c.commit, Last: c.last, Update: c.statusUpdate()})
+	m := Message{Kind: MsgStatus, To: CoordinatorID, Commit: c.commit, Last: c.last}
+	if c.commit >= c.epochStart || c.epoch == 1 {
+		// Only a leader that has committed in its epoch (so its sync set
+		// holds everything acknowledged before) may have the coordinator
+		// base the candidate rule on its topology; epoch 1's is the
+		// configured one, which the coordinator starts from anyway.
+		m.Update = c.statusUpdate()
+	}
+	c.send(m)
 }
 
 // changeTopology makes a change once the coordinator has recorded u (at
