@@ -3,6 +3,7 @@ package replstore
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -48,6 +49,7 @@ type simCall struct {
 	ackByExLeader bool     // acknowledged by a node that no longer led when it answered
 	readEarly     bool     // a Leader read asked of a leader that had not committed in its epoch yet
 	committedAt   int64    // logical time a leader first committed it (writes)
+	ackSync       []NodeID // the acking leader's sync list when it acknowledged
 	lost          bool     // acknowledged, then missing from the current leader's log
 
 	view   Position // reads: the Store's applied position the read saw
@@ -248,6 +250,7 @@ func (w *simWorld) acked(n *simNode, i int, err error) {
 	}
 	c.asyncAck = w.cfg.AckLevel == Local || n.core.degraded
 	c.ackByExLeader = n.core.role != roleLeader
+	c.ackSync = slices.Clone(n.core.syncList)
 	w.finish(i, st)
 	w.stats.acked++
 	s := &w.sessions[c.session]

@@ -20,6 +20,20 @@ type simKnownBug struct {
 
 var simKnownBugs = []simKnownBug{
 	{
+		test: "TestSimRegressionRejectHintAfterRestart",
+		what: "a follower that restarted (matched 0) holding an uncommitted entry of the old epoch is never repaired: matchesPrev walks back over the whole old-epoch run to its commit LSN, below the LSN the leader still counts as received from before the restart, and backUp drops that hint as stale; with the follower in the sync set, commit stops for good",
+		match: func(err string) bool {
+			return strings.Contains(err, "liveness: no convergence") && strings.Contains(err, simHintBelowReceived)
+		},
+	},
+	{
+		test: "TestSimRegressionReplaceRecordedBeforeApplied",
+		what: "a Replace change makes the coordinator trust the new sync list for writes the leader acknowledged through the old one (between proposing the change and applying it, and before the replacement has caught up): a failover then promotes a node that lacks them (README: known limitation)",
+		match: func(err string) bool {
+			return strings.Contains(err, simChangeNotApplied)
+		},
+	},
+	{
 		test: "TestSimulation",
 		what: "found with seed 1, not minimised yet (same family as TestSimRegressionLossRangeFromStaleCommit): under asynchronous commit a lost write is not covered by any reported range",
 		match: func(err string) bool {
@@ -76,6 +90,10 @@ var simKnownBugs = []simKnownBug{
 		},
 	},
 }
+
+// simChangeNotApplied marks a promotion decided on a sync list the old
+// leader had proposed but not applied.
+const simChangeNotApplied = "the coordinator's sync list was not yet the leader's"
 
 // simStuckDivergent marks a liveness failure in which the leader believes
 // a follower holds entries that the follower holds differently.

@@ -125,7 +125,7 @@ func (w *simWorld) converged() string {
 				s += fmt.Sprintf(" (%s is not among the leader's followers: sync %v async %v; the coordinator's: sync %v async %v)",
 					n.id, t.Sync, t.Async, ct.Sync, ct.Async)
 			case p == nil:
-			case p.received > commonPrefix(n.log, ldrs[0].log) && commonPrefix(n.log, ldrs[0].log) < n.log.First()-1:
+			case commonPrefix(n.log, ldrs[0].log) < n.log.First()-1:
 				s += fmt.Sprintf(" (the leader counts it as holding LSN %d, but their logs agree only up to %d, below its compaction point %d: %s)",
 					p.received, commonPrefix(n.log, ldrs[0].log), n.log.First()-1, simCompactedDivergence)
 			case p.received > commonPrefix(n.log, ldrs[0].log):

@@ -2,6 +2,7 @@ package replstore
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -37,10 +38,23 @@ func (w *simWorld) checkPromotion(v FailoverView, d Decision) {
 		return
 	}
 	cand := w.node(d.Promote).log
-	lacks := ""
+	lacks, gaveUp := "", ""
 	for _, i := range k.acks {
 		if c := &w.calls[i]; !c.asyncAck && !c.lost && !cand.holds(c.pos) {
 			lacks = fmt.Sprintf("write %d acknowledged under the sync rule at %v", i, c.pos)
+			if c.node == v.Topology.Leader && !slices.Equal(c.ackSync, v.Topology.Sync) {
+				gaveUp = fmt.Sprintf(" (it was acknowledged through sync %v; the round trusts sync %v, a change %s made since: %s)",
+					c.ackSync, v.Topology.Sync, c.node, simChangeNotApplied)
+			}
+			// An earlier promotion the operator allowed to lose data may
+			// have given it up already, without reporting it.
+			for _, e := range k.decisions {
+				held := LSN(len(e.candidate)) >= c.pos.LSN && e.candidate[c.pos.LSN-1].Pos == c.pos
+				if e.allowed && e.epoch > c.pos.Epoch && e.epoch < v.NewEpoch && !held && c.pos.LSN > e.leaderCommit {
+					gaveUp = fmt.Sprintf(" (the promotion to epoch %d, allowed to lose data, gave it up and reported range %v from the old leader's commit LSN as last reported, %d: %s)",
+						e.epoch, e.r, e.leaderCommit, simStaleLeaderCommit)
+				}
+			}
 			break
 		}
 	}
@@ -52,11 +66,17 @@ func (w *simWorld) checkPromotion(v FailoverView, d Decision) {
 	if lacks == "" {
 		return
 	}
-	note := ""
-	if k.committedEpoch < v.OldEpoch { // the same test as unstarted
+	note := gaveUp
+	old := w.node(v.Topology.Leader).core
+	switch {
+	case note != "":
+	case k.committedEpoch < v.OldEpoch: // the same test as unstarted
 		note = fmt.Sprintf(" (epoch %d, whose topology sync %v leader %s this round trusts, never committed anything: %s)",
 			v.OldEpoch, v.Topology.Sync, v.Topology.Leader, simPromotionSkipsHolder)
-	} else if v.Degraded {
+	case old != nil && old.topoVersion < w.coord.update.Version:
+		note = fmt.Sprintf(" (the coordinator recorded topology version %d, sync %v, which leader %s had proposed but not applied: it still committed through sync %v: %s)",
+			w.coord.update.Version, v.Topology.Sync, old.id, old.syncList, simChangeNotApplied)
+	case v.Degraded:
 		note = fmt.Sprintf(" (the leader of epoch %d had degraded to asynchronous commit from LSN %d: %s)", v.OldEpoch, v.DegradedFrom, simDegradedPromotion)
 	}
 	w.violate("invariant 1: the promotion to epoch %d picks %s (at %v), which lacks %s%s",

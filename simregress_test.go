@@ -487,6 +487,83 @@ func TestSimRegressionAsyncLossUnderCompactionPoint(t *testing.T) {
 		}})
 }
 
+// Sync loss policy Replace, sync commit. n2 (sync) is cut off; the leader
+// n1 proposes n3 in its place (replaceLost, syncset.go) and the change
+// waits for the coordinator, which n1 cannot reach. n2 comes back: n1
+// commits and acknowledges LSNs 3 and 4 through n2, its sync list still
+// [n2]. The coordinator, which has started a failover, then gets n1's
+// status carrying the proposal, records sync [n3] as in force
+// (coordCore.onStatus) and decides on it: one answer from n3 is the
+// quorum, and n3, which lacks LSN 4, is promoted. Until the leader has
+// applied a change, a failover must count the old sync list as well (or
+// the coordinator must not record it before the leader confirms).
+func TestSimRegressionReplaceRecordedBeforeApplied(t *testing.T) {
+	runKnownBug(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossReplace, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPartition, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 2}, // n2 alone
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simPartition, Node: 3, Key: 0, Session: 0, Arg: 0, Wait: 0}, // n1 and n2 against n3 and the coordinator
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+		}})
+}
+
+// Fixed (6081167): switchovers and crashes in a row; epoch 2's leader
+// reported its topology (sync [n3]) before it had committed anything, n3
+// had not caught up with writes acknowledged in epoch 1, and the next round
+// trusted that topology, left out epoch 2's leader as "the old leader"
+// although it held the writes, and promoted n3.
+func TestSimRegressionFailoverBeforeNewLeaderCommits(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 4, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 4, FenceTicks: 2, MaxBatch: 4, MaxInflight: 4, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 10, DupPerMille: 0, MinDelay: 1300, MaxDelay: 7600, NetSeed: 9111},
+		Ops: []simOp{
+			{Kind: simSwitchover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 2, Wait: 0},
+			{Kind: simSwitchover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simCrash, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simSwitchover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simCrash, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 7},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simCrash, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+		}})
+}
+
+// Sync commit, no fault but an operator failover and a crash: n1 (the old
+// leader) holds 1:1 and an uncommitted 1:2; the new leader n2 holds 1:1
+// and 2:2 and counts n1 as having received LSN 1. n1 crashes and restarts
+// (matched 0), then rejects every heartbeat (Prev 2:2) with hint 0:
+// matchesPrev (follower.go) walks back over all of epoch 1's entries to its
+// commit LSN 0, and backUp (leader.go) drops a hint below received as
+// stale. n1 is never repaired. (The RejectHintBelowMatched schedule, with
+// no restart, passes since matchesPrev stops at the matched LSN.)
+func TestSimRegressionRejectHintAfterRestart(t *testing.T) {
+	runKnownBug(t, simSchedule{P: simParams{Nodes: 4, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 4600, NetSeed: 11},
+		Ops: []simOp{
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simCrash, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+		}})
+}
+
 // Fixed: a failed compare-and-swap was acknowledged as successful: the
 // node stepped down and applied the entry as a follower, which records no
 // command result (core.go applyCommitted), and the runtime still answered
