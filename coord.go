@@ -35,8 +35,15 @@ type coordCore struct {
 	// reported it. A promotion does not replace it: until the promoted
 	// node leads and reports, the old topology says who may hold
 	// acknowledged writes.
-	update       TopologyUpdate
-	updateEpoch  Epoch
+	update      TopologyUpdate
+	updateEpoch Epoch
+	// earlier are the topologies in force before update whose sync sets
+	// may still hold acknowledged writes that update's sync set lacks:
+	// the candidate rule must hold for each of them too. A change the
+	// leader proposed is recorded at once, before the leader applies it,
+	// and it settles only once its sync set holds what the old one
+	// acknowledged; until the leader reports it settled, both count.
+	earlier      []Topology
 	leaderCommit LSN // highest commit LSN the leader of epoch reported
 	// lastStatus is the tick of the leader's latest status: its lease.
 	// While it is fresh the leader is alive as far as the coordinator can
@@ -132,11 +139,41 @@ func (c *coordCore) onStatus(m Message) {
 	c.leader = m.From
 	c.lastStatus = c.tick
 	c.leaderCommit = max(c.leaderCommit, m.Commit)
-	if u := m.Update; u != nil && (m.Epoch > c.updateEpoch || u.Version >= c.update.Version) {
-		c.update, c.updateEpoch = *u, m.Epoch
-		c.update.Topology = u.Topology.clone()
-		c.send(Message{Kind: MsgStatusAck, To: m.From, Epoch: m.Epoch, Update: &TopologyUpdate{Version: u.Version}})
+	if u := m.Update; u != nil {
+		if u.Base != nil {
+			c.record(m.From, m.Epoch, *u.Base)
+		}
+		c.record(m.From, m.Epoch, *u)
 	}
+}
+
+// record takes the topology the leader of epoch reports and acknowledges
+// it: a settled one replaces everything before it; a proposed change is
+// recorded (so that the leader may apply it) next to the one it changes,
+// which keeps counting until the change has settled. A new epoch's
+// topology counts only once settled: until then the old epoch's sync
+// lists say who holds the acknowledged writes.
+func (c *coordCore) record(from NodeID, epoch Epoch, u TopologyUpdate) {
+	u.Base = nil
+	u.Topology = u.Topology.clone()
+	switch {
+	case epoch > c.updateEpoch && !u.Settled:
+		return
+	case epoch > c.updateEpoch || u.Version > c.update.Version && u.Settled:
+		c.update, c.updateEpoch, c.earlier = u, epoch, nil
+	case u.Version > c.update.Version:
+		if slices.Equal(u.Topology.Sync, c.update.Topology.Sync) {
+			u.Settled = c.update.Settled // same sync list, same writes
+		} else {
+			c.earlier = append(c.earlier, c.update.Topology)
+		}
+		c.update = u
+	case u.Version < c.update.Version:
+		return
+	case u.Settled:
+		c.update.Settled, c.earlier = true, nil
+	}
+	c.send(Message{Kind: MsgStatusAck, To: from, Epoch: epoch, Update: &TopologyUpdate{Version: u.Version, Settled: u.Settled}})
 }
 
 // onTick advances time: suspicions age, rounds time out.
@@ -203,7 +240,15 @@ func (c *coordCore) suspicionQuorum() int {
 // round must reach.
 func (c *coordCore) members() []NodeID {
 	t := c.update.Topology
-	return append([]NodeID{t.Leader}, t.followers()...)
+	ids := append([]NodeID{t.Leader}, t.followers()...)
+	for _, e := range c.earlier {
+		for _, id := range append([]NodeID{e.Leader}, e.followers()...) {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
 }
 
 // requestFailover starts a failover now (Cluster.Failover).
@@ -287,24 +332,37 @@ func (c *coordCore) quorumMet(r *fenceRound) bool {
 	if len(t.Sync) > 0 && c.cfg.ackLevel != Local {
 		counted = t.Sync
 	}
-	heard := 0
-	for _, id := range counted {
-		if _, ok := r.replies[id]; ok {
-			heard++
-		}
-	}
 	if r.target != "" {
 		if _, ok := r.replies[r.target]; !ok {
 			return false
 		}
 	}
-	return heard >= c.suspicionQuorum()
+	if heard(r.replies, counted) < c.suspicionQuorum() {
+		return false
+	}
+	for _, e := range c.earlier {
+		if c.cfg.ackLevel != Local && heard(r.replies, e.Sync) < len(e.Sync)-c.cfg.syncCount+1 {
+			return false
+		}
+	}
+	return true
+}
+
+// heard counts the nodes of ids that replied.
+func heard(replies map[NodeID]Position, ids []NodeID) int {
+	n := 0
+	for _, id := range ids {
+		if _, ok := replies[id]; ok {
+			n++
+		}
+	}
+	return n
 }
 
 // decide asks the Coordinator and promotes, or gives up.
 func (c *coordCore) decide() {
 	r := c.round
-	v := FailoverView{OldEpoch: c.epoch, NewEpoch: r.epoch, Topology: c.update.Topology.clone(),
+	v := FailoverView{OldEpoch: c.epoch, NewEpoch: r.epoch, Topology: c.update.Topology.clone(), Earlier: cloneTopologies(c.earlier),
 		Quorum: c.cfg.quorum, SyncCount: c.cfg.syncCount, AckLevel: c.cfg.ackLevel,
 		Degraded: c.update.Degraded, DegradedFrom: c.update.DegradedFrom, LeaderCommit: c.leaderCommit,
 		Replies: r.replies, Target: r.target, AllowDataLoss: r.allowLoss}
@@ -343,4 +401,12 @@ func (c *coordCore) finish(d Decision, err error) {
 	if r.id != 0 {
 		c.results = append(c.results, roundResult{id: r.id, decision: d, err: err})
 	}
+}
+
+func cloneTopologies(ts []Topology) []Topology {
+	var out []Topology
+	for _, t := range ts {
+		out = append(out, t.clone())
+	}
+	return out
 }

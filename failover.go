@@ -30,9 +30,14 @@ func (r LSNRange) String() string {
 type FailoverView struct {
 	OldEpoch, NewEpoch Epoch
 	Topology           Topology // in force before the failover
-	Quorum             Quorum
-	SyncCount          int
-	AckLevel           AckLevel
+	// Earlier are sync lists in force before Topology's that may still
+	// hold acknowledged writes Topology's sync set lacks (a change that
+	// had not settled yet: its new sync followers were catching up). The
+	// candidate rule must hold for each of them as well.
+	Earlier   []Topology
+	Quorum    Quorum
+	SyncCount int
+	AckLevel  AckLevel
 	// Degraded: the leader was committing alone (DegradeAfter) since
 	// LSN DegradedFrom+1.
 	Degraded     bool
@@ -103,19 +108,16 @@ func (QuorumCoordinator) Decide(v FailoverView) (Decision, error) {
 	// DegradedFrom) are on the sync quorum: it must answer.
 	syncCommit := v.AckLevel != Local && len(v.Topology.Sync) > 0
 	if syncCommit {
-		need := len(v.Topology.Sync) - v.SyncCount + 1
-		heard := 0
-		for _, id := range v.Topology.Sync {
-			if _, ok := v.Replies[id]; ok {
-				heard++
+		for _, t := range append([]Topology{v.Topology}, v.Earlier...) {
+			need := len(t.Sync) - v.SyncCount + 1
+			got := heard(v.Replies, t.Sync)
+			if got < need && !v.AllowDataLoss {
+				return Decision{}, fmt.Errorf("%w: %d of the sync followers %v answered, %d needed (%v %d); a promotion could lose LSNs up to %d",
+					ErrNoSafeCandidate, got, t.Sync, need, v.Quorum, v.SyncCount, v.LeaderCommit)
 			}
-		}
-		if heard < need && !v.AllowDataLoss {
-			return Decision{}, fmt.Errorf("%w: %d of the sync followers %v answered, %d needed (%v %d); a promotion could lose LSNs up to %d",
-				ErrNoSafeCandidate, heard, v.Topology.Sync, need, v.Quorum, v.SyncCount, v.LeaderCommit)
-		}
-		if heard < need {
-			d.Reason = "allowed data loss: too few sync followers answered"
+			if got < need {
+				d.Reason = "allowed data loss: too few sync followers answered"
+			}
 		}
 	} else {
 		d.Reason = "asynchronous commit: most up-to-date node that answered"

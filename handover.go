@@ -11,6 +11,15 @@ import "slices"
 type coordState struct {
 	topoVersion   uint64      // last topology version the coordinator recorded
 	pendingChange *topoChange // a change waiting for the coordinator
+	// settleAt is the leader's commit LSN when its topology took effect
+	// (the epoch's first LSN after a promotion). The topology is settled
+	// once SyncCount members of its sync list hold it: from then on its
+	// sync set alone holds every acknowledged write, and the coordinator
+	// may forget the sync lists before it. No change starts before the
+	// one in force has settled and the coordinator has heard so.
+	settleAt    LSN
+	settled     bool
+	settleAcked bool // the coordinator recorded the topology as settled
 	// transferTarget is the node a switchover hands over to; while it is
 	// set the leader refuses new writes.
 	transferTarget NodeID
@@ -34,52 +43,101 @@ func (c *core) topology() Topology {
 // statusUpdate is what the leader tells the coordinator: its pending
 // change if it has one, else what is in force.
 func (c *core) statusUpdate() *TopologyUpdate {
+	cur := &TopologyUpdate{Topology: c.topology(), Version: c.topoVersion, Degraded: c.degraded, DegradedFrom: c.degradedFrom, Settled: c.settled}
 	if c.pendingChange != nil {
 		u := c.pendingChange.update
 		u.Topology = u.Topology.clone() // callers edit the copy's lists
+		u.Settled, u.Base = false, cur
 		return &u
 	}
-	return &TopologyUpdate{Topology: c.topology(), Version: c.topoVersion, Degraded: c.degraded, DegradedFrom: c.degradedFrom}
+	return cur
 }
 
-// sendStatus reports to the coordinator.
+// sendStatus reports to the coordinator. The coordinator bases the
+// candidate rule on a new epoch's topology only once it is settled (its
+// sync set holds everything acknowledged before the promotion); a change
+// carries the topology it changes, so the coordinator can count both
+// until the change has settled.
 func (c *core) sendStatus() {
-	m := Message{Kind: MsgStatus, To: CoordinatorID, Commit: c.commit, Last: c.last}
-	if c.commit >= c.epochStart || c.epoch == 1 {
-		// Only a leader that has committed in its epoch (so its sync set
-		// holds everything acknowledged before) may have the coordinator
-		// base the candidate rule on its topology; epoch 1's is the
-		// configured one, which the coordinator starts from anyway.
-		m.Update = c.statusUpdate()
+	c.checkSettled()
+	c.send(Message{Kind: MsgStatus, To: CoordinatorID, Commit: c.commit, Last: c.last, Update: c.statusUpdate()})
+}
+
+// topologyTookEffect starts the settling of the topology now in force:
+// its sync set must come to hold what is committed so far.
+func (c *core) topologyTookEffect(at LSN) {
+	c.settleAt, c.settled, c.settleAcked = at, false, false
+	if c.checkSettled(); c.settled && c.role == roleLeader {
+		c.sendStatus()
 	}
-	c.send(m)
+}
+
+// checkSettled notes when SyncCount members of the sync list hold
+// settleAt at the commit rule's level (any coordinator's fencing quorum
+// then meets one of them). Under asynchronous commit there is nothing to
+// hold.
+func (c *core) checkSettled() {
+	if !c.cfg.coordinated {
+		c.settled, c.settleAcked = true, true // nobody to tell
+	}
+	if c.settled {
+		return
+	}
+	level := c.cfg.ackLevel
+	if level == Local || len(c.syncList) == 0 {
+		c.settled = true
+		return
+	}
+	c.acks = c.acks[:0]
+	for _, id := range c.syncList {
+		if p := c.progressOf(id); p != nil {
+			c.acks = append(c.acks, p.ack(level))
+		}
+	}
+	c.settled = quorumLSN(c.acks, c.cfg.syncCount) >= c.settleAt
 }
 
 // changeTopology makes a change once the coordinator has recorded u (at
-// once without a coordinator). One change waits at a time.
+// once without a coordinator). One change at a time, and only from a
+// settled topology the coordinator knows is settled: it must never have
+// to count more than two sync lists.
 func (c *core) changeTopology(u TopologyUpdate, apply func()) {
 	if !c.cfg.coordinated {
 		c.topoVersion++
 		apply()
 		return
 	}
-	if c.pendingChange != nil {
+	if c.pendingChange != nil || !c.settleAcked {
 		return
 	}
-	u.Version = c.topoVersion + 1
+	u.Version, u.Settled, u.Base = c.topoVersion+1, false, nil
 	c.pendingChange = &topoChange{update: u, apply: apply}
 	c.sendStatus()
 }
 
-// handleStatusAck applies the pending change the coordinator recorded.
+// handleStatusAck applies the pending change the coordinator recorded, or
+// notes that it recorded the topology in force as settled.
 func (c *core) handleStatusAck(m Message) {
+	if c.role != roleLeader || m.Epoch != c.epoch || m.Update == nil {
+		return
+	}
+	if m.Update.Version == c.topoVersion && m.Update.Settled && c.settled {
+		c.settleAcked = true
+		return
+	}
 	pc := c.pendingChange
-	if c.role != roleLeader || m.Epoch != c.epoch || pc == nil || m.Update == nil || m.Update.Version != pc.update.Version {
+	if pc == nil || m.Update.Version != pc.update.Version {
 		return
 	}
 	c.pendingChange = nil
 	c.topoVersion = pc.update.Version
+	before := slices.Clone(c.syncList)
 	pc.apply()
+	if !slices.Equal(before, c.syncList) {
+		// The same sync list (a degrade, an async follower added or
+		// removed) holds what it held: nothing to settle.
+		c.topologyTookEffect(c.commit)
+	}
 }
 
 // handleTransfer starts or cancels a switchover.

@@ -51,6 +51,12 @@ func (c *core) becomeLeader(epoch Epoch, now int64, topo Topology) {
 	c.safe = c.commit
 	c.epochStart = c.last.LSN + 1
 	c.refreshSyncSet()
+	c.topologyTookEffect(c.epochStart)
+	if epoch == 1 {
+		// The coordinator starts from the configured topology: nothing
+		// was acknowledged before it.
+		c.settled, c.settleAcked = true, true
+	}
 	c.pending = append(c.pending, Entry{Kind: EntryEpoch})
 	c.appendProposals()
 }
@@ -225,6 +231,11 @@ func (c *core) maybeCommit() {
 	}
 	c.safe = max(c.safe, c.commit)
 	c.applyCommitted()
+	if !c.settled {
+		if c.checkSettled(); c.settled {
+			c.sendStatus() // so that the coordinator may forget the sync list before
+		}
+	}
 	if len(c.reads) > 0 {
 		c.confirmReads(c.readConfirmed)
 	}

@@ -70,7 +70,9 @@ func (cl *Cluster) SetSync(ctx context.Context, id NodeID, sync bool) error {
 }
 
 // reconfigure asks the leader for a membership change and waits until it
-// is in force (the coordinator recorded it and the leader applied it).
+// is in force and settled: the coordinator recorded it, the leader applied
+// it, its sync followers hold every write acknowledged before, and the
+// coordinator knows (so a node leaving the sync list may then stop).
 func (cl *Cluster) reconfigure(ctx context.Context, id NodeID, role memberRole) error {
 	leader, err := cl.awaitLeader(ctx, nil)
 	if err != nil {
@@ -84,7 +86,7 @@ func (cl *Cluster) reconfigure(ctx context.Context, id NodeID, role memberRole) 
 		return rerr
 	}
 	err = cl.waitUntil(ctx, leader.id, func(c *core) bool {
-		return c.pendingChange == nil && c.roleOf(id) == role
+		return c.pendingChange == nil && c.settleAcked && c.roleOf(id) == role
 	})
 	if err != nil {
 		return fmt.Errorf("replstore: making %s %v: %w", id, role, err)

@@ -35,6 +35,8 @@ func (c *core) reconfigure(id NodeID, to memberRole) error {
 		return fmt.Errorf("%w: %s cannot change membership", ErrNotLeader, c.id)
 	case c.pendingChange != nil:
 		return fmt.Errorf("replstore: another topology change is waiting for the coordinator; retry")
+	case !c.settleAcked:
+		return fmt.Errorf("replstore: the last topology change has not settled (its sync followers are still catching up, or the coordinator has not heard); retry")
 	case id == c.id:
 		return fmt.Errorf("replstore: %s is the leader; use Switchover to move leadership first", id)
 	}

@@ -401,8 +401,14 @@ func TestFailoverRefusesWithoutSyncQuorum(t *testing.T) {
 	require.NoError(t, cl.Crash("n2")) // the only node with every acknowledged write
 	errc := make(chan error, 1)
 	go func() { _, err := cl.Failover(ctx, FailoverOptions{}); errc <- err }()
-	for i := 0; i < 3*cl.Config().FenceTicks && len(errc) == 0; i++ {
+	// Tick until the round ends; it must end within a few fencing
+	// timeouts of starting (the goroutine may start it late).
+	for after := 0; len(errc) == 0; {
 		require.NoError(t, cl.Tick(ctx))
+		if len(ev.of(EventFailoverStarted)) > 0 {
+			after++
+			require.LessOrEqual(t, after, 3*cl.Config().FenceTicks, "the fencing round did not end")
+		}
 	}
 	require.ErrorIs(t, <-errc, ErrNoSafeCandidate)
 	_, err := cl.Leader()

@@ -101,6 +101,13 @@ type TopologyUpdate struct {
 	Version      uint64
 	Degraded     bool
 	DegradedFrom LSN
+	// Settled: the sync set of this topology holds every write
+	// acknowledged before it took effect (at least SyncCount of its sync
+	// list have stored them). Until the coordinator hears so, it keeps
+	// counting the sync lists before it in the candidate rule.
+	Settled bool
+	// Base is, on a proposed change, the settled topology it changes.
+	Base *TopologyUpdate
 }
 
 // Transport carries messages between nodes. Send must not block: it
