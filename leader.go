@@ -191,10 +191,16 @@ func (c *core) handleAppendResp(m Message) {
 }
 
 // backUp handles a log-matching rejection: resend from hint+1, one batch
-// at a time until the follower accepts.
+// at a time until the follower accepts. Never from below p.received: the
+// follower acknowledged matching our log that far in this epoch, and a
+// restart keeps its log. A lower hint answers a message sent before an
+// earlier back-up, or comes from a follower that restarted and no longer
+// knows how far it matched (it hints at its commit LSN): ignoring it
+// would leave such a follower unrepaired for good.
 func (c *core) backUp(p *progress, hint LSN) {
-	if hint+1 >= p.next || hint < p.received {
-		return // stale: answers a message sent before an earlier back-up
+	hint = max(hint, p.received)
+	if hint+1 >= p.next {
+		return // stale: we already resend from there
 	}
 	p.next = hint + 1
 	p.probing = true

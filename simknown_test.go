@@ -20,13 +20,6 @@ type simKnownBug struct {
 
 var simKnownBugs = []simKnownBug{
 	{
-		test: "TestSimRegressionRejectHintAfterRestart",
-		what: "a follower that restarted (matched 0) holding an uncommitted entry of the old epoch is never repaired: matchesPrev walks back over the whole old-epoch run to its commit LSN, below the LSN the leader still counts as received from before the restart, and backUp drops that hint as stale; with the follower in the sync set, commit stops for good",
-		match: func(err string) bool {
-			return strings.Contains(err, "liveness: no convergence") && strings.Contains(err, simHintBelowReceived)
-		},
-	},
-	{
 		test: "TestSimRegressionSnapshotReseedStalls",
 		what: "snapshot reseeding stalls for good: a late chunk of an older snapshot reset the follower's partial copy while the leader only ever raised snapAcked (fixed meanwhile), and the follower's answer after installing the snapshot is its only word: if that append-resp is lost the leader never learns where its log is, sends nothing (the transfer is complete, so no heartbeat either), and the follower never catches up",
 		match: func(err string) bool {
