@@ -307,9 +307,11 @@ func TestSimRegressionSuspicionOfUnknownEpochIgnored(t *testing.T) {
 // append-resp that is lost; the leader's snapshot-resp shows the transfer
 // complete, but its progress still has next below its compaction point, so
 // sendAppends only calls sendSnapshot, which has nothing left to send: no
-// heartbeat, no append, and the follower never catches up.
+// heartbeat, no append, and the follower never catches up. Fixed: a
+// snapshot-resp saying the follower holds the whole snapshot moves next
+// past it and streams from there.
 func TestSimRegressionSnapshotReseedStalls(t *testing.T) {
-	runKnownBug(t, simSchedule{P: simParams{Nodes: 5, Sync: 1, SyncCount: 1, Quorum: First, Ack: Applied, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+	runFixed(t, simSchedule{P: simParams{Nodes: 5, Sync: 1, SyncCount: 1, Quorum: First, Ack: Applied, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
 		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 2, MaxInflight: 6, RetainEntries: 12, SnapshotChunk: 0,
 		DropPerMille: 0, DupPerMille: 100, MinDelay: 100, MaxDelay: 13500, NetSeed: 4753087},
 		Ops: []simOp{

@@ -104,6 +104,15 @@ func (c *core) handleSnapshotResp(p *progress, m Message) {
 	if p.snapSent < p.snapAcked {
 		p.snapSent = p.snapAcked
 	}
+	if s.Offset == s.Total && p.next <= s.Pos.LSN {
+		// It installed the snapshot (or already held all it covers): its
+		// log ends at s.Pos. Stream from there at once rather than wait
+		// for its append answer, which may be lost: with the transfer
+		// complete, nothing else would ever be sent to it.
+		p.next = s.Pos.LSN + 1
+		c.sendAppends(p, true)
+		return
+	}
 	c.sendSnapshot(p)
 }
 
