@@ -27,13 +27,6 @@ var simKnownBugs = []simKnownBug{
 		},
 	},
 	{
-		test: "TestSimRegressionAckAfterNewerEpochCommitted",
-		what: "a deposed leader acknowledges a write after a newer epoch committed (invariant 3 as worded), on acknowledgements its sync follower sent before it was fenced that reach it late (a zombie waking up), possibly in the same batch as the fence; the write is in the newer epoch's log, so nothing is lost",
-		match: func(err string) bool {
-			return strings.Contains(err, simLateAck)
-		},
-	},
-	{
 		test: "TestSimRegressionAsyncRollbackPastCompaction",
 		what: "an old leader under asynchronous commit that compacted entries it committed alone stops with a fatal error when the new leader's log makes it roll them back (rollBack cannot rebuild the state machine and does not ask for a snapshot)",
 		match: func(err string) bool {
@@ -141,7 +134,3 @@ func knownBug(err error) *simKnownBug {
 	}
 	return &simKnownBugs[i]
 }
-
-// simLateAck marks a late acknowledgement by a deposed leader, for a
-// write the newer epoch's leader holds.
-const simLateAck = "the write is in the newer epoch's log"
