@@ -18,6 +18,10 @@ type followerState struct {
 	// least once since it started: only then may it serve reads.
 	leaderLast LSN
 	caughtUp   bool
+	// wantReseed: our snapshot differs from the leader's log; the next
+	// snapshot installs whatever it covers, and what we committed that it
+	// lacks is reported as lost.
+	wantReseed bool
 }
 
 // handleAppend accepts entries from the leader if they extend the log at a
@@ -37,22 +41,37 @@ func (c *core) handleAppend(m Message) {
 	c.sinceLeader = 0
 	c.readSeen = max(c.readSeen, m.ReadSeq)
 	prev, entries := m.Prev, m.Entries
-	// Entries at or below our compaction point are committed and held.
 	if base := c.log.First() - 1; prev.LSN < base {
-		skip := base - prev.LSN
-		if skip >= LSN(len(entries)) {
-			entries = nil
-		} else {
-			entries = entries[skip:]
+		// The entries up to our compaction point are in our snapshot, not
+		// in our log: they cannot be compared one by one. Log matching at
+		// the compaction point decides: if the leader's entry there is
+		// ours, so is everything before it. (Under sync commit it always
+		// is; under asynchronous commit a promotion may have lost entries
+		// we committed and compacted.)
+		i := int(base - prev.LSN - 1)
+		if i >= len(entries) {
+			c.rejectCompacted(m.From, Position{Epoch: c.epochAt(base), LSN: base}) // compare there
+			return
 		}
-		prev = Position{Epoch: c.epochAt(base), LSN: base}
+		if entries[i].Pos.Epoch != c.epochAt(base) {
+			c.rejectCompacted(m.From, Position{}) // diverged inside our snapshot
+			return
+		}
+		prev, entries = entries[i].Pos, entries[i+1:]
 	}
 	if hint, ok := c.matchesPrev(prev); !ok {
+		if base := c.log.First() - 1; base > 0 && prev.LSN == base {
+			c.rejectCompacted(m.From, Position{}) // diverged at our compaction point
+			return
+		}
 		c.send(Message{Kind: MsgAppendResp, To: m.From, Reject: true, Hint: hint, Last: c.last,
 			Received: c.matched, Durable: c.matched, Applied: c.applied, ReadSeq: c.readSeen})
 		return
 	}
 	if !c.appendFrom(entries) {
+		if c.wantReseed {
+			c.rejectCompacted(m.From, Position{})
+		}
 		return
 	}
 	c.matched = max(c.matched, prev.LSN+LSN(len(entries)))
@@ -80,10 +99,23 @@ func (c *core) matchesPrev(prev Position) (hint LSN, ok bool) {
 		return 0, true
 	}
 	l := prev.LSN - 1
-	for l > max(c.commit, c.matched) && c.epochAt(l) == e {
+	for l > max(c.commit, c.matched, c.log.First()-1) && c.epochAt(l) == e {
 		l--
 	}
 	return l, false
+}
+
+// rejectCompacted answers an append that needs entries inside our
+// snapshot: with at, the Position we compacted through, the leader
+// compares it with its own log and resends from there, or reseeds us; with
+// the zero Position we know our snapshot differs from the leader's log
+// (writes committed here alone under asynchronous commit, lost by a
+// promotion) and ask to be reseeded.
+func (c *core) rejectCompacted(to NodeID, at Position) {
+	c.wantReseed = at == Position{}
+	c.send(Message{Kind: MsgAppendResp, To: to, Reject: true, Hint: c.log.First() - 1, Last: c.last,
+		Received: c.matched, Durable: c.matched, Applied: c.applied, ReadSeq: c.readSeen,
+		Snapshot: &SnapshotChunk{Pos: at}})
 }
 
 // appendFrom stores the entries we do not hold yet, truncating a

@@ -103,7 +103,7 @@ func (c *core) appendProposals() {
 // With force it sends at least one message (a heartbeat when p is caught
 // up).
 func (c *core) sendAppends(p *progress, force bool) {
-	if p.next < c.log.First() {
+	if p.next < c.log.First() || p.reseed {
 		if force {
 			p.snapSent = p.snapAcked // a tick: resend what may be lost
 		}
@@ -175,6 +175,10 @@ func (c *core) handleAppendResp(m Message) {
 	}
 	c.onReadEcho(p, m.ReadSeq)
 	if m.Reject {
+		if m.Snapshot != nil {
+			c.compareCompacted(p, m.Snapshot.Pos)
+			return
+		}
 		c.backUp(p, m.Hint)
 		return
 	}
@@ -204,6 +208,37 @@ func (c *core) backUp(p *progress, hint LSN) {
 	}
 	p.next = hint + 1
 	p.probing = true
+	c.sendAppends(p, true)
+}
+
+// compareCompacted answers a follower that compacted its log through at
+// (rejectCompacted): if our log holds at, its snapshot is a prefix of our
+// log and we stream from there; otherwise (or if it says so itself, with
+// the zero Position) its state differs from ours and we reseed it.
+func (c *core) compareCompacted(p *progress, at Position) {
+	first := c.log.First() - 1
+	if at != (Position{}) && at.LSN <= c.last.LSN && at.LSN >= first && c.epochAt(at.LSN) == at.Epoch {
+		if p.next <= at.LSN {
+			p.next = at.LSN + 1
+		}
+		p.probing = true
+		c.sendAppends(p, true)
+		return
+	}
+	if at != (Position{}) && at.LSN < first {
+		// We compacted past it too: our snapshot decides, and the
+		// follower checks it against its log.
+		p.next = min(p.next, first)
+		c.sendAppends(p, true)
+		return
+	}
+	if !p.reseed {
+		c.logf("follower %s holds a snapshot at %v that our log does not: reseeding it", p.id, at)
+	}
+	p.reseed = true
+	if c.hard.snap == nil || c.hard.snap.pos.LSN < c.log.First()-1 {
+		c.takeSnapshot()
+	}
 	c.sendAppends(p, true)
 }
 

@@ -3,7 +3,9 @@ package replstore
 // progress is the leader's view of one follower.
 //
 // Invariant: durable <= received < next <= leader's last LSN + 1, within an
-// epoch; received, durable and applied only grow while the leader leads.
+// epoch; received, durable and applied only grow while the leader leads,
+// except when the follower is reseeded because its state differs from the
+// leader's (asynchronous commit; see compareCompacted).
 type progress struct {
 	id       NodeID
 	priority int  // index in Config.SyncFollowers; -1 for async followers
@@ -25,6 +27,7 @@ type progress struct {
 	snapSent  int64    // bytes sent
 	snapAcked int64    // bytes the follower holds
 	probing   bool     // a reject arrived: resend only when it answers
+	reseed    bool     // its snapshot differs from our log: send ours
 }
 
 // ack returns the follower's progress at level.

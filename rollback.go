@@ -1,6 +1,9 @@
 package replstore
 
-import "fmt"
+import (
+	"bytes"
+	"fmt"
+)
 
 // rollBack drops the log from lsn on because the leader's log differs
 // there, and reports the dropped entries. Under sync commit none of them
@@ -8,6 +11,12 @@ import "fmt"
 // as a leader under asynchronous commit), the state machine is rebuilt
 // from the log: those writes are lost, and the event says so.
 func (c *core) rollBack(lsn LSN) bool {
+	if lsn <= c.commit && c.applied >= lsn && !c.canRebuild(lsn-1) {
+		// Our snapshot holds some of what is rolled back and the log
+		// before it is gone: only the leader's snapshot can rebuild us.
+		c.wantReseed = true
+		return false
+	}
 	dropped, err := c.entriesFrom(lsn)
 	if err != nil {
 		c.fail(fmt.Errorf("read entries to roll back from %d: %w", lsn, err))
@@ -39,6 +48,9 @@ func (c *core) entriesFrom(lsn LSN) ([]Entry, error) {
 		if err != nil {
 			return nil, err
 		}
+		if len(ents) == 0 {
+			return out, fmt.Errorf("no entries from LSN %d though the log ends at %v", lsn, c.last)
+		}
 		out = append(out, ents...)
 		lsn += LSN(len(ents))
 	}
@@ -47,12 +59,37 @@ func (c *core) entriesFrom(lsn LSN) ([]Entry, error) {
 
 // rebuildState replaces the state machine with an empty one to be
 // replayed from the log as commits arrive again.
+// If the log is compacted, the state machine restarts from the node's own
+// snapshot (the log is compacted only through it, and a rollback never
+// reaches below it: see handleAppend), else from empty.
 func (c *core) rebuildState() bool {
-	if c.log.First() > 1 {
-		c.fail(fmt.Errorf("applied entries were rolled back and the log is compacted before %d: the node needs a snapshot", c.log.First()))
-		return false
+	sm := c.cfg.newStateMachine()
+	var applied LSN
+	if first := c.log.First(); first > 1 {
+		s := c.hard.snap
+		if !c.canRebuild(c.commit) {
+			c.fail(fmt.Errorf("applied entries were rolled back and the log is compacted before %d without a snapshot to rebuild from", first))
+			return false
+		}
+		if err := sm.Restore(bytes.NewReader(s.data)); err != nil {
+			c.fail(fmt.Errorf("restore the node's own snapshot at %v: %w", s.pos, err))
+			return false
+		}
+		applied = s.pos.LSN
 	}
-	c.sm = c.cfg.newStateMachine()
-	c.applied, c.appliedTime = 0, 0
+	c.sm = sm
+	c.applied, c.appliedTime = applied, 0
 	return true
+}
+
+// canRebuild reports whether the state machine can be rebuilt as of LSN
+// through: from empty if the log is whole, else from the node's own
+// snapshot if it is not past through (the log holds what follows it).
+func (c *core) canRebuild(through LSN) bool {
+	first := c.log.First()
+	if first <= 1 {
+		return true
+	}
+	s := c.hard.snap
+	return s != nil && s.pos.LSN >= first-1 && s.pos.LSN <= through
 }

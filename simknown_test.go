@@ -27,24 +27,10 @@ var simKnownBugs = []simKnownBug{
 		},
 	},
 	{
-		test: "TestSimRegressionAsyncRollbackPastCompaction",
-		what: "an old leader under asynchronous commit that compacted entries it committed alone stops with a fatal error when the new leader's log makes it roll them back (rollBack cannot rebuild the state machine and does not ask for a snapshot)",
-		match: func(err string) bool {
-			return strings.Contains(err, "applied entries were rolled back and the log is compacted")
-		},
-	},
-	{
 		test: "TestSimRegressionLossRangeFromStaleCommit",
 		what: "a promotion allowed to lose data (or under asynchronous commit) reports MayLose up to the last commit LSN the old leader reported, so writes it acknowledged after that report, or after the promotion through sync followers the round did not fence, are lost and never reported",
 		match: func(err string) bool {
 			return strings.Contains(err, simStaleLeaderCommit)
-		},
-	},
-	{
-		test: "TestSimRegressionAsyncLossUnderCompactionPoint",
-		what: "under asynchronous commit a follower whose compaction point (a snapshot) holds writes the new leader lost treats everything up to its compaction point as matching the new leader's log (handleAppend): it reports it as held, or takes the new leader's entries on top of it; log matching breaks and the replicas never converge",
-		match: func(err string) bool {
-			return strings.Contains(err, simCompactedDivergence)
 		},
 	},
 	{

@@ -432,12 +432,7 @@ func TestSimRegressionAsyncOldLeaderNeverRepaired(t *testing.T) {
 // cannot rebuild the state machine from a compacted log and fails the node
 // (rollback.go:52) instead of asking for the new leader's snapshot: the node stops.
 func TestSimRegressionAsyncRollbackPastCompaction(t *testing.T) {
-	// After this session's fixes this schedule no longer reaches the bug,
-	// but the code path remains (rollback.go rebuildState stops the node
-	// when its log is compacted): kept as a record until it is fixed and a
-	// new schedule is found (REPLSTORE_SIM_HUNT).
-	t.Skip("ENGINE BUG, NOT FIXED YET (schedule no longer reaches it): rollBack past a compacted log under asynchronous commit stops the node")
-	runKnownBug(t, simSchedule{P: simParams{Nodes: 4, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+	runFixed(t, simSchedule{P: simParams{Nodes: 4, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
 		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 2, MaxInflight: 4, RetainEntries: 3, SnapshotChunk: 0,
 		DropPerMille: 10, DupPerMille: 0, MinDelay: 100, MaxDelay: 600, NetSeed: 1155148215},
 		Ops: []simOp{
@@ -465,7 +460,7 @@ func TestSimRegressionAsyncRollbackPastCompaction(t *testing.T) {
 // n3 is reseeded from the old leader's snapshot while n2 is cut off; n2 is
 // promoted and writes a batch longer than n3's snapshot before it sees n3.)
 func TestSimRegressionAsyncLossUnderCompactionPoint(t *testing.T) {
-	runKnownBug(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock,
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock,
 		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 32, MaxInflight: 64, RetainEntries: 12, SnapshotChunk: 0,
 		MinDelay: 100, MaxDelay: 100},
 		Ops: []simOp{
@@ -679,5 +674,76 @@ func TestSimRegressionRestartFromSnapshot(t *testing.T) {
 			{Kind: simCrash, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 4},
 			{Kind: simHeal, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
 			{Kind: simHeal, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+		}})
+}
+
+// Found by a 50,000-schedule random run after the settling fixes:
+// asynchronous commit, RetainEntries 3. n1, the old leader, committed and
+// compacted entries of epoch 1 that the promotion of n2 lost. n2's
+// snapshot at 2:5 reached n1, which took it as held because LSN 5 was
+// below its commit LSN, though its own LSN 5 was 1:5; then it rejected
+// every append (its compacted prefix could not be compared) and was never
+// repaired. Fixed: a follower compares the leader's entry at its
+// compaction point and asks to be reseeded when they differ; a snapshot is
+// taken as held only if the follower's log holds its last entry.
+func TestSimRegressionAsyncSnapshotTakenAsHeld(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 3, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 7},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 0},
+		}})
+}
+
+// Found by TestSimulation (seed 1) while the reseed request was new:
+// asynchronous commit after a degrade. n1, the old leader, restarted from
+// its own snapshot at 1:11 (log compacted through 5); the new leader n4
+// matched it through 1:7 and then sent 4:8, which n1 cannot roll back to:
+// its snapshot holds the rolled-back entries and the log before it is
+// gone, so it asked to be reseeded and threw its log away for n4's
+// snapshot at 0:0. n4 still counted it as holding LSN 7 and dropped its
+// rejections below that as stale. Fixed: when a reseed completes, the
+// leader lowers the follower's progress to the snapshot's Position.
+func TestSimRegressionReseedKeepsStaleProgress(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 4, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossDegrade, DegradeTicks: 1, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 6, SnapshotChunk: 16,
+		DropPerMille: 50, DupPerMille: 0, MinDelay: 100, MaxDelay: 2400, NetSeed: 457},
+		Ops: []simOp{
+			{Kind: simPut, Node: 0, Key: 2, Session: 0, Arg: 1, Wait: 2},
+			{Kind: simPut, Node: 1, Key: 1, Session: 1, Arg: 2, Wait: 3},
+			{Kind: simPut, Node: 1, Key: 1, Session: 2, Arg: 1, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simPut, Node: 1, Key: 0, Session: 2, Arg: 3, Wait: 1},
+			{Kind: simRead, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simCrash, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPut, Node: 0, Key: 1, Session: 1, Arg: 3, Wait: 3},
+			{Kind: simCrash, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simPut, Node: 1, Key: 1, Session: 1, Arg: 3, Wait: 8},
+			{Kind: simCrash, Node: 3, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simResume, Node: 2, Key: 0, Session: 0, Arg: 1, Wait: 2},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 1, Arg: 2, Wait: 8},
+			{Kind: simCAS, Node: 0, Key: 1, Session: 0, Arg: 1, Wait: 1},
+			{Kind: simBurst, Node: 1, Key: 1, Session: 0, Arg: 1, Wait: 2},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simRead, Node: 0, Key: 0, Session: 2, Arg: 2, Wait: 3},
+			{Kind: simCrash, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simCrash, Node: 1, Key: 0, Session: 0, Arg: 1, Wait: 8},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 7},
+			{Kind: simCAS, Node: 1, Key: 1, Session: 1, Arg: 2, Wait: 3},
 		}})
 }

@@ -104,7 +104,16 @@ func (c *core) handleSnapshotResp(p *progress, m Message) {
 	if p.snapSent < p.snapAcked {
 		p.snapSent = p.snapAcked
 	}
-	if s.Offset == s.Total && p.next <= s.Pos.LSN {
+	if s.Offset == s.Total && (p.next <= s.Pos.LSN || p.reseed) {
+		if p.reseed {
+			// It threw its log away for our snapshot: what it had
+			// acknowledged before is gone (the one case where a
+			// follower's progress goes back; only under asynchronous
+			// commit can a follower's state differ from ours).
+			p.received, p.durable, p.applied = min(p.received, s.Pos.LSN), min(p.durable, s.Pos.LSN), min(p.applied, s.Pos.LSN)
+			p.next = s.Pos.LSN + 1
+		}
+		p.reseed = false
 		// It installed the snapshot (or already held all it covers): its
 		// log ends at s.Pos. Stream from there at once rather than wait
 		// for its append answer, which may be lost: with the transfer
@@ -127,10 +136,10 @@ func (c *core) handleSnapshot(m Message) {
 	}
 	c.leader, c.sinceLeader = m.From, 0
 	s := m.Snapshot
-	if s.Pos.LSN <= c.commit {
-		// We hold all it covers (a resent chunk after we installed it, or
-		// a snapshot older than our state): installing it would only
-		// throw entries away.
+	if c.holdsEntry(s.Pos) && !c.wantReseed {
+		// Our log holds its last entry, so all it covers (a resent chunk
+		// after we installed it, or a snapshot older than our log):
+		// installing it would only throw entries away.
 		c.recv = nil
 		c.send(Message{Kind: MsgSnapshotResp, To: m.From, Snapshot: &SnapshotChunk{Pos: s.Pos, Offset: s.Total, Total: s.Total}})
 		c.ackPending = true
@@ -167,6 +176,17 @@ func (c *core) installSnapshot(from NodeID, s *SnapshotChunk) {
 		c.send(Message{Kind: MsgSnapshotResp, To: from, Reject: true, Snapshot: &SnapshotChunk{Pos: s.Pos, Total: s.Total}})
 		return
 	}
+	if c.commit > s.Pos.LSN || c.wantReseed {
+		// Our state held writes the leader's does not (committed here
+		// alone under asynchronous commit): report them as lost.
+		lo := s.Pos.LSN + 1
+		if c.wantReseed {
+			lo = 1
+		}
+		c.emit(Event{Kind: EventRolledBack, Peer: from, LSN: s.Pos.LSN, Entries: c.heldEntries(),
+			Detail: fmt.Sprintf("replaced by the snapshot at %v from %s; LSNs %d..%d were committed here under asynchronous commit and those the snapshot lacks are lost", s.Pos, from, lo, c.commit)})
+	}
+	c.wantReseed = false
 	if err := c.log.Reset(s.Pos); err != nil {
 		c.fail(fmt.Errorf("reset log to snapshot %v: %w", s.Pos, err))
 		return
@@ -180,4 +200,19 @@ func (c *core) installSnapshot(from NodeID, s *SnapshotChunk) {
 	c.emit(Event{Kind: EventSnapshotInstalled, Peer: from, LSN: s.Pos.LSN, Detail: fmt.Sprintf("%d bytes", len(data))})
 	c.send(Message{Kind: MsgSnapshotResp, To: from, Snapshot: &SnapshotChunk{Pos: s.Pos, Offset: s.Total, Total: s.Total}})
 	c.ackPending = true
+}
+
+// holdsEntry reports whether our log holds the entry at pos (the last
+// compacted one included).
+func (c *core) holdsEntry(pos Position) bool {
+	return pos.LSN >= c.log.First()-1 && pos.LSN <= c.last.LSN && c.epochAt(pos.LSN) == pos.Epoch
+}
+
+// heldEntries is the whole log we still hold, for a rollback report.
+func (c *core) heldEntries() []Entry {
+	ents, err := c.entriesFrom(c.log.First())
+	if err != nil {
+		c.logf("cannot read the log to report it: %v", err)
+	}
+	return ents
 }
