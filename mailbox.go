@@ -69,6 +69,17 @@ func (b *mailbox) take(spare []inboxItem) []inboxItem {
 	return q
 }
 
+// takeMore appends everything queued since the last take to got, keeping
+// FIFO order.
+func (b *mailbox) takeMore(got []inboxItem) []inboxItem {
+	b.mu.Lock()
+	got = append(got, b.q...)
+	clear(b.q)
+	b.q = b.q[:0]
+	b.mu.Unlock()
+	return got
+}
+
 // close refuses all later items and returns those still queued.
 func (b *mailbox) close() []inboxItem {
 	b.mu.Lock()

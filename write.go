@@ -83,6 +83,8 @@ func (cl *Cluster) write(ctx context.Context, cmd []byte) (Position, error) {
 	if err := ctx.Err(); err != nil {
 		return Position{}, fmt.Errorf("replstore: write not sent: %w", err)
 	}
+	cl.writing.Add(1)
+	defer cl.writing.Add(-1)
 	var refusedBy *node
 	for {
 		n := cl.leader.Load()
