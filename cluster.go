@@ -27,10 +27,6 @@ type Cluster struct {
 	leaderChanged chan struct{}
 
 	stopTicker, tickerDone chan struct{} // nil with ManualTicks
-
-	// writing counts the calls inside write: the leader's batching
-	// compares it with the writes it holds (see gatherProposals).
-	writing atomic.Int64
 }
 
 // members are the cluster's nodes: order is the leader, sync followers

@@ -1,6 +1,9 @@
 package replstore
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // mailbox is a node's unbounded inbox of writes, peer messages and control
 // calls, in one FIFO. Senders never block (so two nodes sending to each
@@ -18,6 +21,10 @@ type mailbox struct {
 	q      []inboxItem
 	closed bool
 	notify chan struct{} // one slot: "something is queued"
+	// writers counts the writes proposed here whose writer has not
+	// returned yet (see node.gatherProposals). It shares mu's cache line,
+	// which every proposal takes anyway.
+	writers atomic.Int64
 }
 
 // inboxItem is one of: a write (r != nil), a function to run on the

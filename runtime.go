@@ -129,10 +129,11 @@ func (n *node) run() {
 const maxGatherYields = 4
 
 // gatherProposals is group commit without a timer. When writes arrive
-// while other writers are about to propose (in Write, but neither queued
-// here nor waiting for their commit: typically those answered by the last
-// batch, runnable behind this goroutine), the leader yields its processor
-// so they can queue first, then takes what they queued. One append, one
+// while other writers are about to propose (writers counted in
+// mbox.writers whose write is neither queued nor waiting for its commit:
+// those answered by the last batch, runnable behind this goroutine and
+// not yet returned from Write), the leader yields its processor so they
+// can queue first, then takes what they queued. One append, one
 // message per follower and one acknowledgement then serve them all,
 // instead of one round each: at 16 writers on 2 cores, batches grow from
 // about one write to several and the messages per write fall from 2.9 to
@@ -145,7 +146,7 @@ func (n *node) gatherProposals(inbox []inboxItem) []inboxItem {
 		return inbox
 	}
 	for range maxGatherYields {
-		if n.cl.writing.Load() <= int64(held+len(n.waiting)-n.whead) {
+		if n.mbox.writers.Load() <= int64(held+len(n.waiting)-n.whead) {
 			return inbox
 		}
 		runtime.Gosched()

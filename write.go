@@ -83,8 +83,6 @@ func (cl *Cluster) write(ctx context.Context, cmd []byte) (Position, error) {
 	if err := ctx.Err(); err != nil {
 		return Position{}, fmt.Errorf("replstore: write not sent: %w", err)
 	}
-	cl.writing.Add(1)
-	defer cl.writing.Add(-1)
 	var refusedBy *node
 	for {
 		n := cl.leader.Load()
@@ -108,6 +106,8 @@ func (cl *Cluster) write(ctx context.Context, cmd []byte) (Position, error) {
 func (cl *Cluster) writeTo(ctx context.Context, n *node, cmd []byte) (pos Position, err error, appended bool) {
 	r := requestPool.Get().(*request)
 	r.data, r.pos, r.cause = cmd, Position{}, nil
+	n.mbox.writers.Add(1)
+	defer n.mbox.writers.Add(-1)
 	if !n.mbox.propose(r) {
 		requestPool.Put(r)
 		<-n.done
