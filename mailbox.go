@@ -1,6 +1,9 @@
 package replstore
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // mailbox is a node's unbounded inbox of writes, peer messages and control
 // calls, in one FIFO. Senders never block (so two nodes sending to each
@@ -18,6 +21,10 @@ type mailbox struct {
 	q      []inboxItem
 	closed bool
 	notify chan struct{} // one slot: "something is queued"
+	// writers counts the writes proposed here whose writer has not
+	// returned yet (see node.gatherProposals). It shares mu's cache line,
+	// which every proposal takes anyway.
+	writers atomic.Int64
 }
 
 // inboxItem is one of: a write (r != nil), a function to run on the
@@ -67,6 +74,17 @@ func (b *mailbox) take(spare []inboxItem) []inboxItem {
 	b.q = spare[:0]
 	b.mu.Unlock()
 	return q
+}
+
+// takeMore appends everything queued since the last take to got, keeping
+// FIFO order.
+func (b *mailbox) takeMore(got []inboxItem) []inboxItem {
+	b.mu.Lock()
+	got = append(got, b.q...)
+	clear(b.q)
+	b.q = b.q[:0]
+	b.mu.Unlock()
+	return got
 }
 
 // close refuses all later items and returns those still queued.

@@ -106,6 +106,8 @@ func (cl *Cluster) write(ctx context.Context, cmd []byte) (Position, error) {
 func (cl *Cluster) writeTo(ctx context.Context, n *node, cmd []byte) (pos Position, err error, appended bool) {
 	r := requestPool.Get().(*request)
 	r.data, r.pos, r.cause = cmd, Position{}, nil
+	n.mbox.writers.Add(1)
+	defer n.mbox.writers.Add(-1)
 	if !n.mbox.propose(r) {
 		requestPool.Put(r)
 		<-n.done

@@ -27,6 +27,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -61,6 +62,7 @@ func main() {
 	valSize := flag.Int("value", 64, "value size in bytes")
 	warm := flag.Int("warmup", 2000, "unmeasured warm-up writes before the measured ones")
 	ack := flag.String("ack", "Durable", "ack level: Local, Received, Durable or Applied")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured writes to this file")
 	flag.Parse()
 	if *c < 1 || *n < *c || *valSize < 0 || *warm < 0 || flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "replstore-bench: need -c >= 1, -n >= c, -value >= 0, -warmup >= 0 and no arguments (got -c %d -n %d -value %d -warmup %d %q)\n",
@@ -86,7 +88,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "replstore-bench:", err)
 		os.Exit(1)
 	}
-	res := measure(cl, *c, *n, *warm, *valSize)
+	res := measure(cl, *c, *n, *warm, *valSize, *cpuProfile)
 	if err := cl.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "replstore-bench: close:", err)
 		os.Exit(1)
@@ -158,7 +160,8 @@ func drive(cl *replstore.Cluster, c, n, valSize int, value []byte, lat []int64) 
 }
 
 // measure is the harness's workload.Measure: warm-up, GC, measured window.
-func measure(cl *replstore.Cluster, c, n, warm, valSize int) result {
+// With profile set, it writes a CPU profile of the measured window there.
+func measure(cl *replstore.Cluster, c, n, warm, valSize int, profile string) result {
 	value := make([]byte, valSize)
 	for i := range value {
 		value[i] = byte(rand.IntN(256))
@@ -170,6 +173,18 @@ func measure(cl *replstore.Cluster, c, n, warm, valSize int) result {
 	runtime.GC()
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "replstore-bench: cpu profile:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	cpu0 := cpuTime()
 	t0 := time.Now()
 	errs := drive(cl, c, n, valSize, value, lat)
