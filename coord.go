@@ -2,6 +2,7 @@ package replstore
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -43,7 +44,9 @@ type coordCore struct {
 	// leader proposed is recorded at once, before the leader applies it,
 	// and it settles only once its sync set holds what the old one
 	// acknowledged; until the leader reports it settled, both count.
-	earlier      []Topology
+	earlier []Topology
+	// bases holds where each epoch promoted here began (FailoverView.Bases).
+	bases        map[Epoch]Position
 	leaderCommit LSN // highest commit LSN the leader of epoch reported
 	// lastStatus is the tick of the leader's latest status: its lease.
 	// While it is fresh the leader is alive as far as the coordinator can
@@ -88,7 +91,7 @@ type roundResult struct {
 
 func newCoordCore(cfg *coordConfig, leader NodeID, epoch Epoch, topo Topology) *coordCore {
 	return &coordCore{cfg: cfg, epoch: epoch, leader: leader,
-		update: TopologyUpdate{Topology: topo.clone()}, suspects: map[NodeID]uint64{}}
+		update: TopologyUpdate{Topology: topo.clone()}, suspects: map[NodeID]uint64{}, bases: map[Epoch]Position{}}
 }
 
 func (c *coordCore) send(m Message) {
@@ -365,7 +368,7 @@ func (c *coordCore) decide() {
 	v := FailoverView{OldEpoch: c.epoch, NewEpoch: r.epoch, Topology: c.update.Topology.clone(), Earlier: cloneTopologies(c.earlier),
 		Quorum: c.cfg.quorum, SyncCount: c.cfg.syncCount, AckLevel: c.cfg.ackLevel,
 		Degraded: c.update.Degraded, DegradedFrom: c.update.DegradedFrom, LeaderCommit: c.leaderCommit,
-		Replies: r.replies, Target: r.target, AllowDataLoss: r.allowLoss}
+		Replies: r.replies, Bases: maps.Clone(c.bases), Target: r.target, AllowDataLoss: r.allowLoss}
 	d, err := c.cfg.decider.Decide(v)
 	if err != nil {
 		c.emit(Event{Kind: EventFailoverBlocked, Epoch: r.epoch, LSN: c.leaderCommit, Detail: err.Error()})
@@ -373,9 +376,11 @@ func (c *coordCore) decide() {
 		return
 	}
 	if !d.MayLose.Empty() {
-		c.emit(Event{Kind: EventDataLoss, Epoch: r.epoch, Peer: d.Promote, LSN: d.MayLose.To,
-			Detail: fmt.Sprintf("promoting %s may lose acknowledged LSNs %v (%s)", d.Promote, d.MayLose, d.Reason)})
+		c.emit(Event{Kind: EventDataLoss, Epoch: r.epoch, Peer: d.Promote, LSN: d.MayLose.From,
+			Detail: fmt.Sprintf("promoting %s may lose acknowledged LSNs %v: the old leader reported commit LSN %d last, and may have acknowledged more since (%s)",
+				d.Promote, d.MayLose, d.LeaderCommit, d.Reason)})
 	}
+	c.bases[r.epoch] = r.replies[d.Promote]
 	c.epoch, c.leader, c.leaderCommit, c.lastStatus = r.epoch, d.Promote, 0, c.tick
 	c.send(Message{Kind: MsgPromote, To: d.Promote, Epoch: r.epoch, Update: &TopologyUpdate{Topology: d.Topology.clone()}})
 	c.emit(Event{Kind: EventPromoted, Epoch: r.epoch, Peer: d.Promote, Members: d.Topology.Sync,

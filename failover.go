@@ -13,15 +13,22 @@ import (
 // Config.AllowDataLoss for automatic failover, promotes anyway.
 var ErrNoSafeCandidate = errors.New("replstore: no node provably holds every acknowledged write")
 
-// LSNRange is the LSNs From through To; the zero value is empty.
+// LSNRange is the LSNs From through To; the zero value is empty. To is
+// MaxLSN when the range is open: every LSN from From on.
 type LSNRange struct{ From, To LSN }
+
+// MaxLSN, as LSNRange.To, leaves the range open.
+const MaxLSN = ^LSN(0)
 
 // Empty reports whether the range holds no LSN.
 func (r LSNRange) Empty() bool { return r.From == 0 || r.To < r.From }
 
 func (r LSNRange) String() string {
-	if r.Empty() {
+	switch {
+	case r.Empty():
 		return "none"
+	case r.To == MaxLSN:
+		return fmt.Sprintf("%d..", r.From)
 	}
 	return fmt.Sprintf("%d..%d", r.From, r.To)
 }
@@ -48,6 +55,13 @@ type FailoverView struct {
 	// Replies holds the nodes that took the new epoch (so the old leader
 	// can no longer commit through them) and the last Position of each.
 	Replies map[NodeID]Position
+	// Bases holds, for each epoch the coordinator promoted a node in, the
+	// Position that node held when promoted: its log up to there was its
+	// predecessors', and its own entries follow. With it a decider can
+	// tell where any node's log (known by its last Position) departs from
+	// the old leader's: entries with the same epoch at the same LSN are the
+	// same entry. An epoch it does not hold began at LSN 1.
+	Bases map[Epoch]Position
 	// Target is the node a switchover must promote; "" for a failover.
 	Target        NodeID
 	AllowDataLoss bool
@@ -59,8 +73,17 @@ type Decision struct {
 	Promote  NodeID
 	Topology Topology
 	// MayLose is the range of LSNs that may have been acknowledged and
-	// that Promote does not hold; empty under sync commit.
+	// that Promote does not hold: empty when the sync quorum answered
+	// under sync commit. Otherwise it starts where Promote's log departs
+	// from the old leader's and is open (To is MaxLSN): the old leader
+	// may have acknowledged writes after it last reported, and a sync
+	// follower the fencing round missed may still take them. The old
+	// leader's rollback, when it returns, lists exactly what it drops
+	// (EventRolledBack).
 	MayLose LSNRange
+	// LeaderCommit is the old leader's commit LSN as it last reported it:
+	// the LSNs of MayLose up to it were certainly committed.
+	LeaderCommit LSN
 	Reason  string
 }
 
@@ -100,10 +123,8 @@ func (QuorumCoordinator) Decide(v FailoverView) (Decision, error) {
 		}
 		cand = v.Target
 	}
-	d := Decision{Promote: cand, Reason: "most up-to-date node of the fencing quorum"}
-	if last := v.Replies[cand].LSN; v.LeaderCommit > last {
-		d.MayLose = LSNRange{From: last + 1, To: v.LeaderCommit}
-	}
+	d := Decision{Promote: cand, Reason: "most up-to-date node of the fencing quorum", LeaderCommit: v.LeaderCommit}
+	lossPossible := false
 	// Degraded or not, writes acknowledged under the sync rule (through
 	// DegradedFrom) are on the sync quorum: it must answer.
 	syncCommit := v.AckLevel != Local && len(v.Topology.Sync) > 0
@@ -117,10 +138,18 @@ func (QuorumCoordinator) Decide(v FailoverView) (Decision, error) {
 			}
 			if got < need {
 				d.Reason = "allowed data loss: too few sync followers answered"
+				lossPossible = true
 			}
+		}
+		if v.Degraded {
+			lossPossible = true // writes after DegradedFrom had the leader alone
 		}
 	} else {
 		d.Reason = "asynchronous commit: most up-to-date node that answered"
+		lossPossible = true
+	}
+	if lossPossible {
+		d.MayLose = LSNRange{From: v.divergence(v.Replies[cand]) + 1, To: MaxLSN}
 	}
 	best, _ := bestReply(v, func(id NodeID) bool { return id != cand && !slices.Contains(v.Topology.Sync, id) })
 	d.Topology = v.Topology.promote(cand, best)
@@ -169,4 +198,50 @@ func bestReply(v FailoverView, ok func(NodeID) bool) (NodeID, bool) {
 		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a, b))
 	})
 	return ids[0], true
+}
+
+// epochAt returns the epoch of the entry at LSN l in the log of a node
+// whose last entry is last, as Bases describes the logs (0 past last).
+func (v FailoverView) epochAt(last Position, l LSN) Epoch {
+	for l <= last.LSN && l > 0 {
+		base, ok := v.Bases[last.Epoch]
+		if !ok || l > base.LSN || base.Epoch >= last.Epoch {
+			return last.Epoch
+		}
+		last = base
+	}
+	return 0
+}
+
+// runStart returns the first LSN of the run of entries of one epoch that
+// holds LSN l in the log ending at last.
+func (v FailoverView) runStart(last Position, l LSN) LSN {
+	for {
+		base, ok := v.Bases[last.Epoch]
+		if !ok || base.Epoch >= last.Epoch {
+			return 1
+		}
+		if l > base.LSN {
+			return base.LSN + 1
+		}
+		last = base
+	}
+}
+
+// divergence returns the last LSN up to which the log ending at pos is
+// the old leader's (which may have grown past what it reported): above
+// it, writes the old leader acknowledged are not in that log.
+func (v FailoverView) divergence(pos Position) LSN {
+	old := Position{Epoch: v.OldEpoch, LSN: MaxLSN}
+	for _, ok := v.Bases[old.Epoch]; !ok && old.Epoch > 1; _, ok = v.Bases[old.Epoch] {
+		old.Epoch-- // the last epoch that had a leader
+	}
+	l := pos.LSN
+	for l > 0 {
+		if v.epochAt(pos, l) == v.epochAt(old, l) {
+			return l
+		}
+		l = max(v.runStart(pos, l), v.runStart(old, l)) - 1
+	}
+	return 0
 }

@@ -198,8 +198,12 @@ func TestFailoverAsyncLosesReportedRange(t *testing.T) {
 	leader, _ := tickUntilLeader(t, cl, "n1")
 	loss := ev.of(EventDataLoss)
 	require.Len(t, loss, 1, "the loss was not reported")
-	assert.Equal(t, lost[len(lost)-1].LSN, loss[0].LSN)
-	assert.Contains(t, loss[0].Detail, fmt.Sprintf("%d..%d", lost[0].LSN, lost[len(lost)-1].LSN))
+	// From the first lost write on, open (the old leader may have
+	// acknowledged more than it reported), with the commit LSN it last
+	// reported: the last lost write.
+	assert.Equal(t, lost[0].LSN, loss[0].LSN)
+	assert.Contains(t, loss[0].Detail, fmt.Sprintf("LSNs %d..:", lost[0].LSN))
+	assert.Contains(t, loss[0].Detail, fmt.Sprintf("commit LSN %d", lost[len(lost)-1].LSN))
 	st, err := cl.Store(leader)
 	require.NoError(t, err)
 	for i := range lost {
@@ -426,11 +430,16 @@ func TestFailoverRefusesWithoutSyncQuorum(t *testing.T) {
 	d := <-dc
 	assert.Equal(t, NodeID("n3"), leader)
 	assert.Equal(t, leader, d.Promote)
-	want := LSNRange{From: missed[0].LSN, To: missed[len(missed)-1].LSN}
-	assert.Equal(t, want, d.MayLose, "the reported range is not exactly the writes n3 missed")
+	// The range starts at the first write n3 missed and is open: the old
+	// leader might have acknowledged more after it last reported (it
+	// reported a commit LSN up to the last write n3 missed).
+	want := LSNRange{From: missed[0].LSN, To: MaxLSN}
+	assert.Equal(t, want, d.MayLose, "the reported range does not start at the first write n3 missed")
+	assert.Equal(t, missed[len(missed)-1].LSN, d.LeaderCommit)
 	loss := ev.of(EventDataLoss)
 	require.Len(t, loss, 1)
 	assert.Contains(t, loss[0].Detail, want.String())
+	assert.Contains(t, loss[0].Detail, fmt.Sprintf("commit LSN %d", d.LeaderCommit))
 }
 
 // Tokens across failover: a token whose entry the new leader holds stays

@@ -27,20 +27,6 @@ var simKnownBugs = []simKnownBug{
 		},
 	},
 	{
-		test: "TestSimRegressionLossRangeFromStaleCommit",
-		what: "a promotion allowed to lose data (or under asynchronous commit) reports MayLose up to the last commit LSN the old leader reported, so writes it acknowledged after that report, or after the promotion through sync followers the round did not fence, are lost and never reported",
-		match: func(err string) bool {
-			return strings.Contains(err, simStaleLeaderCommit)
-		},
-	},
-	{
-		test: "TestSimRegressionLossRangeIgnoresDivergence",
-		what: "a promotion under asynchronous commit reports MayLose from the candidate's last LSN + 1, as if the candidate's log were a prefix of the old leader's; when it holds another epoch's entries below that, the acknowledged writes there are lost outside the range (and the old leader, restarted since, rolls them back without saying they were committed)",
-		match: func(err string) bool {
-			return strings.Contains(err, simRangeFromLastLSN)
-		},
-	},
-	{
 		test: "TestSimulation",
 		what: "found with seed 1 after the fixes of this session, not minimised yet: a follower reports as received an LSN past its new leader's log (its matched LSN outlives a change of leader), so the leader's view of it is wrong",
 		match: func(err string) bool {

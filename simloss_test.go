@@ -148,7 +148,7 @@ func (k *simChecker) lossCovering(pos Position) (simLossRange, bool) {
 // that caused it.
 func (k *simChecker) onDataLoss(w *simWorld, e Event) {
 	pl := k.pendingLoss
-	if pl == nil || pl.epoch != e.Epoch || pl.r.To != e.LSN {
+	if pl == nil || pl.epoch != e.Epoch || pl.r.From != e.LSN {
 		w.violate("EventDataLoss (epoch %d, LSN %d) does not match the decision's range %+v", e.Epoch, e.LSN, pl)
 		return
 	}

@@ -379,9 +379,10 @@ func TestSimRegressionHeartbeatToReseededFollower(t *testing.T) {
 // [candidate last + 1, LeaderCommit] (failover.go:99) from the last commit LSN the
 // old leader reported; writes it acknowledged after that report (or after the
 // promotion, through sync followers the round did not fence) are lost outside any
-// reported range.
+// reported range. Fixed: the range is open (MaxLSN), with the last reported
+// commit LSN alongside.
 func TestSimRegressionLossRangeFromStaleCommit(t *testing.T) {
-	runKnownBug(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
 		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
 		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0},
 		Ops: []simOp{
@@ -396,9 +397,11 @@ func TestSimRegressionLossRangeFromStaleCommit(t *testing.T) {
 // When the candidate holds another epoch's entries below that LSN, the acknowledged
 // writes there are lost outside the reported range; and the old leader, restarted
 // since (its commit LSN is not on disk), rolls them back without saying they were
-// committed: the loss is reported nowhere.
+// committed: the loss is reported nowhere. Fixed: the coordinator records
+// where each promoted epoch began (FailoverView.Bases), and the range starts
+// where the candidate's log departs from the old leader's.
 func TestSimRegressionLossRangeIgnoresDivergence(t *testing.T) {
-	runKnownBug(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
 		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 2, RetainEntries: 3, SnapshotChunk: 0,
 		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0},
 		Ops: []simOp{
