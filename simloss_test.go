@@ -41,6 +41,9 @@ func (w *simWorld) checkPromotion(v FailoverView, d Decision) {
 	lacks, gaveUp := "", ""
 	for _, i := range k.acks {
 		if c := &w.calls[i]; !c.asyncAck && !c.lost && !cand.holds(c.pos) {
+			if k.givenUp(c.pos, v.NewEpoch) {
+				continue // an earlier promotion the operator allowed lost it, and said so
+			}
 			lacks = fmt.Sprintf("write %d acknowledged under the sync rule at %v", i, c.pos)
 			if c.node == v.Topology.Leader && !slices.Equal(c.ackSync, v.Topology.Sync) {
 				gaveUp = fmt.Sprintf(" (it was acknowledged through sync %v; the round trusts sync %v, a change %s made since: %s)",
@@ -142,6 +145,19 @@ func (k *simChecker) lossCovering(pos Position) (simLossRange, bool) {
 		}
 	}
 	return simLossRange{}, false
+}
+
+// givenUp reports whether a promotion before epoch before, which the
+// operator allowed to lose data, promoted a node lacking the write at pos
+// and reported a range covering it.
+func (k *simChecker) givenUp(pos Position, before Epoch) bool {
+	for _, e := range k.decisions {
+		held := LSN(len(e.candidate)) >= pos.LSN && e.candidate[pos.LSN-1].Pos == pos
+		if e.allowed && e.epoch > pos.Epoch && e.epoch < before && !held && e.r.From <= pos.LSN && pos.LSN <= e.r.To {
+			return true
+		}
+	}
+	return false
 }
 
 // onDataLoss matches the coordinator's EventDataLoss with the decision
