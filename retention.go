@@ -78,8 +78,10 @@ func (c *core) snapshotTaken(job *snapshotJob, data []byte, err error) {
 	case err != nil:
 		c.logf("snapshot at %v failed, log not compacted: %v", job.pos, err)
 		return
-	case job.pos.LSN > c.commit:
-		return // rolled back meanwhile (asynchronous commit): it holds lost writes
+	case job.pos.LSN > c.commit || !c.holdsEntry(job.pos):
+		// Rolled back meanwhile (asynchronous commit): it holds lost
+		// writes, even if the log has grown back past its LSN.
+		return
 	case c.hard.snap != nil && c.hard.snap.pos.LSN >= job.pos.LSN:
 		return // a newer one was installed meanwhile
 	}
