@@ -37,6 +37,7 @@ func (c *core) observeEpoch(m Message) bool {
 	c.role = roleFollower
 	c.leader = ""
 	c.readSeen = 0
+	c.wantReseed = false // the new leader compares afresh
 	// Nothing is known to match the new leader's log yet (under
 	// asynchronous commit not even what this node committed).
 	c.matched = 0
