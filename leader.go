@@ -236,10 +236,7 @@ func (c *core) compareCompacted(p *progress, at Position) {
 		c.logf("follower %s holds a snapshot at %v that our log does not: reseeding it", p.id, at)
 	}
 	p.reseed = true
-	if c.hard.snap == nil || c.hard.snap.pos.LSN < c.log.First()-1 {
-		c.takeSnapshot()
-	}
-	c.sendAppends(p, true)
+	c.sendAppends(p, true) // sendSnapshot takes a snapshot if it has none
 }
 
 func (c *core) progressOf(id NodeID) *progress {

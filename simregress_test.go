@@ -811,3 +811,36 @@ func TestSimRegressionAllowedLossSplitBrain(t *testing.T) {
 			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
 		}})
 }
+
+// Found by a 100,000-schedule random run: asynchronous commit. n5 had
+// rolled back 2:3 (its log whole, so it rebuilt from empty) but kept its
+// own snapshot at 2:3; as leader it shipped that snapshot to n1, whose log
+// then disagreed with n5's 4:3, asked for a reseed, and got the same
+// snapshot again, for good. Fixed: a rollback drops a snapshot that holds
+// rolled-back entries, and a leader ships only a snapshot whose Position
+// its log holds (taking a fresh one otherwise).
+func TestSimRegressionStaleOwnSnapshotShipped(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 5, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 3, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 4900, NetSeed: 4437},
+		Ops: []simOp{
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 4},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 2, Arg: 1, Wait: 0},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPause, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 1},
+			{Kind: simCrash, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simPause, Node: 3, Key: 0, Session: 0, Arg: 1, Wait: 7},
+			{Kind: simPut, Node: 1, Key: 2, Session: 0, Arg: 1, Wait: 1},
+			{Kind: simPut, Node: 1, Key: 0, Session: 2, Arg: 0, Wait: 4},
+			{Kind: simHeal, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simPut, Node: 1, Key: 0, Session: 1, Arg: 2, Wait: 5},
+			{Kind: simPause, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simPut, Node: 1, Key: 2, Session: 1, Arg: 2, Wait: 8},
+			{Kind: simBurst, Node: 1, Key: 2, Session: 1, Arg: 3, Wait: 3},
+			{Kind: simPause, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+		}})
+}

@@ -41,6 +41,9 @@ type snapshotRecv struct {
 // sendSnapshot streams the snapshot to p from the offset it acknowledged,
 // up to a window of chunks.
 func (c *core) sendSnapshot(p *progress) {
+	if s := c.hard.snap; s == nil || !c.holdsEntry(s.pos) {
+		c.takeSnapshot() // none yet, or of a state we rolled back
+	}
 	snap := c.hard.snap
 	if snap == nil || snap.pos.LSN+1 < c.log.First() {
 		// Cannot happen: the log is compacted only through a snapshot.
