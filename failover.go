@@ -84,7 +84,7 @@ type Decision struct {
 	// LeaderCommit is the old leader's commit LSN as it last reported it:
 	// the LSNs of MayLose up to it were certainly committed.
 	LeaderCommit LSN
-	Reason  string
+	Reason       string
 }
 
 // Coordinator decides promotions. It is called by the failover machinery

@@ -22,6 +22,10 @@ type followerState struct {
 	// snapshot installs whatever it covers, and what we committed that it
 	// lacks is reported as lost.
 	wantReseed bool
+	// reseedPos is the snapshot a reseed installed in reseedEpoch: late
+	// chunks of it (or of an older one) must not reseed us again.
+	reseedPos   Position
+	reseedEpoch Epoch
 }
 
 // handleAppend accepts entries from the leader if they extend the log at a

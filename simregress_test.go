@@ -844,3 +844,57 @@ func TestSimRegressionStaleOwnSnapshotShipped(t *testing.T) {
 			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
 		}})
 }
+
+// Found by a 100,000-schedule random run: sync commit. A late chunk of an
+// old snapshot (at LSN 2) reached n3 after it had caught up, committed
+// through LSN 4 and compacted past LSN 2; its log could not show that it
+// held LSN 2, so it installed the old snapshot and rolled back committed
+// entries (invariant 2). Fixed: a snapshot older than the follower's
+// compaction point is taken as held unless the follower asked for a
+// reseed; appends compare at the compaction point.
+func TestSimRegressionLateOldSnapshotInstalled(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 4, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 4, MaxInflight: 8, RetainEntries: 3, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 20, MinDelay: 100, MaxDelay: 14300, NetSeed: 224},
+		Ops: []simOp{
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 2},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+		}})
+}
+
+// Found by TestSimulation (seed 1) while reseeding was new: asynchronous
+// commit. n1 could not roll back LSN 5 (its own snapshot, at 1:5, held
+// it) and asked for a reseed; the leader's snapshot was at 1:4, which n1's
+// log holds, so n1 took it as held, and the next append asked again, for
+// good. A follower that asked for a reseed installs the snapshot whatever
+// it holds; the leader marks the chunks of a reseed (SnapshotChunk.Reseed)
+// so a follower that only asked the leader to compare knows it must too;
+// and late chunks of a reseed already installed are not taken as a new one.
+func TestSimRegressionReseedOfHeldPosition(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 2, RetainEntries: 3, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simCrash, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPause, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simCrash, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPause, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simRead, Node: 2, Key: 0, Session: 2, Arg: 1, Wait: 8},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 7},
+		}})
+}

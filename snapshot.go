@@ -21,6 +21,9 @@ type SnapshotChunk struct {
 	Offset int64    // where Data starts (a request), or bytes held (an answer)
 	Total  int64    // the snapshot's size
 	Data   []byte
+	// Reseed: the leader found that the follower's state differs from
+	// its log (compareCompacted); install it even if it looks held.
+	Reseed bool
 }
 
 // localSnapshot is a node's snapshot of its own state machine, kept with
@@ -64,7 +67,7 @@ func (c *core) sendSnapshot(p *progress) {
 	for p.snapSent < total && p.snapSent-p.snapAcked < window*chunk || total == 0 && p.snapSent == 0 && p.snapAcked == 0 {
 		end := min(p.snapSent+chunk, total)
 		c.send(Message{Kind: MsgSnapshot, To: p.id, Snapshot: &SnapshotChunk{Pos: snap.pos, Offset: p.snapSent, Total: total,
-			Data: snap.data[p.snapSent:end:end]}})
+			Data: snap.data[p.snapSent:end:end], Reseed: p.reseed}})
 		p.snapSent = end
 		p.lastSent = c.tick
 		if total == 0 {
@@ -139,10 +142,16 @@ func (c *core) handleSnapshot(m Message) {
 	}
 	c.leader, c.sinceLeader = m.From, 0
 	s := m.Snapshot
-	if c.holdsEntry(s.Pos) && !c.wantReseed {
+	if s.Reseed && !(c.reseedEpoch == c.epoch && s.Pos.LSN <= c.reseedPos.LSN) {
+		c.wantReseed = true // (not a late chunk of a reseed we installed)
+	}
+	if !c.wantReseed && (c.holdsEntry(s.Pos) || s.Pos.LSN < c.log.First()-1) {
 		// Our log holds its last entry, so all it covers (a resent chunk
-		// after we installed it, or a snapshot older than our log):
-		// installing it would only throw entries away.
+		// after we installed it, or a snapshot older than our log), or
+		// it is older than what we compacted (a late chunk): installing
+		// it would only throw entries away. Appends compare our log with
+		// the leader's at our compaction point, and ask for a reseed if
+		// they differ.
 		c.recv = nil
 		c.send(Message{Kind: MsgSnapshotResp, To: m.From, Snapshot: &SnapshotChunk{Pos: s.Pos, Offset: s.Total, Total: s.Total}})
 		c.ackPending = true
@@ -188,6 +197,9 @@ func (c *core) installSnapshot(from NodeID, s *SnapshotChunk) {
 		}
 		c.emit(Event{Kind: EventRolledBack, Peer: from, LSN: s.Pos.LSN, Entries: c.heldEntries(),
 			Detail: fmt.Sprintf("replaced by the snapshot at %v from %s; LSNs %d..%d were committed here under asynchronous commit and those the snapshot lacks are lost", s.Pos, from, lo, c.commit)})
+	}
+	if c.wantReseed {
+		c.reseedEpoch, c.reseedPos = c.epoch, s.Pos
 	}
 	c.wantReseed = false
 	if err := c.log.Reset(s.Pos); err != nil {
