@@ -207,36 +207,31 @@ func (b BoundedStaleness) Route(_ context.Context, req *RouteRequest) (Target, e
 // custom router, Leader mode), and the read then goes through Route with
 // every node's state. Only the built-in types themselves take this path:
 // a custom router that embeds one keeps its own Route.
-func routeOnView(cl *Cluster, router ReadRouter, need Token, seq uint64) (Target, ReplicaState, bool) {
+func routeOnView(cl *Cluster, router ReadRouter, need Token, seq uint64, p *viewPick) bool {
 	switch m := router.(type) {
 	case AnyFollower:
-		_, t, rs, _, ok := cl.pickOnView(seq)
-		return t, rs, ok
+		return cl.pickOnView(seq, p)
 	case SessionConsistent:
-		v, t, rs, leaderLast, ok := cl.pickOnView(seq)
-		if !ok || !need.SatisfiedBy(rs.Applied) {
-			return Target{}, ReplicaState{}, false
+		if !cl.pickOnView(seq, p) || !need.SatisfiedBy(p.measured.Applied) {
+			return false
 		}
 		if need != (Token{}) {
 			// Route's checks of the token against the leader's log:
 			// only a token of the leader's epoch, within its log, is
 			// decided here.
-			epoch, end, ok := cl.leaderOnView(v, leaderLast)
+			epoch, end, ok := cl.leaderOnView(p.view, p.leaderLast)
 			if !ok || need.LSN > end || need.Epoch > epoch || (need.Epoch < epoch && need.LSN > 0) {
-				return Target{}, ReplicaState{}, false
+				return false
 			}
 		}
-		t.AtLeast = Position(need)
-		return t, rs, true
+		p.target.AtLeast = Position(need)
+		return true
 	case BoundedStaleness:
-		v, t, rs, leaderLast, ok := cl.pickOnView(seq)
-		if !ok || !m.within(&rs) {
-			return Target{}, ReplicaState{}, false
+		if !cl.pickOnView(seq, p) || !m.within(&p.measured) {
+			return false
 		}
-		if _, _, ok := cl.leaderOnView(v, leaderLast); !ok {
-			return Target{}, ReplicaState{}, false // Route: no leader to measure lag against
-		}
-		return t, rs, true
+		_, _, ok := cl.leaderOnView(p.view, p.leaderLast) // Route: no leader, no lag to measure
+		return ok
 	}
-	return Target{}, ReplicaState{}, false
+	return false
 }

@@ -159,8 +159,9 @@ func (cl *Cluster) read(ctx context.Context, s *Session, opts []ReadOption, fn f
 			router = o.router
 		}
 	}
-	if t, rs, ok := routeOnView(cl, router, tok, seq); ok {
-		sv, err := cl.serve(t, &rs, fn)
+	var p viewPick
+	if routeOnView(cl, router, tok, seq, &p) {
+		sv, err := cl.serve(p.target, &p.measured, fn)
 		if err == nil {
 			if s != nil {
 				s.observe(Token(sv.Applied))

@@ -193,14 +193,14 @@ func (cl *Cluster) runs(v *replicaView, i int) bool {
 }
 
 // measure is appendReplicas for one running node: its state now, with
-// lag against leaderLast (the running leader's last LSN, read first).
-func measure(id NodeID, n *node, leaderLast uint64) ReplicaState {
+// lag against leaderLast (the running leader's last LSN, read first),
+// written to rs.
+func measure(rs *ReplicaState, id NodeID, n *node, leaderLast uint64) {
 	p := &n.pub
-	rs := ReplicaState{ID: id, Leader: p.leading.Load(), Epoch: Epoch(p.epoch.Load()), CaughtUp: p.caughtUp.Load(),
+	*rs = ReplicaState{ID: id, Leader: p.leading.Load(), Epoch: Epoch(p.epoch.Load()), CaughtUp: p.caughtUp.Load(),
 		Applied: Position{Epoch: Epoch(p.appliedEpoch.Load()), LSN: LSN(p.appliedLSN.Load())}}
 	if leaderLast > uint64(rs.Applied.LSN) {
 		rs.LagEntries = leaderLast - uint64(rs.Applied.LSN)
 		rs.LagTime = time.Duration(max(time.Now().UnixNano()-p.appliedTime.Load(), 0))
 	}
-	return rs
 }

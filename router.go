@@ -164,36 +164,46 @@ func (r *RouteRequest) mostAdvancedFollower() (int, bool) {
 	return best, best >= 0
 }
 
+// viewPick is a read routed on the replicaView: the view, the target,
+// and the chosen follower's state, measured against the running leader's
+// last LSN, leaderLast. It is filled in place: a read copies none of it.
+type viewPick struct {
+	view       *replicaView
+	target     Target
+	measured   ReplicaState
+	leaderLast uint64
+}
+
 // pickOnView is the start of a built-in mode's route on the replicaView:
 // the follower that read seq goes to, the (seq mod m)-th of the m serving
-// followers, measured now (after the running leader's last LSN, which it
-// also returns, as appendReplicas measures), with the view. It reports
-// false when the view has no serving follower, or when the one chosen has
-// stopped serving since the view was built (the view is then rebuilt
-// once): Route decides those reads.
-func (cl *Cluster) pickOnView(seq uint64) (v *replicaView, t Target, rs ReplicaState, leaderLast uint64, ok bool) {
+// followers, measured now (after the running leader's last LSN, as
+// appendReplicas measures). It reports false when the view has no
+// serving follower, or when the one chosen has stopped serving since the
+// view was built (the view is then rebuilt once): Route decides those
+// reads.
+func (cl *Cluster) pickOnView(seq uint64, p *viewPick) bool {
 	if cl.closed.Load() {
-		return nil, Target{}, ReplicaState{}, 0, false
+		return false
 	}
 	for range 2 {
-		v = cl.replicaView()
+		v := cl.replicaView()
 		if len(v.up) == 0 {
-			break
+			return false
 		}
 		i := v.up[seq%uint64(len(v.up))]
 		if !cl.runs(v, i) {
 			continue // it crashed or restarted: once more on a fresh view
 		}
+		p.view, p.leaderLast = v, 0
 		if ldr := cl.leader.Load(); ldr != nil {
-			leaderLast = ldr.pub.lastLSN.Load()
+			p.leaderLast = ldr.pub.lastLSN.Load()
 		}
 		n, id := v.nodes[i], v.mem.list[i].id
-		if rs = measure(id, n, leaderLast); !isUpFollower(&rs) {
-			break
-		}
-		return v, Target{Node: id, node: n}, rs, leaderLast, true
+		measure(&p.measured, id, n, p.leaderLast)
+		p.target = Target{Node: id, node: n}
+		return isUpFollower(&p.measured)
 	}
-	return nil, Target{}, ReplicaState{}, 0, false
+	return false
 }
 
 // leaderOnView returns the epoch of the view's leader (leaderIndex's
