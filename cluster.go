@@ -16,6 +16,7 @@ type Cluster struct {
 	coreCfg *coreConfig
 	net     *MemNet
 	mem     atomic.Pointer[members] // replaced, never changed, under mu
+	views   viewCache               // the read path's picture of mem's nodes (replica.go)
 
 	mu     sync.Mutex // serialises node starts and stops (Crash, Restart, Close, the ticker)
 	closed atomic.Bool

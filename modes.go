@@ -35,7 +35,8 @@ func (Leader) Route(ctx context.Context, req *RouteRequest) (Target, error) {
 // (k mod m)-th), so they spread the load; the leader serves only when no
 // follower is running. Like every built-in mode, it skips a follower that
 // has not caught up since it started or joined (ReplicaState.CaughtUp).
-// Cost: no message and no wait.
+// Cost: no message and no wait, and the same whatever the number of
+// nodes: a read measures only the follower it goes to (routeOnView).
 type AnyFollower struct{}
 
 // Route implements ReadRouter.
@@ -56,12 +57,16 @@ func (AnyFollower) Route(_ context.Context, req *RouteRequest) (Target, error) {
 // one leader's log).
 //
 // A read rotates over the running followers that have caught up with the
-// token. If none has, it waits up to Wait for the most advanced one, takes
+// token: its k-th read goes to the (k mod m)-th of the m running
+// followers if that one has reached the token (so when all have, the
+// reads spread as in AnyFollower), else to one of those that have, in
+// turn. If none has, it waits up to Wait for the most advanced one, takes
 // any follower that caught up meanwhile, and otherwise falls back to the
 // leader, which has normally applied every acknowledged write already (if
 // not, just after a promotion, the read waits for it). It never waits
 // past the read's context. Cost when followers are caught up: as
-// AnyFollower, plus a comparison per follower.
+// AnyFollower, plus a check of the token against the chosen follower and
+// the leader.
 type SessionConsistent struct {
 	// Wait is how long a read waits for a follower to reach the token
 	// before it falls back to the leader. Zero means two heartbeat
@@ -141,7 +146,9 @@ func (m SessionConsistent) budget(req *RouteRequest) time.Duration {
 // the age of the newest entry the follower applied), so a follower over
 // the bound never serves. Without a running leader, lag cannot be
 // measured and the read fails with ErrNoReplica. Followers that qualify
-// take turns as in AnyFollower. Cost: as AnyFollower.
+// take turns as in AnyFollower: the k-th read goes to the (k mod m)-th of
+// the m running followers if it qualifies, else to one that does, in
+// turn. Cost: as AnyFollower.
 //
 // The zero value bounds lag at 0 entries: only followers that have
 // applied the leader's whole log qualify.
@@ -189,4 +196,42 @@ func (b BoundedStaleness) Route(_ context.Context, req *RouteRequest) (Target, e
 		return req.target(i, Position{}), nil
 	}
 	return req.target(l, Position{}), nil
+}
+
+// routeOnView routes a read of a built-in follower mode on the cluster's
+// replicaView, in O(1) whatever the number of nodes: it measures only the
+// follower it picks (and the leader, for the modes that need it), and
+// accepts the pick only if Route would serve that follower too. It
+// reports false when it cannot decide so cheaply (no follower qualifies
+// or the chosen one does not, a token that needs the leader's word, a
+// custom router, Leader mode), and the read then goes through Route with
+// every node's state. Only the built-in types themselves take this path:
+// a custom router that embeds one keeps its own Route.
+func routeOnView(cl *Cluster, router ReadRouter, need Token, seq uint64, p *viewPick) bool {
+	switch m := router.(type) {
+	case AnyFollower:
+		return cl.pickOnView(seq, p)
+	case SessionConsistent:
+		if !cl.pickOnView(seq, p) || !need.SatisfiedBy(p.measured.Applied) {
+			return false
+		}
+		if need != (Token{}) {
+			// Route's checks of the token against the leader's log:
+			// only a token of the leader's epoch, within its log, is
+			// decided here.
+			epoch, end, ok := cl.leaderOnView(p.view, p.leaderLast)
+			if !ok || need.LSN > end || need.Epoch > epoch || (need.Epoch < epoch && need.LSN > 0) {
+				return false
+			}
+		}
+		p.target.AtLeast = Position(need)
+		return true
+	case BoundedStaleness:
+		if !cl.pickOnView(seq, p) || !m.within(&p.measured) {
+			return false
+		}
+		_, _, ok := cl.leaderOnView(p.view, p.leaderLast) // Route: no leader, no lag to measure
+		return ok
+	}
+	return false
 }

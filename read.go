@@ -138,28 +138,49 @@ func (cl *Cluster) rangeSamples(ctx context.Context, s *Session, series string, 
 
 // read routes one read and serves it; a session (nil outside one) gives
 // the default router, the token and Seq, and learns the view's position.
+// A built-in follower mode first tries to route on the cached
+// replicaView (routeOnView), which costs the same whatever the number of
+// nodes; what it cannot decide there goes through the router's Route
+// with every node's state.
 func (cl *Cluster) read(ctx context.Context, s *Session, opts []ReadOption, fn func(*ReadTx)) (Served, error) {
 	if err := ctx.Err(); err != nil {
 		return Served{}, fmt.Errorf("replstore: read not started: %w", err)
 	}
-	req := routePool.Get().(*RouteRequest)
-	*req = RouteRequest{Replicas: req.Replicas[:0], cl: cl, nodes: req.nodes[:0]}
-	defer func() {
-		clear(req.nodes) // do not keep node runtimes alive in the pool
-		req.cl = nil
-		routePool.Put(req)
-	}()
 	var router ReadRouter = Leader{}
+	var tok Token
+	var seq uint64
 	if s != nil {
-		router, req.Token, req.Seq = s.mode, s.Token(), s.seq.Add(1)-1
+		router, tok, seq = s.mode, s.Token(), s.seq.Add(1)-1
 	} else {
-		req.Seq = rand.Uint64()
+		seq = rand.Uint64()
 	}
 	for _, o := range opts {
 		if o.router != nil {
 			router = o.router
 		}
 	}
+	var p viewPick
+	if routeOnView(cl, router, tok, seq, &p) {
+		sv, err := cl.serve(p.target, &p.measured, fn)
+		if err == nil {
+			if s != nil {
+				s.observe(Token(sv.Applied))
+			}
+			return sv, nil
+		}
+		if _, retry := err.(*retryError); !retry {
+			return Served{}, err
+		}
+		// The view fell short (the node's state machine was rebuilt
+		// since it was measured): Route decides, from every node's state.
+	}
+	req := routePool.Get().(*RouteRequest)
+	*req = RouteRequest{Token: tok, Replicas: req.Replicas[:0], Seq: seq, cl: cl, nodes: req.nodes[:0]}
+	defer func() {
+		clear(req.nodes) // do not keep node runtimes alive in the pool
+		req.cl = nil
+		routePool.Put(req)
+	}()
 	var short error
 	for req.Attempt = 0; req.Attempt < maxRouteAttempts; req.Attempt++ {
 		if err := req.Refresh(); err != nil {
@@ -169,7 +190,11 @@ func (cl *Cluster) read(ctx context.Context, s *Session, opts []ReadOption, fn f
 		if err != nil {
 			return Served{}, err
 		}
-		sv, err := cl.serve(req, t, fn)
+		var measured *ReplicaState
+		if rs, ok := req.state(t.Node); ok {
+			measured = &rs
+		}
+		sv, err := cl.serve(t, measured, fn)
 		if err == nil {
 			if s != nil {
 				s.observe(Token(sv.Applied))
@@ -195,7 +220,9 @@ var routePool = sync.Pool{New: func() any { return new(RouteRequest) }}
 // mode's target is served by the node runtime it measured (a crash since
 // leaves its state as it was); a custom router's, by the node running now.
 // Follower reads touch no node goroutine: they read the Store directly.
-func (cl *Cluster) serve(req *RouteRequest, t Target, fn func(*ReadTx)) (Served, error) {
+// measured is the node's state when the read was routed (nil if unknown),
+// for the lag that Served reports.
+func (cl *Cluster) serve(t Target, measured *ReplicaState, fn func(*ReadTx)) (Served, error) {
 	n := t.node
 	if n == nil {
 		var err error
@@ -222,7 +249,7 @@ func (cl *Cluster) serve(req *RouteRequest, t Target, fn func(*ReadTx)) (Served,
 		return Served{}, &retryError{fmt.Sprintf("%s's view at %v falls short of %v", t.Node, view, t.AtLeast)}
 	}
 	sv := Served{Node: t.Node, Applied: view, Leader: t.confirmed, Linearizable: t.confirmed}
-	if rs, ok := req.state(t.Node); ok {
+	if rs := measured; rs != nil {
 		// Lag as measured, less what the node applied since.
 		sv.Leader = sv.Leader || rs.Leader
 		sv.LagEntries, sv.LagTime = rs.LagEntries, rs.LagTime

@@ -17,17 +17,29 @@ type published struct {
 	epoch        atomic.Uint64
 	leading      atomic.Bool
 	caughtUp     atomic.Bool
+
+	announced bool // the node's goroutine has published once (owned by it)
 }
 
 // publish copies the core's state; called on the node's goroutine. The
 // leader publishes its last LSN before it sends the entries, so no
-// follower can hold an entry past a published last LSN.
+// follower can hold an entry past a published last LSN. When the node's
+// role, epoch or caught-up state changes, and on its first batch (it has
+// just started), it invalidates the read path's replicaView, after the
+// new values are visible.
 func (n *node) publish() {
 	c, p := n.core, &n.pub
+	leading, ep := c.role == roleLeader, uint64(c.epoch)
+	caughtUp := leading || c.caughtUp
+	reshaped := !p.announced || p.leading.Load() != leading || p.caughtUp.Load() != caughtUp || p.epoch.Load() != ep
 	p.lastLSN.Store(uint64(c.last.LSN))
-	p.epoch.Store(uint64(c.epoch))
-	p.leading.Store(c.role == roleLeader)
-	p.caughtUp.Store(c.role == roleLeader || c.caughtUp)
+	p.epoch.Store(ep)
+	p.leading.Store(leading)
+	p.caughtUp.Store(caughtUp)
+	if reshaped {
+		p.announced = true
+		n.cl.views.invalidate()
+	}
 	if LSN(p.appliedLSN.Load()) != c.applied {
 		p.appliedTime.Store(c.appliedTime)
 		p.appliedEpoch.Store(uint64(c.epochAtApplied()))
@@ -111,4 +123,84 @@ func (cl *Cluster) appendReplicas(dst []ReplicaState, nodes []*node) ([]ReplicaS
 func (n *node) store() *Store {
 	s, _ := n.sm.Load().sm.(*Store)
 	return s
+}
+
+// replicaView is the read path's picture of the cluster's shape: which
+// runtime runs each node, which nodes are followers that may serve reads,
+// and which one leads. It is immutable and built at most once per change
+// of shape (a node starts, crashes, is added or removed, changes role,
+// epoch or caught-up state), so that a built-in mode picks a follower in
+// O(1) instead of measuring every node on every read. Positions and lag
+// move with every batch and are not in it: a read measures the one
+// replica it chose, and the leader, when it is routed.
+type replicaView struct {
+	gen    uint64   // viewCache.gen it was built at
+	mem    *members // the membership it was built from
+	nodes  []*node  // per mem.list: the runtime measured, nil if down
+	up     []int    // indices in mem.list of the serving followers (isUpFollower), in Nodes order
+	leader int      // index in mem.list of the leader (RouteRequest.leaderIndex's rule), -1 if none
+}
+
+// viewCache holds the current replicaView. gen counts changes of shape;
+// a view built at an older gen, or from another membership, is stale.
+type viewCache struct {
+	gen  atomic.Uint64
+	view atomic.Pointer[replicaView]
+}
+
+// invalidate marks the current view stale. Call it after the change is
+// visible, so that the view rebuilt for the next read includes it.
+func (vc *viewCache) invalidate() { vc.gen.Add(1) }
+
+// replicaView returns a view that was current when the read started:
+// the cached one, or one built now if the shape has changed since.
+func (cl *Cluster) replicaView() *replicaView {
+	gen, mem := cl.views.gen.Load(), cl.mem.Load()
+	old := cl.views.view.Load()
+	if old != nil && old.gen == gen && old.mem == mem {
+		return old
+	}
+	v := &replicaView{gen: gen, mem: mem, nodes: make([]*node, len(mem.list)), leader: -1}
+	var leaderEpoch uint64
+	for i, s := range mem.list {
+		n := s.node.Load()
+		v.nodes[i] = n
+		switch {
+		case n == nil:
+		case n.pub.leading.Load():
+			if ep := n.pub.epoch.Load(); v.leader < 0 || ep > leaderEpoch {
+				v.leader, leaderEpoch = i, ep
+			}
+		case n.pub.caughtUp.Load():
+			v.up = append(v.up, i)
+		}
+	}
+	// A racing reader may have stored a view too; either is current as
+	// of its gen, and the next read checks again.
+	cl.views.view.CompareAndSwap(old, v)
+	return v
+}
+
+// runs reports whether node i still runs the runtime the view measured;
+// if not (it crashed or restarted since) the view is stale, and is
+// invalidated so that the next read rebuilds it.
+func (cl *Cluster) runs(v *replicaView, i int) bool {
+	if v.mem.list[i].node.Load() == v.nodes[i] {
+		return true
+	}
+	cl.views.invalidate()
+	return false
+}
+
+// measure is appendReplicas for one running node: its state now, with
+// lag against leaderLast (the running leader's last LSN, read first),
+// written to rs.
+func measure(rs *ReplicaState, id NodeID, n *node, leaderLast uint64) {
+	p := &n.pub
+	*rs = ReplicaState{ID: id, Leader: p.leading.Load(), Epoch: Epoch(p.epoch.Load()), CaughtUp: p.caughtUp.Load(),
+		Applied: Position{Epoch: Epoch(p.appliedEpoch.Load()), LSN: LSN(p.appliedLSN.Load())}}
+	if leaderLast > uint64(rs.Applied.LSN) {
+		rs.LagEntries = leaderLast - uint64(rs.Applied.LSN)
+		rs.LagTime = time.Duration(max(time.Now().UnixNano()-p.appliedTime.Load(), 0))
+	}
 }

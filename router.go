@@ -163,3 +163,58 @@ func (r *RouteRequest) mostAdvancedFollower() (int, bool) {
 	}
 	return best, best >= 0
 }
+
+// viewPick is a read routed on the replicaView: the view, the target,
+// and the chosen follower's state, measured against the running leader's
+// last LSN, leaderLast. It is filled in place: a read copies none of it.
+type viewPick struct {
+	view       *replicaView
+	target     Target
+	measured   ReplicaState
+	leaderLast uint64
+}
+
+// pickOnView is the start of a built-in mode's route on the replicaView:
+// the follower that read seq goes to, the (seq mod m)-th of the m serving
+// followers, measured now (after the running leader's last LSN, as
+// appendReplicas measures). It reports false when the view has no
+// serving follower, or when the one chosen has stopped serving since the
+// view was built (the view is then rebuilt once): Route decides those
+// reads.
+func (cl *Cluster) pickOnView(seq uint64, p *viewPick) bool {
+	if cl.closed.Load() {
+		return false
+	}
+	for range 2 {
+		v := cl.replicaView()
+		if len(v.up) == 0 {
+			return false
+		}
+		i := v.up[seq%uint64(len(v.up))]
+		if !cl.runs(v, i) {
+			continue // it crashed or restarted: once more on a fresh view
+		}
+		p.view, p.leaderLast = v, 0
+		if ldr := cl.leader.Load(); ldr != nil {
+			p.leaderLast = ldr.pub.lastLSN.Load()
+		}
+		n, id := v.nodes[i], v.mem.list[i].id
+		measure(&p.measured, id, n, p.leaderLast)
+		p.target = Target{Node: id, node: n}
+		return isUpFollower(&p.measured)
+	}
+	return false
+}
+
+// leaderOnView returns the epoch of the view's leader (leaderIndex's
+// choice) and the end of its log as Route sees it (its applied LSN plus
+// its lag behind leaderLast), measured now; false if there is no leader
+// or it has stopped leading since.
+func (cl *Cluster) leaderOnView(v *replicaView, leaderLast uint64) (Epoch, LSN, bool) {
+	if v.leader < 0 || !cl.runs(v, v.leader) {
+		return 0, 0, false
+	}
+	p := &v.nodes[v.leader].pub
+	ep, applied := Epoch(p.epoch.Load()), p.appliedLSN.Load()
+	return ep, LSN(max(applied, leaderLast)), p.leading.Load()
+}

@@ -208,6 +208,8 @@ func BenchmarkSessionOverhead(b *testing.B) {
 // replica shares the machine's cores, so this measures what routing costs
 // per follower, not the capacity that followers on their own machines
 // add; busiest-share in BenchmarkRead shows follower reads spreading 1/n.
+// Target for the follower modes: x4/x1 near 1.0 (a built-in mode measures
+// only the follower it picks, whatever the number of nodes).
 //
 //	go test -run '^$' -bench 'BenchmarkReadScaling' -count 5 .
 func BenchmarkReadScaling(b *testing.B) {

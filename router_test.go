@@ -358,3 +358,111 @@ func TestAppendReplicasMatchesReplicas(t *testing.T) {
 	_, _, err = cl.appendReplicas(nil, nil)
 	assert.ErrorIs(t, err, ErrClosed)
 }
+
+// throughRoute hides a built-in mode's type, so that every read it
+// routes goes through Route with every node's state, not the cached
+// replicaView.
+type throughRoute struct{ ReadRouter }
+
+// TestViewRoutingMatchesRoute: on a caught-up cluster, the built-in
+// modes' O(1) route on the cached replicaView picks, read for read, the
+// replica that their Route picks from every node's state, with the same
+// Served.
+func TestViewRoutingMatchesRoute(t *testing.T) {
+	cl, _ := newTestCluster(t, func(c *Config) { c.AsyncFollowers = []NodeID{"n3", "n4", "n5"} })
+	ctx := testCtx(t)
+	pos, err := cl.Put(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	ticks(t, cl, 1)
+	for _, id := range cl.Nodes() {
+		require.NoError(t, cl.WaitApplied(ctx, id, pos.LSN))
+	}
+	waitCaughtUp(t, cl, "n2", "n3", "n4", "n5")
+	for _, mode := range []ReadRouter{AnyFollower{}, SessionConsistent{}, MaxLagEntries(0), MaxLagTime(time.Hour)} {
+		var viaView, viaRoute []Served
+		for _, r := range []ReadRouter{mode, throughRoute{mode}} {
+			s := cl.NewSession(r)
+			s.Adopt(Token(pos))
+			for range 9 {
+				_, _, sv, err := s.Get(ctx, "k")
+				require.NoError(t, err, modeName(mode))
+				if _, hidden := r.(throughRoute); hidden {
+					viaRoute = append(viaRoute, sv)
+				} else {
+					viaView = append(viaView, sv)
+				}
+			}
+		}
+		assert.Equal(t, viaRoute, viaView, modeName(mode))
+		assert.Equal(t, NodeID("n5"), viaView[3].Node, modeName(mode))
+	}
+}
+
+// TestViewFollowsShapeChanges: the cached replicaView is rebuilt when a
+// follower crashes, restarts and catches up, or joins, so reads stop
+// going to a node that is down and go to one that serves again, in
+// Nodes order.
+func TestViewFollowsShapeChanges(t *testing.T) {
+	cl, _ := newTestCluster(t, func(c *Config) { c.AsyncFollowers = []NodeID{"n3"} })
+	ctx := testCtx(t)
+	served := func(mode ReadRouter, reads int) []NodeID {
+		s := cl.NewSession(mode)
+		var out []NodeID
+		for range reads {
+			_, _, sv, err := s.Get(ctx, "k")
+			require.NoError(t, err)
+			out = append(out, sv.Node)
+		}
+		return out
+	}
+	caughtUp := func(ids ...NodeID) {
+		pos, err := cl.Put(ctx, "k", []byte("v"))
+		require.NoError(t, err)
+		ticks(t, cl, 1)
+		for _, id := range ids {
+			require.NoError(t, cl.WaitApplied(ctx, id, pos.LSN))
+		}
+		waitCaughtUp(t, cl, ids...)
+	}
+	caughtUp("n2", "n3")
+	for _, mode := range []ReadRouter{AnyFollower{}, SessionConsistent{}, MaxLagEntries(10)} {
+		assert.Equal(t, []NodeID{"n2", "n3", "n2"}, served(mode, 3), modeName(mode))
+	}
+	require.NoError(t, cl.Crash("n3"))
+	for _, mode := range []ReadRouter{AnyFollower{}, SessionConsistent{}, MaxLagEntries(10)} {
+		assert.Equal(t, []NodeID{"n2", "n2", "n2"}, served(mode, 3), modeName(mode))
+	}
+	require.NoError(t, cl.Restart("n3"))
+	caughtUp("n3")
+	for _, mode := range []ReadRouter{AnyFollower{}, SessionConsistent{}, MaxLagEntries(10)} {
+		assert.Equal(t, []NodeID{"n2", "n3", "n2"}, served(mode, 3), modeName(mode))
+	}
+	require.NoError(t, cl.AddFollower(ctx, "n4"))
+	caughtUp("n2", "n3", "n4")
+	for _, mode := range []ReadRouter{AnyFollower{}, SessionConsistent{}, MaxLagEntries(10)} {
+		assert.Equal(t, []NodeID{"n2", "n3", "n4", "n2"}, served(mode, 4), modeName(mode))
+	}
+}
+
+// leaderOnly embeds a built-in mode but routes every read to the leader:
+// the read path must call its Route, not take the built-in's shortcut.
+type leaderOnly struct{ AnyFollower }
+
+func (leaderOnly) Route(ctx context.Context, req *RouteRequest) (Target, error) {
+	return req.ConfirmLeader(ctx)
+}
+
+func TestEmbeddedModeKeepsCustomRoute(t *testing.T) {
+	cl, _ := newTestCluster(t, nil)
+	ctx := testCtx(t)
+	pos, err := cl.Put(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	tickUntilApplied(t, cl, "n3", pos.LSN)
+	s := cl.NewSession(leaderOnly{})
+	for range 3 {
+		_, _, sv, err := s.Get(ctx, "k")
+		require.NoError(t, err)
+		assert.Equal(t, NodeID("n1"), sv.Node)
+		assert.True(t, sv.Linearizable)
+	}
+}
