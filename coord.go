@@ -44,7 +44,7 @@ type coordCore struct {
 	// leader proposed is recorded at once, before the leader applies it,
 	// and it settles only once its sync set holds what the old one
 	// acknowledged; until the leader reports it settled, both count.
-	earlier []Topology
+	earlier []TopologyUpdate
 	// bases holds where each epoch promoted here began (FailoverView.Bases).
 	bases        map[Epoch]Position
 	leaderCommit LSN // highest commit LSN the leader of epoch reported
@@ -165,10 +165,10 @@ func (c *coordCore) record(from NodeID, epoch Epoch, u TopologyUpdate) {
 	case epoch > c.updateEpoch || u.Version > c.update.Version && u.Settled:
 		c.update, c.updateEpoch, c.earlier = u, epoch, nil
 	case u.Version > c.update.Version:
-		if slices.Equal(u.Topology.Sync, c.update.Topology.Sync) {
+		if sameWrites(c.update, u) {
 			u.Settled = c.update.Settled // same sync list, same writes
 		} else {
-			c.earlier = append(c.earlier, c.update.Topology)
+			c.earlier = append(c.earlier, c.update)
 		}
 		c.update = u
 	case u.Version < c.update.Version:
@@ -239,13 +239,20 @@ func (c *coordCore) suspicionQuorum() int {
 	return len(c.update.Topology.Async)/2 + 1
 }
 
+// sameWrites reports whether to's sync set holds what from's does as soon
+// as to is in force: the same sync list, and not a restore after a degrade
+// (the writes the leader acknowledged alone must reach the sync set first).
+func sameWrites(from, to TopologyUpdate) bool {
+	return slices.Equal(from.Topology.Sync, to.Topology.Sync) && (to.Degraded || !from.Degraded)
+}
+
 // members are the nodes of the topology in force: the ones a fencing
 // round must reach.
 func (c *coordCore) members() []NodeID {
 	t := c.update.Topology
 	ids := append([]NodeID{t.Leader}, t.followers()...)
 	for _, e := range c.earlier {
-		for _, id := range append([]NodeID{e.Leader}, e.followers()...) {
+		for _, id := range append([]NodeID{e.Topology.Leader}, e.Topology.followers()...) {
 			if !slices.Contains(ids, id) {
 				ids = append(ids, id)
 			}
@@ -344,7 +351,7 @@ func (c *coordCore) quorumMet(r *fenceRound) bool {
 		return false
 	}
 	for _, e := range c.earlier {
-		if c.cfg.ackLevel != Local && heard(r.replies, e.Sync) < len(e.Sync)-c.cfg.syncCount+1 {
+		if c.cfg.ackLevel != Local && heard(r.replies, e.Topology.Sync) < len(e.Topology.Sync)-c.cfg.syncCount+1 {
 			return false
 		}
 	}
@@ -365,7 +372,7 @@ func heard(replies map[NodeID]Position, ids []NodeID) int {
 // decide asks the Coordinator and promotes, or gives up.
 func (c *coordCore) decide() {
 	r := c.round
-	v := FailoverView{OldEpoch: c.epoch, NewEpoch: r.epoch, Topology: c.update.Topology.clone(), Earlier: cloneTopologies(c.earlier),
+	v := FailoverView{OldEpoch: c.epoch, NewEpoch: r.epoch, Topology: c.update.Topology.clone(), Earlier: cloneUpdates(c.earlier),
 		Quorum: c.cfg.quorum, SyncCount: c.cfg.syncCount, AckLevel: c.cfg.ackLevel,
 		Degraded: c.update.Degraded, DegradedFrom: c.update.DegradedFrom, LeaderCommit: c.leaderCommit,
 		Replies: r.replies, Bases: maps.Clone(c.bases), Target: r.target, AllowDataLoss: r.allowLoss}
@@ -408,10 +415,11 @@ func (c *coordCore) finish(d Decision, err error) {
 	}
 }
 
-func cloneTopologies(ts []Topology) []Topology {
-	var out []Topology
-	for _, t := range ts {
-		out = append(out, t.clone())
+func cloneUpdates(us []TopologyUpdate) []TopologyUpdate {
+	var out []TopologyUpdate
+	for _, u := range us {
+		u.Topology, u.Base = u.Topology.clone(), nil
+		out = append(out, u)
 	}
 	return out
 }

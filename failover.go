@@ -37,11 +37,12 @@ func (r LSNRange) String() string {
 type FailoverView struct {
 	OldEpoch, NewEpoch Epoch
 	Topology           Topology // in force before the failover
-	// Earlier are sync lists in force before Topology's that may still
-	// hold acknowledged writes Topology's sync set lacks (a change that
-	// had not settled yet: its new sync followers were catching up). The
+	// Earlier are topologies in force before Topology whose sync sets may
+	// still hold acknowledged writes Topology's sync set lacks (a change
+	// that had not settled yet: its new sync followers were catching up),
+	// or that committed alone (Degraded) before a restore had settled. The
 	// candidate rule must hold for each of them as well.
-	Earlier   []Topology
+	Earlier   []TopologyUpdate
 	Quorum    Quorum
 	SyncCount int
 	AckLevel  AckLevel
@@ -129,7 +130,12 @@ func (QuorumCoordinator) Decide(v FailoverView) (Decision, error) {
 	// DegradedFrom) are on the sync quorum: it must answer.
 	syncCommit := v.AckLevel != Local && len(v.Topology.Sync) > 0
 	if syncCommit {
-		for _, t := range append([]Topology{v.Topology}, v.Earlier...) {
+		lists := []Topology{v.Topology}
+		for _, e := range v.Earlier {
+			lists = append(lists, e.Topology)
+			lossPossible = lossPossible || e.Degraded // acknowledged by the leader alone
+		}
+		for _, t := range lists {
 			need := len(t.Sync) - v.SyncCount + 1
 			got := heard(v.Replies, t.Sync)
 			if got < need && !v.AllowDataLoss {

@@ -131,11 +131,13 @@ func (c *core) handleStatusAck(m Message) {
 	}
 	c.pendingChange = nil
 	c.topoVersion = pc.update.Version
-	before := slices.Clone(c.syncList)
+	before, wasDegraded := slices.Clone(c.syncList), c.degraded
 	pc.apply()
-	if !slices.Equal(before, c.syncList) {
-		// The same sync list (a degrade, an async follower added or
-		// removed) holds what it held: nothing to settle.
+	if !slices.Equal(before, c.syncList) || wasDegraded && !c.degraded {
+		// A new sync list, or a restore after a degrade (the writes
+		// acknowledged by the leader alone must reach the sync set), must
+		// settle. The same sync list otherwise (a degrade, an async
+		// follower added or removed) holds what it held.
 		c.topologyTookEffect(c.commit)
 	}
 }
