@@ -143,9 +143,12 @@ func newCore(id NodeID, cfg *coreConfig, log LogStore, sm StateMachine, hard *ha
 		if err := sm.Restore(bytes.NewReader(s.data)); err != nil {
 			c.fail(fmt.Errorf("restore the node's own snapshot at %v: %w", s.pos, err))
 		}
-		// Committed entries are in every later leader's log, so they
-		// match whoever leads.
-		c.commit, c.applied, c.matched = s.pos.LSN, s.pos.LSN, s.pos.LSN
+		// Nothing is known to match the leader's log yet: under
+		// asynchronous commit a promotion may have lost even what we
+		// committed, and an answer claiming it would make the leader
+		// count entries we do not share (matched stays 0 until an append
+		// shows it, as after a change of epoch).
+		c.commit, c.applied = s.pos.LSN, s.pos.LSN
 	}
 	return c
 }

@@ -4,8 +4,8 @@ import "fmt"
 
 // followerState is what a follower keeps about its leader's log.
 type followerState struct {
-	// matched is the highest LSN known to equal the current leader's log.
-	// Invariant: commit <= matched on a follower.
+	// matched is the highest LSN known to equal the current leader's log:
+	// 0 after a restart or a change of epoch until an append shows more.
 	matched  LSN
 	readSeen uint64 // highest read round heard from the current leader
 	// sinceLeader counts ticks since the last append from the leader.

@@ -234,6 +234,7 @@ func (c *core) compareCompacted(p *progress, at Position) {
 	}
 	if !p.reseed {
 		c.logf("follower %s holds a snapshot at %v that our log does not: reseeding it", p.id, at)
+		p.snapPos = Position{} // send it whole, marked, even if it took ours as held before
 	}
 	p.reseed = true
 	c.sendAppends(p, true) // sendSnapshot takes a snapshot if it has none

@@ -2,7 +2,6 @@ package replstore
 
 import (
 	"slices"
-	"strings"
 )
 
 // Engine bugs the simulation found that are not fixed yet. Each has a
@@ -18,15 +17,7 @@ type simKnownBug struct {
 	match func(err string) bool
 }
 
-var simKnownBugs = []simKnownBug{
-	{
-		test: "TestSimRegressionMatchedOutlivesLeader",
-		what: "found with seed 1 after the fixes of this session, not minimised yet: a follower reports as received an LSN past its new leader's log (its matched LSN outlives a change of leader), so the leader's view of it is wrong",
-		match: func(err string) bool {
-			return strings.Contains(err, "past the leader's log: leader's view of the follower is wrong")
-		},
-	},
-}
+var simKnownBugs = []simKnownBug{}
 
 // simChangeNotApplied marks a promotion decided on a sync list the old
 // leader had proposed but not applied.

@@ -925,3 +925,35 @@ func TestSimRegressionRestoreBeforeSyncHolds(t *testing.T) {
 			{Kind: simCrash, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
 		}})
 }
+
+// Found by a 100,000-schedule random run: asynchronous commit. The new
+// leader n2 was already sending its snapshot (2:5) to n1, which took it as
+// held (older than its compaction point, 6), so the transfer counted as
+// complete; when n1's next answer showed its compacted prefix differs,
+// n2 decided to reseed it but had no bytes left to send, and sent nothing
+// more, for good. Fixed: a reseed starts its transfer afresh.
+func TestSimRegressionReseedAfterHeldSnapshot(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 3, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 500, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPartition, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simPut, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simPut, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+		}})
+}
