@@ -161,11 +161,8 @@ func (cl *Cluster) read(ctx context.Context, s *Session, opts []ReadOption, fn f
 	}
 	var p viewPick
 	if routeOnView(cl, router, tok, seq, &p) {
-		sv, err := cl.serve(p.target, &p.measured, fn)
+		sv, err := cl.serveSession(s, p.target, &p.measured, fn)
 		if err == nil {
-			if s != nil {
-				s.observe(Token(sv.Applied))
-			}
 			return sv, nil
 		}
 		if _, retry := err.(*retryError); !retry {
@@ -194,11 +191,8 @@ func (cl *Cluster) read(ctx context.Context, s *Session, opts []ReadOption, fn f
 		if rs, ok := req.state(t.Node); ok {
 			measured = &rs
 		}
-		sv, err := cl.serve(t, measured, fn)
+		sv, err := cl.serveSession(s, t, measured, fn)
 		if err == nil {
-			if s != nil {
-				s.observe(Token(sv.Applied))
-			}
 			return sv, nil
 		}
 		if _, retry := err.(*retryError); !retry {
@@ -210,6 +204,15 @@ func (cl *Cluster) read(ctx context.Context, s *Session, opts []ReadOption, fn f
 		}
 	}
 	return Served{}, fmt.Errorf("%w: routed %d times, last: %v", ErrNoReplica, maxRouteAttempts, short)
+}
+
+// serveSession serves fn at t and, in a session, records what it saw.
+func (cl *Cluster) serveSession(s *Session, t Target, measured *ReplicaState, fn func(*ReadTx)) (Served, error) {
+	sv, err := cl.serve(t, measured, fn)
+	if err == nil && s != nil {
+		s.observe(Token(sv.Applied))
+	}
+	return sv, err
 }
 
 // routePool recycles RouteRequests and their Replicas buffers: a read
