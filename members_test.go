@@ -70,8 +70,9 @@ func TestAddFollowerUnderWrites(t *testing.T) {
 	ctx := testCtx(t)
 	w := startWriters(t, cl, 4)
 	w.waitAcked(t, cl, 600)
-	ticks(t, cl, 2) // compaction runs on ticks
-	require.Greater(t, nodeLog(t, cl, "n1")[0].Pos.LSN, LSN(1), "the leader has not compacted: no reseed to test")
+	ticks(t, cl, 2) // compaction starts on ticks; the snapshot is written on another goroutine
+	require.NoError(t, cl.waitUntil(ctx, "n1", func(c *core) bool { return c.log.First() > 1 }),
+		"the leader has not compacted: no reseed to test")
 
 	require.NoError(t, cl.AddFollower(ctx, "n4"))
 	assert.Contains(t, cl.Nodes(), NodeID("n4"))

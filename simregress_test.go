@@ -957,3 +957,53 @@ func TestSimRegressionReseedAfterHeldSnapshot(t *testing.T) {
 			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
 		}})
 }
+
+// Found by the first 100,000-schedule run with REPLSTORE_SIM_MEMBERSHIP=1:
+// asynchronous commit, Replace. While a SetSync change that emptied the
+// sync list waited for the coordinator, replaceLost indexed the waiting
+// change's (empty) sync list with positions of the list in force: the
+// leader panicked. The sync-loss policy now waits while a change is
+// pending or the topology has not settled, as changeTopology would.
+func TestSimRegressionReplaceWhileSetSyncPending(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 5, Sync: 1, SyncCount: 1, Quorum: Any, Ack: Local, SyncLoss: syncLossReplace, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 6, FenceTicks: 4, MaxBatch: 6, MaxInflight: 6, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 150, DupPerMille: 20, MinDelay: 800, MaxDelay: 900, NetSeed: 57},
+		Ops: []simOp{
+			{Kind: simRead, Node: 4, Key: 1, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 6},
+			{Kind: simSetSync, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 2, Wait: 0},
+			{Kind: simCAS, Node: 1, Key: 1, Session: 2, Arg: 3, Wait: 0},
+			{Kind: simPartition, Node: 37, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simPut, Node: 1, Key: 2, Session: 2, Arg: 3, Wait: 1},
+			{Kind: simPause, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simCAS, Node: 1, Key: 1, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simRead, Node: 1, Key: 0, Session: 0, Arg: 3, Wait: 2},
+			{Kind: simRead, Node: 1, Key: 0, Session: 2, Arg: 3, Wait: 0},
+			{Kind: simRead, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simCAS, Node: 0, Key: 1, Session: 1, Arg: 3, Wait: 4},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 8},
+			{Kind: simRead, Node: 3, Key: 2, Session: 0, Arg: 1, Wait: 2},
+			{Kind: simPause, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simSetSync, Node: 2, Key: 0, Session: 0, Arg: 1, Wait: 7},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simRead, Node: 4, Key: 2, Session: 0, Arg: 1, Wait: 4},
+			{Kind: simPut, Node: 1, Key: 2, Session: 2, Arg: 0, Wait: 0},
+			{Kind: simPause, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simPut, Node: 1, Key: 0, Session: 1, Arg: 3, Wait: 1},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 2, Arg: 1, Wait: 3},
+			{Kind: simPause, Node: 1, Key: 0, Session: 0, Arg: 1, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simSetSync, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 5},
+			{Kind: simSwitchover, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simSwitchover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simSwitchover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPause, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 7},
+			{Kind: simCAS, Node: 0, Key: 0, Session: 0, Arg: 2, Wait: 4},
+			{Kind: simRead, Node: 1, Key: 1, Session: 2, Arg: 0, Wait: 6},
+			{Kind: simSwitchover, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 2, Session: 1, Arg: 2, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simBurst, Node: 1, Key: 0, Session: 1, Arg: 3, Wait: 5},
+		}})
+}

@@ -63,8 +63,9 @@ type simNode struct {
 // snapshot job's result.
 type simInput struct {
 	msg  Message
-	call int // index in calls; -1 for a message or a snapshot
+	call int // index in calls; -1 for a message, a snapshot or a control call
 	snap *simSnapJob
+	ctl  func(*core) // a control call on the node's turn (Cluster.do)
 }
 
 // simWaiter ties a proposed write (by LSN) or a leader read (by read id)
@@ -242,6 +243,8 @@ func (w *simWorld) runBatch(n *simNode, batch []simInput) {
 	clocked := false
 	for _, in := range batch {
 		switch {
+		case in.ctl != nil:
+			in.ctl(c)
 		case in.snap != nil:
 			w.snapshotDone(n, in.snap)
 		case in.call < 0:

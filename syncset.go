@@ -87,6 +87,12 @@ func (c *core) unavailableNow(u bool) {
 // applySyncLoss carries out the configured policy while the sync set
 // cannot answer, and undoes a degrade once it can.
 func (c *core) applySyncLoss() {
+	if c.cfg.coordinated && (c.pendingChange != nil || !c.settleAcked) {
+		// One change at a time, from a settled topology (changeTopology
+		// would drop this one): and statusUpdate would describe the
+		// waiting change, not the lists in force that these edit.
+		return
+	}
 	switch {
 	case c.degraded && !c.unavailable:
 		u := c.statusUpdate()
