@@ -117,7 +117,6 @@ func (c *core) handleSnapshotResp(p *progress, m Message) {
 			// follower's progress goes back; only under asynchronous
 			// commit can a follower's state differ from ours).
 			p.received, p.durable, p.applied = min(p.received, s.Pos.LSN), min(p.durable, s.Pos.LSN), min(p.applied, s.Pos.LSN)
-			p.next = s.Pos.LSN + 1
 		}
 		p.reseed = false
 		// It installed the snapshot (or already held all it covers): its
