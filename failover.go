@@ -79,8 +79,8 @@ type Decision struct {
 	// from the old leader's and is open (To is MaxLSN): the old leader
 	// may have acknowledged writes after it last reported, and a sync
 	// follower the fencing round missed may still take them. The old
-	// leader's rollback, when it returns, lists exactly what it drops
-	// (EventRolledBack).
+	// leader's rollback, when it returns, lists what it drops that is
+	// still in its log (EventRolledBack).
 	MayLose LSNRange
 	// LeaderCommit is the old leader's commit LSN as it last reported it:
 	// the LSNs of MayLose up to it were certainly committed.
