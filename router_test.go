@@ -102,16 +102,7 @@ func TestAnyFollowerSpreadsAndFallsBack(t *testing.T) {
 	for _, id := range []NodeID{"n2", "n3", "n4"} { // each has caught up: it may serve
 		require.NoError(t, cl.WaitApplied(ctx, id, pos.LSN))
 	}
-	served := func(reads int) []NodeID {
-		s := cl.NewSession(AnyFollower{})
-		var out []NodeID
-		for range reads {
-			_, _, sv, err := s.Get(ctx, "k")
-			require.NoError(t, err)
-			out = append(out, sv.Node)
-		}
-		return out
-	}
+	served := func(reads int) []NodeID { return servedBy(t, cl, AnyFollower{}, reads) }
 	assert.Equal(t, []NodeID{"n2", "n3", "n4", "n2"}, served(4))
 	require.NoError(t, cl.Crash("n3"))
 	assert.Equal(t, []NodeID{"n2", "n4", "n2"}, served(3))
@@ -405,16 +396,7 @@ func TestViewRoutingMatchesRoute(t *testing.T) {
 func TestViewFollowsShapeChanges(t *testing.T) {
 	cl, _ := newTestCluster(t, func(c *Config) { c.AsyncFollowers = []NodeID{"n3"} })
 	ctx := testCtx(t)
-	served := func(mode ReadRouter, reads int) []NodeID {
-		s := cl.NewSession(mode)
-		var out []NodeID
-		for range reads {
-			_, _, sv, err := s.Get(ctx, "k")
-			require.NoError(t, err)
-			out = append(out, sv.Node)
-		}
-		return out
-	}
+	served := func(mode ReadRouter, reads int) []NodeID { return servedBy(t, cl, mode, reads) }
 	caughtUp := func(ids ...NodeID) {
 		pos, err := cl.Put(ctx, "k", []byte("v"))
 		require.NoError(t, err)
@@ -465,4 +447,18 @@ func TestEmbeddedModeKeepsCustomRoute(t *testing.T) {
 		assert.Equal(t, NodeID("n1"), sv.Node)
 		assert.True(t, sv.Linearizable)
 	}
+}
+
+// servedBy reads key "k" reads times in one new session of mode and
+// returns which node served each read.
+func servedBy(t *testing.T, cl *Cluster, mode ReadRouter, reads int) []NodeID {
+	t.Helper()
+	s := cl.NewSession(mode)
+	var out []NodeID
+	for range reads {
+		_, _, sv, err := s.Get(testCtx(t), "k")
+		require.NoError(t, err)
+		out = append(out, sv.Node)
+	}
+	return out
 }
