@@ -69,7 +69,7 @@ func (c *core) handleAppend(m Message) {
 			return
 		}
 		c.send(Message{Kind: MsgAppendResp, To: m.From, Reject: true, Hint: hint, Last: c.last,
-			Received: c.matched, Durable: c.matched, Applied: c.applied, ReadSeq: c.readSeen})
+			Received: c.matched, Durable: c.matched, Applied: c.appliedMatched(), ReadSeq: c.readSeen})
 		return
 	}
 	if !c.appendFrom(entries) {
@@ -118,7 +118,7 @@ func (c *core) matchesPrev(prev Position) (hint LSN, ok bool) {
 func (c *core) rejectCompacted(to NodeID, at Position) {
 	c.wantReseed = at == Position{}
 	c.send(Message{Kind: MsgAppendResp, To: to, Reject: true, Hint: c.log.First() - 1, Last: c.last,
-		Received: c.matched, Durable: c.matched, Applied: c.applied, ReadSeq: c.readSeen,
+		Received: c.matched, Durable: c.matched, Applied: c.appliedMatched(), ReadSeq: c.readSeen,
 		Snapshot: &SnapshotChunk{Pos: at}})
 }
 
@@ -157,8 +157,16 @@ func (c *core) sendAck() {
 	c.ackPending = false
 	c.ackedUpTo = c.matched
 	c.send(Message{Kind: MsgAppendResp, To: c.leader, Received: c.matched, Durable: c.matched,
-		Applied: c.applied, Last: c.last, ReadSeq: c.readSeen})
+		Applied: c.appliedMatched(), Last: c.last, ReadSeq: c.readSeen})
 }
+
+// appliedMatched is what a follower reports as applied: what it applied
+// of the prefix it knows matches the leader's log. It may have applied
+// more of a log that diverged (a former leader that committed writes
+// alone under asynchronous commit, before it rolls them back): counting
+// those LSNs would let the leader take them for its own entries at the
+// same LSNs and commit those at Applied without any follower holding them.
+func (c *core) appliedMatched() LSN { return min(c.applied, c.matched) }
 
 // epochAt is the epoch of the entry at lsn; a storage error stops the node.
 func (c *core) epochAt(lsn LSN) Epoch {

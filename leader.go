@@ -185,7 +185,7 @@ func (c *core) handleAppendResp(m Message) {
 	p.probing = false
 	p.received = max(p.received, m.Received)
 	p.durable = max(p.durable, m.Durable)
-	p.applied = max(p.applied, m.Applied)
+	p.applied = max(p.applied, min(m.Applied, m.Received)) // see appliedMatched
 	p.next = max(p.next, p.received+1)
 	if p.next >= c.log.First() {
 		p.snapPos = Position{} // reseeded, or never needed it

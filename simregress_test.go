@@ -1007,3 +1007,31 @@ func TestSimRegressionReplaceWhileSetSyncPending(t *testing.T) {
 			{Kind: simBurst, Node: 1, Key: 0, Session: 1, Arg: 3, Wait: 5},
 		}})
 }
+
+// Under AckLevel Applied, a leader acknowledged a write its sync follower
+// did not hold: the follower, the epoch-2 leader that had committed and
+// applied LSNs 2..3 alone while degraded, reported Applied 3 in its first
+// answer to the epoch-3 leader, before rolling them back; the leader kept
+// that as the follower's applied LSN and counted it for its own LSN 3.
+// The next failover promoted the follower, which lacked the write. A
+// follower now reports applied only within the prefix it matched
+// (appliedMatched), and the leader caps it at Received too.
+func TestSimRegressionStaleAppliedCountsForNewEntry(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Applied, SyncLoss: syncLossDegrade, DegradeTicks: 1, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simPartition, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 2, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPartition, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+		}})
+}
