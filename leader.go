@@ -227,8 +227,11 @@ func (c *core) compareCompacted(p *progress, at Position) {
 	}
 	if at != (Position{}) && at.LSN < first {
 		// We compacted past it too: our snapshot decides, and the
-		// follower checks it against its log.
-		p.next = min(p.next, first)
+		// follower checks it against its log. Unless the follower has
+		// since acknowledged matching our log beyond our compaction
+		// point (this answer was overtaken by a later one): then there
+		// is nothing to check, and never below what it acknowledged.
+		p.next = max(min(p.next, first), p.received+1)
 		c.sendAppends(p, true)
 		return
 	}

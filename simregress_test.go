@@ -1035,3 +1035,48 @@ func TestSimRegressionStaleAppliedCountsForNewEntry(t *testing.T) {
 			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
 		}})
 }
+
+// A paused follower, resumed with two snapshots queued (at 13 and 20),
+// installed both and acknowledged LSN 20; an answer it sent between the two
+// installs (compare at my compaction point, 13) reached the leader after
+// that, and compareCompacted lowered the leader's next for it to 17, below
+// the 20 it had acknowledged (core invariant: next > received). Such an
+// overtaken answer now never moves next below received+1.
+func TestSimRegressionNextBelowReceived(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 3, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 100, MinDelay: 200, MaxDelay: 11600, NetSeed: 1},
+		Ops: []simOp{
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simRestart, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPause, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 5},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simRestart, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simRestart, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 2, Wait: 6},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 4},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+		}})
+}
