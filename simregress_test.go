@@ -1080,3 +1080,58 @@ func TestSimRegressionNextBelowReceived(t *testing.T) {
 			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
 		}})
 }
+
+// OPEN, not yet triaged: found by a random 100,000-schedule run
+// (-rapid.seed=14817670791952117157) at the end of the 2026-11-22 session,
+// with no time left to fix it. After every fault heals, n1 never catches up
+// ("no convergence ... n1's log ends at 1:1, leader n2's at 3:3"): a
+// follower left unrepaired after switchovers, partitions and a pause, with
+// retention 6, drops and duplicates. Skipped so that CI stays meaningful;
+// delete the Skip to work on it (REPLSTORE_SIM_TRACE=all prints the trace).
+func TestSimRegressionOpenSwitchoverFollowerNeverRepaired(t *testing.T) {
+	t.Skip("open engine bug (liveness), recorded 2026-11-22, not yet fixed: see the comment")
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 2, SyncCount: 2, Quorum: First, Ack: Durable, SyncLoss: syncLossDegrade, DegradeTicks: 1, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 7, FenceTicks: 5, MaxBatch: 1, MaxInflight: 3, RetainEntries: 6, SnapshotChunk: 0,
+		DropPerMille: 10, DupPerMille: 0, MinDelay: 100, MaxDelay: 6200, NetSeed: 1},
+		Ops: []simOp{
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPause, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simPartition, Node: 6, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 2, Wait: 2},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simSwitchover, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 2, Wait: 2},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simSwitchover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPartition, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simSwitchover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simSwitchover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 2, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPause, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+		}})
+}
