@@ -188,7 +188,7 @@ func (c *core) handleAppendResp(m Message) {
 	p.applied = max(p.applied, min(m.Applied, m.Received)) // see appliedMatched
 	p.next = max(p.next, p.received+1)
 	if p.next >= c.log.First() {
-		p.snapPos = Position{} // reseeded, or never needed it
+		p.forgetSnapshot() // reseeded, or never needed it
 	}
 	c.maybeCommit()
 	c.sendAppends(p, false)
@@ -237,7 +237,7 @@ func (c *core) compareCompacted(p *progress, at Position) {
 	}
 	if !p.reseed {
 		c.logf("follower %s holds a snapshot at %v that our log does not: reseeding it", p.id, at)
-		p.snapPos = Position{} // send it whole, marked, even if it took ours as held before
+		p.forgetSnapshot() // send it whole, marked, even if it took ours as held before
 	}
 	p.reseed = true
 	c.sendAppends(p, true) // sendSnapshot takes a snapshot if it has none

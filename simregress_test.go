@@ -1135,3 +1135,28 @@ func TestSimRegressionOpenSwitchoverFollowerNeverRepaired(t *testing.T) {
 			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
 		}})
 }
+
+// Found by a REPLSTORE_SIM_MEMBERSHIP=1 campaign, but it uses no membership
+// step: AllowDataLoss, Applied, RetainEntries 3. n3, cut off with an empty
+// log, is promoted (epoch 2, loss reported from LSN 1); its snapshot is
+// at 0:0, the zero Position. It reseeds n1 with it; n1 installs it and
+// answers offset 42 of 42. A late rejection from n1 (the answer to an
+// earlier append, "last 3") makes compareCompacted reseed it again
+// (leader.go: p.snapPos = Position{}, p.reseed = true). sendSnapshot then
+// compares p.snapPos with snap.pos, both zero, so it keeps snapSent =
+// snapAcked = total = 42 from the finished transfer and sends nothing;
+// sendAppends goes through sendSnapshot while p.reseed holds, so n3 never
+// sends n1 anything again (not even a heartbeat) and n1 never learns
+// the commit LSN. The zero Position doubles as "no transfer" and as a
+// real snapshot position.
+func TestSimRegressionReseedWithSnapshotAtZeroStalls(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Applied, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: true,
+		TimeoutTicks: 2, SuspectTicks: 4, FenceTicks: 4, MaxBatch: 1, MaxInflight: 1, RetainEntries: 3, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 4100, NetSeed: 2},
+		Ops: []simOp{
+			{Kind: simPartition, Node: 3, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 2, Wait: 4},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+		}})
+}

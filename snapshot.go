@@ -76,6 +76,13 @@ func (c *core) sendSnapshot(p *progress) {
 	}
 }
 
+// forgetSnapshot ends p's snapshot transfer, if any: the next one starts
+// from offset 0. The counters go too, not only the position: a snapshot
+// can be at the zero Position (a leader promoted with an empty log), and
+// a finished transfer's counters kept under it would make sendSnapshot
+// think the next transfer of that snapshot complete and send nothing.
+func (p *progress) forgetSnapshot() { p.snapPos, p.snapAcked, p.snapSent = Position{}, 0, 0 }
+
 // takeSnapshot snapshots the state machine at the applied position and
 // keeps it with the log.
 func (c *core) takeSnapshot() bool {
@@ -97,7 +104,7 @@ func (c *core) handleSnapshotResp(p *progress, m Message) {
 	if m.Reject {
 		// It failed to install (damaged on the way): send it again.
 		c.emit(Event{Kind: EventSnapshotRejected, Peer: p.id, LSN: s.Pos.LSN, Detail: "the follower rejected the snapshot; resending"})
-		p.snapPos, p.snapAcked, p.snapSent = Position{}, 0, 0
+		p.forgetSnapshot()
 		c.sendSnapshot(p)
 		return
 	}
