@@ -68,7 +68,11 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	cl.coreCfg.asyncSnapshots = true
 	var list []*slot
 	for _, id := range append(append([]NodeID{cfg.Leader}, cfg.SyncFollowers...), cfg.AsyncFollowers...) {
-		list = append(list, &slot{id: id, log: cfg.NewLogStore()})
+		log, err := cfg.NewLogStore(id)
+		if err != nil {
+			return nil, fmt.Errorf("replstore: node %s: open its log: %w", id, err)
+		}
+		list = append(list, &slot{id: id, log: log})
 	}
 	m := newMembers(list)
 	cl.mem.Store(m)

@@ -199,9 +199,13 @@ type Config struct {
 	// NewStateMachine makes a node's state machine (at start and after a
 	// crash). Default: NewStore, the telemetry store.
 	NewStateMachine func() StateMachine
-	// NewLogStore makes a node's log storage. It survives a simulated
-	// crash, as a disk would. Default: NewMemLog.
-	NewLogStore func() LogStore
+	// NewLogStore makes node id's log storage, once per node (a durable
+	// implementation finds its files by id). It survives a crash of the
+	// node (Cluster.Crash), as a disk would. Default: NewMemLog.
+	NewLogStore func(id NodeID) (LogStore, error)
+	// NewHardState makes node id's hard state store (epoch, commit hint,
+	// snapshot, topology), once per node. Default: NewMemHardState.
+	NewHardState func(id NodeID) (HardStateStore, error)
 	// Logger receives the cluster's log lines. Nil discards them.
 	Logger *slog.Logger
 	// OnEvent, if set, is called with every Event (sync set changes,
@@ -258,7 +262,10 @@ func (c Config) withDefaults() Config {
 		c.NewStateMachine = func() StateMachine { return NewStore() }
 	}
 	if c.NewLogStore == nil {
-		c.NewLogStore = func() LogStore { return NewMemLog() }
+		c.NewLogStore = func(NodeID) (LogStore, error) { return NewMemLog(), nil }
+	}
+	if c.NewHardState == nil {
+		c.NewHardState = func(NodeID) (HardStateStore, error) { return NewMemHardState(), nil }
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -90,6 +90,9 @@ type LogStore interface {
 	// Reset drops every entry: the log continues after base, as after
 	// installing a snapshot taken at base.
 	Reset(base Position) error
+	// Size returns how many entries the log holds and their payload
+	// bytes (Data), for retention (Config.RetainBytes).
+	Size() (entries int, bytes int64)
 }
 
 // MemLog is the in-memory LogStore. Entries live in fixed-size chunks, so

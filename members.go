@@ -27,7 +27,12 @@ func (cl *Cluster) AddFollower(ctx context.Context, id NodeID) error {
 		cl.mu.Unlock()
 		return fmt.Errorf("replstore: add follower: node %s already exists", id)
 	}
-	s := &slot{id: id, log: cl.cfg.NewLogStore()}
+	log, err := cl.cfg.NewLogStore(id)
+	if err != nil {
+		cl.mu.Unlock()
+		return fmt.Errorf("replstore: add follower %s: open its log: %w", id, err)
+	}
+	s := &slot{id: id, log: log}
 	cl.mem.Store(newMembers(append(slices.Clone(old.list), s)))
 	cl.launch(cl.attach(s))
 	cl.mu.Unlock()

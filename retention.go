@@ -19,10 +19,8 @@ import (
 
 // maybeCompact compacts the log if it holds more than the limits allow.
 func (c *core) maybeCompact() {
-	entries, size := c.last.LSN-(c.log.First()-1), int64(-1)
-	if s, ok := c.log.(interface{ Size() (int, int64) }); ok {
-		_, size = s.Size()
-	}
+	entries := c.last.LSN - (c.log.First() - 1)
+	_, size := c.log.Size()
 	limit := LSN(c.cfg.retainEntries)
 	overEntries := entries > limit+limit/4
 	overBytes := size > c.cfg.retainBytes+c.cfg.retainBytes/4

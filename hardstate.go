@@ -1,0 +1,127 @@
+package replstore
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// HardState is what a node keeps across a crash besides its log: what it
+// has promised and what it knows, so that a restart never undoes a
+// promise. The driver stores it (HardStateStore.Save) before any message
+// that depends on it leaves the node: the epoch a node was fenced with is
+// stored before its fence reply, a promotion before the new leader's
+// first append.
+type HardState struct {
+	// Epoch is the highest epoch the node has seen: promised to a
+	// coordinator's fence, led, or followed. It only grows; the node
+	// refuses every message of an older epoch.
+	Epoch Epoch
+	// Commit is a commit hint: an LSN the node learned was committed (it
+	// may be behind; it is never ahead of what was committed).
+	Commit LSN
+	// Snapshot is the position of the node's snapshot, the state machine
+	// at its log's compaction point (zero if it has none). The snapshot's
+	// bytes are stored with SaveSnapshot before Snapshot names them.
+	Snapshot Position
+	// Topology is the topology the node last knew (from its promotion or
+	// its leader), and TopologyVersion its version.
+	Topology        Topology
+	TopologyVersion uint64
+}
+
+// IsZero reports whether hs is the hard state of a node that has never
+// run.
+func (hs HardState) IsZero() bool {
+	return hs.Epoch == 0 && hs.Commit == 0 && hs.Snapshot == (Position{}) && hs.Topology.Leader == "" &&
+		len(hs.Topology.Sync) == 0 && len(hs.Topology.Async) == 0 && hs.TopologyVersion == 0
+}
+
+// clone returns hs with slices of its own.
+func (hs HardState) clone() HardState {
+	hs.Topology = hs.Topology.clone()
+	return hs
+}
+
+// HardStateStore keeps one node's hard state and its snapshot. Only the
+// node that owns it calls it, from one goroutine at a time. MemHardState
+// keeps them in memory (they survive Cluster.Crash, as a disk would); a
+// durable implementation writes each atomically (temporary file, fsync,
+// rename, fsync the directory).
+type HardStateStore interface {
+	// Load returns the stored hard state; the zero HardState for a node
+	// that has never stored one.
+	Load() (HardState, error)
+	// Save stores hs, atomically and durably: once it returns, a crash
+	// loads hs, and before it returns a crash loads the previous state.
+	Save(hs HardState) error
+	// SaveSnapshot stores a snapshot of the state machine at pos,
+	// atomically: a crash leaves the previous snapshot or this one, never
+	// a mix. It replaces the previous one.
+	SaveSnapshot(pos Position, data []byte) error
+	// LoadSnapshot returns the stored snapshot, or a zero Position and nil
+	// data if there is none. A snapshot that fails its checksum is an
+	// error wrapping ErrBadSnapshot.
+	LoadSnapshot() (Position, []byte, error)
+}
+
+// MemHardState is the in-memory HardStateStore. Its zero value is ready.
+// It is safe for concurrent use (Cluster reads it while a node is down).
+type MemHardState struct {
+	mu      sync.Mutex
+	hs      HardState
+	snapPos Position
+	snap    []byte
+	saves   int
+}
+
+var _ HardStateStore = (*MemHardState)(nil)
+
+// NewMemHardState returns an empty in-memory hard state store.
+func NewMemHardState() *MemHardState { return &MemHardState{} }
+
+// Load implements HardStateStore.
+func (m *MemHardState) Load() (HardState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.hs.clone(), nil
+}
+
+// Save implements HardStateStore.
+func (m *MemHardState) Save(hs HardState) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if hs.Epoch < m.hs.Epoch {
+		return fmt.Errorf("replstore: hard state: epoch would go back from %d to %d", m.hs.Epoch, hs.Epoch)
+	}
+	m.hs = hs.clone()
+	m.saves++
+	return nil
+}
+
+// SaveSnapshot implements HardStateStore. It keeps data (the caller must
+// not modify it).
+func (m *MemHardState) SaveSnapshot(pos Position, data []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.snapPos, m.snap = pos, data
+	return nil
+}
+
+// LoadSnapshot implements HardStateStore.
+func (m *MemHardState) LoadSnapshot() (Position, []byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.snapPos, m.snap, nil
+}
+
+// Saves counts the Save calls that succeeded.
+func (m *MemHardState) Saves() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.saves
+}
+
+// ErrStorage marks a failure of a node's own storage (its log, hard state
+// or snapshot): the node stops acknowledging rather than lie.
+var ErrStorage = errors.New("replstore: storage failure")
