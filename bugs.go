@@ -1,8 +1,10 @@
 package replstore
 
 // plantedBug names a known bug that tests can switch on, to prove that
-// the simulation and the invariant checks catch it. Production code never
-// sets it: the zero value plants nothing.
+// the simulation and the invariant checks catch it. It is injected
+// through the core's configuration (coreConfig.bug) and the decider's
+// (QuorumCoordinator.bug), never through a global; production code never
+// sets either: the zero value plants nothing.
 type plantedBug uint8
 
 const (
@@ -23,6 +25,3 @@ const (
 	// stores them, before they are committed.
 	bugApplyUncommitted
 )
-
-// testBug is the planted bug in force; only tests set it.
-var testBug plantedBug

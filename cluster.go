@@ -34,27 +34,18 @@ type Cluster struct {
 // and async followers as configured, then nodes added later.
 type members struct {
 	order []NodeID
-	list  []*slot // the slots in order
-	slots map[NodeID]*slot
+	list  []*Node // the slots in order
+	slots map[NodeID]*Node
 }
 
 // newMembers indexes slots by ID.
-func newMembers(list []*slot) *members {
-	m := &members{list: list, slots: make(map[NodeID]*slot, len(list))}
+func newMembers(list []*Node) *members {
+	m := &members{list: list, slots: make(map[NodeID]*Node, len(list))}
 	for _, s := range list {
 		m.order = append(m.order, s.id)
 		m.slots[s.id] = s
 	}
 	return m
-}
-
-// slot is one configured node: what survives its crashes (log, hard
-// state) and the runtime currently started, if any.
-type slot struct {
-	id   NodeID
-	log  LogStore
-	hard hardState
-	node atomic.Pointer[node] // nil while crashed; changed under Cluster.mu
 }
 
 // NewCluster validates cfg and starts every node; the configured leader
@@ -66,13 +57,13 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	cfg = cfg.withDefaults()
 	cl := &Cluster{cfg: cfg, coreCfg: newCoreConfig(cfg), net: NewMemNet()}
 	cl.coreCfg.asyncSnapshots = true
-	var list []*slot
+	var list []*Node
 	for _, id := range append(append([]NodeID{cfg.Leader}, cfg.SyncFollowers...), cfg.AsyncFollowers...) {
-		log, err := cfg.NewLogStore(id)
+		s, err := newNodeFor(cl.clusterEnv(), id)
 		if err != nil {
-			return nil, fmt.Errorf("replstore: node %s: open its log: %w", id, err)
+			return nil, err
 		}
-		list = append(list, &slot{id: id, log: log})
+		list = append(list, s)
 	}
 	m := newMembers(list)
 	cl.mem.Store(m)
@@ -81,7 +72,12 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	// append, so the epoch's opening entry is not lost.
 	nodes := make([]*node, len(m.order))
 	for i, id := range m.order {
-		nodes[i] = cl.attach(m.slots[id])
+		n, err := m.slots[id].attach()
+		if err != nil {
+			cl.closeEarly(nodes[:i])
+			return nil, err
+		}
+		nodes[i] = n
 	}
 	nodes[0].core.becomeLeader(1, time.Now().UnixNano(),
 		Topology{Leader: cfg.Leader, Sync: cfg.SyncFollowers, Async: cfg.AsyncFollowers})
@@ -119,21 +115,39 @@ func (cl *Cluster) runTicker() {
 	}
 }
 
-// attach makes a node for s and puts it on the network, not yet running.
-// Callers hold mu or are NewCluster.
-func (cl *Cluster) attach(s *slot) *node {
-	n := cl.newNode(s)
-	cl.net.Register(s.id, n.mbox.put)
-	s.node.Store(n)
-	return n
+// clusterEnv is what every Node of the cluster shares: the configuration,
+// the network and the harness's hooks.
+func (cl *Cluster) clusterEnv() nodeEnv {
+	return nodeEnv{cfg: &cl.cfg, coreCfg: cl.coreCfg, tr: cl.net, report: cl.report, shaped: cl.shaped, afterBatch: cl.afterBatch}
+}
+
+// closeEarly stops what NewCluster started before it failed.
+func (cl *Cluster) closeEarly(attached []*node) {
+	for _, n := range attached {
+		cl.net.Unregister(n.id)
+	}
+	cl.coord.stopAndWait()
+	cl.net.Close()
+}
+
+// shaped invalidates the read path's view when node n changed role,
+// epoch or caught-up state.
+func (cl *Cluster) shaped(*node) { cl.views.invalidate() }
+
+// afterBatch tracks which node leads, for writers and the harness.
+func (cl *Cluster) afterBatch(n *node) {
+	if n.core.role == roleLeader && n.stopping == nil {
+		if cl.leader.Load() != n {
+			cl.setLeader(n)
+		}
+	} else if cl.leader.Load() == n {
+		cl.clearLeader(n)
+	}
 }
 
 // launch sends what the node's core produced while starting (a leader's
 // first append) and starts its goroutine.
-func (cl *Cluster) launch(n *node) {
-	n.afterStep()
-	go n.run()
-}
+func (cl *Cluster) launch(n *node) { n.launch() }
 
 // Net returns the in-memory network, for fault injection.
 func (cl *Cluster) Net() *MemNet { return cl.net }
@@ -164,7 +178,7 @@ func (cl *Cluster) report(e Event) {
 }
 
 // slotOf finds a node's slot.
-func (cl *Cluster) slotOf(id NodeID) (*slot, error) {
+func (cl *Cluster) slotOf(id NodeID) (*Node, error) {
 	m := cl.mem.Load()
 	s, ok := m.slots[id]
 	if !ok {
@@ -205,13 +219,13 @@ func (cl *Cluster) Crash(id NodeID) error {
 	if !cl.stop(s, fmt.Errorf("%w: %s crashed", ErrNodeDown, id)) {
 		return fmt.Errorf("%w: %s is already crashed", ErrNodeDown, id)
 	}
-	cl.report(Event{Kind: EventNodeCrashed, Node: id, Epoch: s.hard.epoch, LSN: s.log.Last().LSN})
+	cl.report(Event{Kind: EventNodeCrashed, Node: id, Epoch: s.epochOf(), LSN: s.log.Last().LSN})
 	return nil
 }
 
 // stop takes s's node off the network and stops it; pending writes fail
 // with err. It reports false if s was not running. Callers hold mu.
-func (cl *Cluster) stop(s *slot, err error) bool {
+func (cl *Cluster) stop(s *Node, err error) bool {
 	n := s.node.Load()
 	if n == nil {
 		return false
@@ -242,8 +256,12 @@ func (cl *Cluster) Restart(id NodeID) error {
 	}
 	// A restarted node follows: it learns who leads from the leader's
 	// appends, or the coordinator promotes it.
-	ev := Event{Kind: EventNodeRestarted, Node: id, Epoch: s.hard.epoch, LSN: s.log.Last().LSN}
-	cl.launch(cl.attach(s))
+	ev := Event{Kind: EventNodeRestarted, Node: id, Epoch: s.epochOf(), LSN: s.log.Last().LSN}
+	n, err := s.attach()
+	if err != nil {
+		return fmt.Errorf("replstore: restart %s: %w", id, err)
+	}
+	cl.launch(n)
 	cl.report(ev)
 	return nil
 }
@@ -344,4 +362,14 @@ func (cl *Cluster) Close() error {
 	}
 	cl.net.Close()
 	return nil
+}
+
+// Node returns the Node that hosts replica id in this cluster, the type a
+// service embeds: writes through it are forwarded to the leader if it
+// does not lead. Crash and Restart replace its runtime, not the Node.
+func (cl *Cluster) Node(id NodeID) (*Node, error) {
+	if cl.closed.Load() {
+		return nil, ErrClosed
+	}
+	return cl.slotOf(id)
 }

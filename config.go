@@ -196,6 +196,11 @@ type Config struct {
 	// MaxValueBytes bounds values (and raw commands). Default 1 MiB.
 	MaxValueBytes int
 
+	// DisableForwarding makes a Node that does not lead refuse writes with
+	// *NotLeaderError (naming the leader it knows) instead of forwarding
+	// them to the leader.
+	DisableForwarding bool
+
 	// NewStateMachine makes a node's state machine (at start and after a
 	// crash). Default: NewStore, the telemetry store.
 	NewStateMachine func() StateMachine

@@ -2,6 +2,7 @@ package replstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 )
 
@@ -15,6 +16,7 @@ type coordNode struct {
 	stop    bool
 	nextID  uint64
 	waiting map[uint64]chan roundResult
+	remote  map[uint64]Message // rounds requested by a node's message (MsgRead)
 	tickFn  func()
 }
 
@@ -25,7 +27,7 @@ func (cl *Cluster) startCoordinator() {
 		allowDataLoss: cfg.AllowDataLoss, decider: cfg.Coordinator}
 	topo := Topology{Leader: cfg.Leader, Sync: cfg.SyncFollowers, Async: cfg.AsyncFollowers}
 	n := &coordNode{cl: cl, core: newCoordCore(cc, cfg.Leader, 1, topo), mbox: newMailbox(),
-		done: make(chan struct{}), waiting: map[uint64]chan roundResult{}}
+		done: make(chan struct{}), waiting: map[uint64]chan roundResult{}, remote: map[uint64]Message{}}
 	n.tickFn = n.core.onTick
 	cl.coord = n
 	cl.net.Register(CoordinatorID, n.mbox.put)
@@ -39,10 +41,13 @@ func (n *coordNode) run() {
 		<-n.mbox.notify
 		inbox = n.mbox.take(inbox)
 		for i := range inbox {
-			if f := inbox[i].f; f != nil {
-				f()
-			} else {
-				n.core.step(inbox[i].m)
+			switch m := &inbox[i].m; {
+			case inbox[i].f != nil:
+				inbox[i].f()
+			case m.Kind == MsgRead:
+				n.requested(*m)
+			default:
+				n.core.step(*m)
 			}
 		}
 		clear(inbox)
@@ -70,6 +75,10 @@ func (n *coordNode) flush() {
 		if ch, ok := n.waiting[r.id]; ok {
 			ch <- r
 			delete(n.waiting, r.id)
+		}
+		if m, ok := n.remote[r.id]; ok {
+			delete(n.remote, r.id)
+			n.answer(m, r.decision, r.err)
 		}
 	}
 	c.results = c.results[:0]
@@ -173,4 +182,30 @@ func (n *coordNode) tickSync(ctx context.Context) error {
 func (n *coordNode) stopAndWait() {
 	n.mbox.call(func() { n.stop = true })
 	<-n.done
+}
+
+// requested starts a round a node asked for by message (Node.Failover,
+// Node.Switchover); flush answers it with the decision.
+func (n *coordNode) requested(m Message) {
+	n.nextID++
+	switch m.Op {
+	case ReadFailover:
+		n.remote[n.nextID] = m
+		n.core.requestFailover(n.nextID, m.Confirm)
+	case ReadSwitchover:
+		n.remote[n.nextID] = m
+		n.core.requestSwitchover(n.nextID, m.Target)
+	default:
+		n.answer(m, Decision{}, fmt.Errorf("%w: the coordinator does not serve %v", ErrBadCommand, m.Op))
+	}
+}
+
+// answer replies to a node's request with a decision or an error.
+func (n *coordNode) answer(m Message, d Decision, err error) {
+	resp := Message{Kind: MsgReadResp, From: CoordinatorID, To: m.From, Epoch: m.Epoch, ReqID: m.ReqID}
+	if err == nil {
+		resp.Data, err = json.Marshal(d)
+	}
+	resp.ErrCode, resp.ErrText = encodeErr(err)
+	n.cl.net.Send(resp)
 }

@@ -46,6 +46,8 @@ type coreConfig struct {
 	// newStateMachine rebuilds the state machine when a rollback removes
 	// applied entries (possible only under asynchronous commit).
 	newStateMachine func() StateMachine
+	// bug is a planted bug (bugs.go); only tests set it.
+	bug plantedBug
 }
 
 func newCoreConfig(c Config) *coreConfig {
@@ -73,13 +75,6 @@ func newCoreConfig(c Config) *coreConfig {
 		cc.degradeTicks = c.ticksFor(c.SyncLoss.after)
 	}
 	return cc
-}
-
-// hardState is what a node keeps across a crash besides its log: the
-// highest epoch it has seen, so it never accepts an older one again.
-type hardState struct {
-	epoch Epoch
-	snap  *localSnapshot // the state machine at the log's compaction point
 }
 
 // lsnErr is a command's non-nil result, for the client that wrote it.
@@ -116,11 +111,23 @@ type core struct {
 	ledThrough LSN
 	// appliedTime is the leader's clock stamped on the entry at applied.
 	appliedTime int64
-	now         int64  // the driver's clock at the last input (Unix ns)
-	tick        uint64 // logical time: ticks seen
+	// unsynced: the log was appended to since the driver last synced it
+	// (driver.persist syncs it before any message leaves). synced is the
+	// highest LSN known synced: the leader counts itself toward commit
+	// only up to it.
+	unsynced bool
+	synced   LSN
+	now      int64  // the driver's clock at the last input (Unix ns)
+	tick     uint64 // logical time: ticks seen
 
 	leaderState
 	followerState
+
+	// ads is every replica's state as this node last advertised it (the
+	// leader, once per tick) or heard it (a follower, from heartbeats);
+	// never modified once made (advertise.go).
+	ads     []ReplicaState
+	adsTick uint64
 
 	snapJob  *snapshotJob // a snapshot for the driver to write, then snapshotTaken
 	snapBusy bool         // a snapshot job is out
@@ -136,6 +143,7 @@ type core struct {
 // crashes; the state machine is fresh and is replayed as commits arrive.
 func newCore(id NodeID, cfg *coreConfig, log LogStore, sm StateMachine, hard *hardState) *core {
 	c := &core{id: id, cfg: cfg, log: log, sm: sm, hard: hard, epoch: hard.epoch, last: log.Last()}
+	c.synced = c.last.LSN // what a log holds when it opens is on disk
 	// The state machine starts from the node's snapshot, if it has one,
 	// and replays the log from there as commits arrive. The log is only
 	// ever compacted through the snapshot, so nothing is missing.
@@ -153,9 +161,14 @@ func newCore(id NodeID, cfg *coreConfig, log LogStore, sm StateMachine, hard *ha
 	return c
 }
 
-// step feeds one message to the core.
+// step feeds one message to the core. Every message passes the epoch
+// gate first (fencing.go): one from an epoch older than any this node has
+// seen is refused here, in one place, and no handler sees it.
 func (c *core) step(m Message, now int64) {
 	c.now = now
+	if m.Epoch < c.epoch && c.refuseStale(m) {
+		return
+	}
 	switch m.Kind {
 	case MsgAppend:
 		c.handleAppend(m)
@@ -213,6 +226,15 @@ func (c *core) applyDeferred() {
 	c.applyCommitted()
 	if !c.caughtUp && c.leaderLast > 0 && c.applied+LSN(c.cfg.caughtUpLag) >= c.leaderLast {
 		c.caughtUp = true
+	}
+}
+
+// logSynced tells the core that the driver synced its log: a leader may
+// now count its own entries toward commit.
+func (c *core) logSynced() {
+	c.synced = c.last.LSN
+	if c.role == roleLeader {
+		c.maybeCommit()
 	}
 }
 

@@ -15,9 +15,12 @@ import (
 type coreNet struct {
 	t     testing.TB
 	cores map[NodeID]*core
-	queue []Message
-	drop  func(Message) bool
-	now   int64
+	drvs  map[NodeID]*driver
+	// events are every node's events, as the driver reported them.
+	events map[NodeID][]Event
+	queue  []Message
+	drop   func(Message) bool
+	now    int64
 }
 
 func newCoreNet(t testing.TB, cfg Config, leaderLog LogStore) *coreNet {
@@ -25,27 +28,45 @@ func newCoreNet(t testing.TB, cfg Config, leaderLog LogStore) *coreNet {
 	require.NoError(t, cfg.Validate())
 	cc := newCoreConfig(cfg)
 	cc.coordinated = false
-	n := &coreNet{t: t, cores: map[NodeID]*core{}}
+	n := &coreNet{t: t, cores: map[NodeID]*core{}, drvs: map[NodeID]*driver{}, events: map[NodeID][]Event{}}
 	ids := append(append([]NodeID{cfg.Leader}, cfg.SyncFollowers...), cfg.AsyncFollowers...)
 	for _, id := range ids {
 		log := LogStore(NewMemLog())
 		if id == cfg.Leader && leaderLog != nil {
 			log = leaderLog
 		}
-		n.cores[id] = newCore(id, cc, log, NewStore(), &hardState{epoch: log.Last().Epoch})
+		d, err := newDriver(id, cc, log, NewStore(), NewMemHardState(), coreNetHost{n, id})
+		require.NoError(t, err)
+		n.cores[id], n.drvs[id] = d.c, d
 	}
 	return n
 }
 
-// collect moves every core's outputs into the queue and checks invariants.
+// coreNetHost is coreNet's side of the driver contract: messages go to
+// the queue, events to the net's record; results are dropped.
+type coreNetHost struct {
+	n  *coreNet
+	id NodeID
+}
+
+func (h coreNetHost) send(msgs []Message) { h.n.queue = append(h.n.queue, msgs...) }
+func (h coreNetHost) report(e Event) {
+	if h.n.events != nil {
+		h.n.events[h.id] = append(h.n.events[h.id], e)
+	}
+}
+func (coreNetHost) startSnapshot(*snapshotJob) {
+	panic("core tests snapshot inline (asyncSnapshots is off)")
+}
+func (h coreNetHost) answer() {}
+
+// collect ends every core's batch with the driver and checks invariants.
 func (n *coreNet) collect() {
 	for _, id := range n.ids() {
 		c := n.cores[id]
-		c.flush()
-		n.queue = append(n.queue, c.msgs...)
-		c.msgs = c.msgs[:0]
-		c.applyDeferred()
+		n.drvs[id].advance()
 		c.errs = c.errs[:0]
+		c.readsReady = c.readsReady[:0]
 		require.NoError(n.t, c.fatal)
 		require.NoError(n.t, c.checkInvariants())
 	}
@@ -135,7 +156,7 @@ func TestMismatchRepair(t *testing.T) {
 	require.Equal(t, logOf(t, leader.log), logOf(t, fl), "logs differ after repair")
 	require.Equal(t, Position{3, 9}, fl.Last())
 	var rolled []Entry
-	for _, e := range n.cores["b"].events {
+	for _, e := range n.events["b"] {
 		if e.Kind == EventRolledBack {
 			rolled = append(rolled, e.Entries...)
 		}
@@ -212,9 +233,13 @@ func TestCommitRuleMatchesReference(t *testing.T) {
 		cfg = cfg.withDefaults()
 		cc := newCoreConfig(cfg)
 		cc.coordinated = false
-		c := newCore("L", cc, NewMemLog(), NewStore(), &hardState{})
+		d, err := newDriver("L", cc, NewMemLog(), NewStore(), NewMemHardState(), coreNetHost{&coreNet{}, "L"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := d.c
 		c.becomeLeader(1, 0, topoOf(cfg))
-		c.flush()
+		d.advance()
 		type ack struct{ recv, dur, app LSN }
 		acks := map[NodeID]*ack{}
 		heard := map[NodeID]uint64{}
@@ -229,10 +254,10 @@ func TestCommitRuleMatchesReference(t *testing.T) {
 				for k := rapid.IntRange(1, 5).Draw(t, "proposals"); k > 0; k-- {
 					c.propose(AppendPut(nil, "k", []byte("v")))
 				}
-				c.flush()
+				d.advance()
 			case 1:
 				c.onTick(int64(step))
-				c.flush()
+				d.advance()
 			default:
 				id := rapid.SampledFrom(all).Draw(t, "from")
 				a := acks[id]
@@ -241,7 +266,7 @@ func TestCommitRuleMatchesReference(t *testing.T) {
 				a.app = LSN(rapid.Uint64Range(uint64(a.app), uint64(min(a.dur, c.safe))).Draw(t, "applied"))
 				heard[id] = c.tick
 				c.step(Message{Kind: MsgAppendResp, From: id, To: "L", Epoch: 1, Received: a.recv, Durable: a.dur, Applied: a.app}, int64(step))
-				c.flush()
+				d.advance()
 			}
 			c.msgs = c.msgs[:0]
 			if err := c.checkInvariants(); err != nil {

@@ -103,12 +103,14 @@ type Coordinator interface {
 // answered. Under asynchronous commit (AckLevel Local, or degraded) no
 // node can prove it, so it promotes the most up-to-date one and reports
 // what may be lost.
-type QuorumCoordinator struct{}
+type QuorumCoordinator struct {
+	bug plantedBug // only tests plant one (bugs.go)
+}
 
 // Decide implements Coordinator.
-func (QuorumCoordinator) Decide(v FailoverView) (Decision, error) {
+func (q QuorumCoordinator) Decide(v FailoverView) (Decision, error) {
 	cand, ok := bestReply(v, nil)
-	if testBug == bugPromoteStale {
+	if q.bug == bugPromoteStale {
 		cand, ok = worstReply(v)
 	}
 	if !ok {

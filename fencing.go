@@ -5,15 +5,24 @@ package replstore
 // commit: its followers answer its appends with a rejection that carries
 // the newer epoch, and it steps down when it hears one.
 
-// fenced reports whether m comes from an epoch older than any this node
-// has seen; if so it answers with a rejection carrying the newer epoch.
-func (c *core) fenced(m Message) bool {
-	if m.Epoch >= c.epoch || testBug == bugAcceptOldEpoch {
-		return false
-	}
-	c.emit(Event{Kind: EventFenced, Peer: m.From, Detail: "refused a message from older epoch"})
-	if m.Kind == MsgAppend {
-		c.send(Message{Kind: MsgAppendResp, To: m.From, Reject: true, Last: c.last})
+// refuseStale is the epoch gate: m comes from an epoch older than any
+// this node has seen, and is refused, with an answer that carries the
+// newer epoch where the sender waits for one (an append, a fence). It
+// reports false only for what a planted bug lets through.
+func (c *core) refuseStale(m Message) bool {
+	switch m.Kind {
+	case MsgAppend, MsgSnapshot:
+		if c.cfg.bug == bugAcceptOldEpoch {
+			return false
+		}
+		c.emit(Event{Kind: EventFenced, Peer: m.From, Detail: "refused a message from older epoch"})
+		if m.Kind == MsgAppend {
+			c.send(Message{Kind: MsgAppendResp, To: m.From, Reject: true, Last: c.last})
+		}
+	case MsgFence:
+		c.send(Message{Kind: MsgFenceResp, To: m.From, Reject: true, Last: c.last})
+	case MsgPromote:
+		c.logf("ignoring a stale promotion to epoch %d", m.Epoch)
 	}
 	return true
 }
@@ -52,7 +61,7 @@ func (c *core) observeEpoch(m Message) bool {
 // now on it refuses the old leader. A node that already follows a leader
 // of that epoch or a newer one refuses.
 func (c *core) handleFence(m Message) {
-	if m.Epoch < c.epoch || (m.Epoch == c.epoch && c.leader != "") {
+	if m.Epoch == c.epoch && c.leader != "" {
 		c.send(Message{Kind: MsgFenceResp, To: m.From, Reject: true, Last: c.last})
 		return
 	}
@@ -63,7 +72,7 @@ func (c *core) handleFence(m Message) {
 
 // handlePromote makes this node the leader of the fenced epoch.
 func (c *core) handlePromote(m Message) {
-	if m.Update == nil || m.Epoch < c.epoch || (m.Epoch == c.epoch && c.leader != "") {
+	if m.Update == nil || m.Epoch == c.epoch && c.leader != "" {
 		c.logf("ignoring a stale promotion to epoch %d", m.Epoch)
 		return
 	}

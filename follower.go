@@ -32,9 +32,6 @@ type followerState struct {
 // matching Position and come from a current epoch; otherwise it answers
 // with what it holds so the leader can back up.
 func (c *core) handleAppend(m Message) {
-	if c.fenced(m) {
-		return
-	}
 	c.observeEpoch(m)
 	if c.role == roleLeader {
 		// Two leaders in one epoch: impossible by construction.
@@ -44,6 +41,9 @@ func (c *core) handleAppend(m Message) {
 	c.leader = m.From
 	c.sinceLeader = 0
 	c.readSeen = max(c.readSeen, m.ReadSeq)
+	if m.Replicas != nil {
+		c.ads = m.Replicas
+	}
 	prev, entries := m.Prev, m.Entries
 	if base := c.log.First() - 1; prev.LSN < base {
 		// The entries up to our compaction point are in our snapshot, not
@@ -83,7 +83,7 @@ func (c *core) handleAppend(m Message) {
 	// Applying waits for the end of the batch (see flush and
 	// applyDeferred), so the acknowledgement is not delayed by it.
 	c.commit = max(c.commit, min(m.Commit, c.matched))
-	if testBug == bugApplyUncommitted {
+	if c.cfg.bug == bugApplyUncommitted {
 		c.commit = max(c.commit, c.matched)
 	}
 	if m.WantAck || c.matched >= c.ackedUpTo+LSN(c.cfg.maxInflight/4) {
@@ -139,10 +139,7 @@ func (c *core) appendFrom(entries []Entry) bool {
 			c.fail(fmt.Errorf("append: %w", err))
 			return false
 		}
-		if err := c.log.Sync(); err != nil {
-			c.fail(fmt.Errorf("sync: %w", err))
-			return false
-		}
+		c.unsynced = true // synced by the driver before the acknowledgement leaves
 		c.last = entries[len(entries)-1].Pos
 		return true
 	}

@@ -133,6 +133,7 @@ func (c *core) handleStatusAck(m Message) {
 	c.topoVersion = pc.update.Version
 	before, wasDegraded := slices.Clone(c.syncList), c.degraded
 	pc.apply()
+	c.noteTopology(c.topology(), c.topoVersion)
 	if !slices.Equal(before, c.syncList) || wasDegraded && !c.degraded {
 		// A new sync list, or a restore after a degrade (the writes
 		// acknowledged by the leader alone must reach the sync set), must

@@ -49,7 +49,9 @@ func (c *core) becomeLeader(epoch Epoch, now int64, topo Topology) {
 		p.lastHeard = c.tick
 	}
 	c.safe = c.commit
+	c.ads = nil // a follower's copy of the old leader's view
 	c.epochStart = c.last.LSN + 1
+	c.noteTopology(topo, c.topoVersion)
 	c.refreshSyncSet()
 	c.topologyTookEffect(c.epochStart)
 	if epoch == 1 {
@@ -83,10 +85,7 @@ func (c *core) appendProposals() {
 		c.fail(fmt.Errorf("append: %w", err))
 		return
 	}
-	if err := c.log.Sync(); err != nil {
-		c.fail(fmt.Errorf("sync: %w", err))
-		return
-	}
+	c.unsynced = true // the driver syncs before anything is sent
 	c.last = c.pending[len(c.pending)-1].Pos
 	clear(c.pending) // drop references to the commands
 	c.pending = c.pending[:0]
@@ -137,8 +136,14 @@ func (c *core) sendTo(p *progress, ents []Entry) {
 	// is enough for liveness, lag and flow control, and spares the leader
 	// a wake-up per batch for acknowledgements that decide nothing.
 	wantAck := p.sync || p.probing || len(ents) == 0 || p.askedAt != c.tick
-	c.send(Message{Kind: MsgAppend, To: p.id, Prev: Position{Epoch: c.epochAt(prev), LSN: prev},
-		Entries: ents, Commit: c.safe, WantAck: wantAck, ReadSeq: c.readSent})
+	m := Message{Kind: MsgAppend, To: p.id, Prev: Position{Epoch: c.epochAt(prev), LSN: prev},
+		Entries: ents, Commit: c.safe, WantAck: wantAck, ReadSeq: c.readSent}
+	if p.adsSent != c.adsTick || len(ents) == 0 {
+		// Once per tick, and on every heartbeat: every replica's state.
+		m.Replicas = c.advertise()
+		p.adsSent = c.adsTick
+	}
+	c.send(m)
 	if wantAck {
 		p.askedAt = c.tick
 	}
@@ -153,8 +158,8 @@ func (c *core) handleAppendResp(m Message) {
 		c.observeEpoch(m)
 		return
 	}
-	if c.role != roleLeader || m.Epoch < c.epoch {
-		return // an answer to an older epoch's append
+	if c.role != roleLeader {
+		return // an answer to an epoch this node no longer leads
 	}
 	p := c.progressOf(m.From)
 	if p == nil {
@@ -293,8 +298,11 @@ func (c *core) maybeCommit() {
 // quorum is the highest LSN the sync set holds at level, by the FIRST or
 // ANY rule. The leader holds everything it has appended.
 func (c *core) quorum(level AckLevel) LSN {
-	if level == Local || testBug == bugAckEarly {
+	if c.cfg.bug == bugAckEarly {
 		return c.last.LSN
+	}
+	if level == Local {
+		return c.synced // the leader holds what it has synced
 	}
 	c.acks = c.acks[:0]
 	for _, p := range c.followers {
@@ -302,12 +310,13 @@ func (c *core) quorum(level AckLevel) LSN {
 			c.acks = append(c.acks, p.ack(level))
 		}
 	}
-	return min(quorumLSN(c.acks, c.cfg.syncCount), c.last.LSN)
+	return min(quorumLSN(c.acks, c.cfg.syncCount), c.synced)
 }
 
 // leaderTick sends heartbeats, re-forms the sync set and applies the
 // sync-loss policy.
 func (c *core) leaderTick() {
+	c.advertise()
 	for _, p := range c.followers {
 		if c.tick-p.lastSent >= uint64(c.cfg.heartbeatTicks) {
 			c.sendAppends(p, true)

@@ -5,24 +5,27 @@ import (
 	"fmt"
 )
 
-// readWaiters are the runtime's side of leader reads: a channel per read,
-// answered when the core confirms the read or the node stops leading.
+// readWaiters are the runtime's side of leader reads: a callback per
+// read, called on the node's goroutine when the core confirms the read
+// (nil) or the node stops leading (why not).
 type readWaiters struct {
 	nextRead uint64
-	readChs  map[uint64]chan error
+	readChs  map[uint64]func(error)
 }
 
-// startRead registers a leader read on the node's goroutine.
-func (n *node) startRead(ch chan error) {
+// startRead registers a leader read on the node's goroutine; it returns
+// the read's number (0 if refused at once: done has been called).
+func (n *node) startRead(done func(error)) uint64 {
 	if !n.core.requestRead(n.nextRead + 1) {
-		ch <- fmt.Errorf("%w: %s is a follower (epoch %d)", ErrNotLeader, n.id, n.core.epoch)
-		return
+		done(fmt.Errorf("%w: %s is a follower (epoch %d)", ErrNotLeader, n.id, n.core.epoch))
+		return 0
 	}
 	n.nextRead++
 	if n.readChs == nil {
-		n.readChs = map[uint64]chan error{}
+		n.readChs = map[uint64]func(error){}
 	}
-	n.readChs[n.nextRead] = ch
+	n.readChs[n.nextRead] = done
+	return n.nextRead
 }
 
 // answerReads releases confirmed reads, and refuses all of them if the
@@ -30,9 +33,9 @@ func (n *node) startRead(ch chan error) {
 func (n *node) answerReads() {
 	c := n.core
 	for _, r := range c.readsReady {
-		if ch, ok := n.readChs[r.id]; ok {
-			ch <- nil
+		if done, ok := n.readChs[r.id]; ok {
 			delete(n.readChs, r.id)
+			done(nil)
 		}
 	}
 	c.readsReady = c.readsReady[:0]
@@ -41,23 +44,20 @@ func (n *node) answerReads() {
 	}
 }
 
-// dropRead forgets the read answered on ch (its caller gave up).
-func (n *node) dropRead(ch chan error) {
-	for id, c := range n.readChs {
-		if c == ch {
-			delete(n.readChs, id)
-			n.core.dropRead(id)
-			return
-		}
+// dropRead forgets read id (its caller gave up).
+func (n *node) dropRead(id uint64) {
+	if _, ok := n.readChs[id]; ok {
+		delete(n.readChs, id)
+		n.core.dropRead(id)
 	}
 }
 
 // failReads refuses every waiting read with err.
 func (n *node) failReads(err error) {
 	n.core.failReads()
-	for id, ch := range n.readChs {
-		ch <- err
+	for id, done := range n.readChs {
 		delete(n.readChs, id)
+		done(err)
 	}
 }
 
@@ -89,7 +89,7 @@ func (cl *Cluster) checkTokenHeld(ctx context.Context, pos Position) error {
 // applied every write committed before the call. A read of the leader's
 // state machine after it returns is linearizable. A leader cut off from
 // its sync followers cannot confirm: the call fails when ctx ends.
-func (cl *Cluster) confirmLeader(ctx context.Context) (*node, error) {
+func (cl *Cluster) confirmLeaderNode(ctx context.Context) (*node, error) {
 	if cl.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -97,16 +97,23 @@ func (cl *Cluster) confirmLeader(ctx context.Context) (*node, error) {
 	if n == nil {
 		return nil, fmt.Errorf("%w: no running leader", ErrNodeDown)
 	}
+	return n, n.confirmLeading(ctx)
+}
+
+// confirmLeading proves that this node still leads (see
+// Cluster.confirmLeaderNode).
+func (n *node) confirmLeading(ctx context.Context) error {
 	ch := make(chan error, 1)
-	if !n.mbox.call(func() { n.startRead(ch) }) {
+	var id uint64 // set on the node's goroutine, read there too
+	if !n.mbox.call(func() { id = n.startRead(func(err error) { ch <- err }) }) {
 		<-n.done
-		return nil, n.stopErr
+		return n.stopErr
 	}
 	select {
 	case err := <-ch:
-		return n, err
+		return err
 	case <-ctx.Done():
-		n.mbox.call(func() { n.dropRead(ch) }) // a refused read leaves nothing behind
-		return nil, fmt.Errorf("replstore: %s could not confirm it still leads (no answer from its sync quorum): %w", n.id, ctx.Err())
+		n.mbox.call(func() { n.dropRead(id) }) // a refused read leaves nothing behind
+		return fmt.Errorf("replstore: %s could not confirm it still leads (no answer from its sync quorum): %w", n.id, ctx.Err())
 	}
 }

@@ -27,14 +27,18 @@ func (cl *Cluster) AddFollower(ctx context.Context, id NodeID) error {
 		cl.mu.Unlock()
 		return fmt.Errorf("replstore: add follower: node %s already exists", id)
 	}
-	log, err := cl.cfg.NewLogStore(id)
+	s, err := newNodeFor(cl.clusterEnv(), id)
 	if err != nil {
 		cl.mu.Unlock()
-		return fmt.Errorf("replstore: add follower %s: open its log: %w", id, err)
+		return fmt.Errorf("replstore: add follower %s: %w", id, err)
 	}
-	s := &slot{id: id, log: log}
+	n, err := s.attach()
+	if err != nil {
+		cl.mu.Unlock()
+		return fmt.Errorf("replstore: add follower %s: %w", id, err)
+	}
 	cl.mem.Store(newMembers(append(slices.Clone(old.list), s)))
-	cl.launch(cl.attach(s))
+	cl.launch(n)
 	cl.mu.Unlock()
 	if err := cl.reconfigure(ctx, id, memberAsync); err != nil {
 		cl.forget(id)
@@ -120,5 +124,5 @@ func (cl *Cluster) forget(id NodeID) {
 		return
 	}
 	cl.stop(s, fmt.Errorf("%w: %s was removed", ErrNodeDown, id))
-	cl.mem.Store(newMembers(slices.DeleteFunc(slices.Clone(old.list), func(o *slot) bool { return o == s })))
+	cl.mem.Store(newMembers(slices.DeleteFunc(slices.Clone(old.list), func(o *Node) bool { return o == s })))
 }

@@ -85,14 +85,19 @@ func (m SessionConsistent) Route(ctx context.Context, req *RouteRequest) (Target
 		// log: a token past it would be waited for in vain.
 		ldr := &req.Replicas[l]
 		if end := ldr.Applied.LSN + LSN(ldr.LagEntries); need.LSN > end || need.Epoch > ldr.Epoch {
-			return Target{}, fmt.Errorf("%w: %v is past the end of leader %s's log (epoch %d, LSN %d): it names an entry this cluster never had, or one a failover lost",
-				ErrBadToken, need, ldr.ID, ldr.Epoch, end)
-		}
-		if need.Epoch < ldr.Epoch && need.LSN > 0 {
+			if req.be == nil || !req.be.advertised() {
+				return Target{}, fmt.Errorf("%w: %v is past the end of leader %s's log (epoch %d, LSN %d): it names an entry this cluster never had, or one a failover lost",
+					ErrBadToken, need, ldr.ID, ldr.Epoch, end)
+			}
+			// What a Node knows of the leader is a heartbeat old: ask it.
+			if err := req.be.checkTokenHeld(ctx, Position(need)); err != nil {
+				return Target{}, err
+			}
+		} else if need.Epoch < ldr.Epoch && need.LSN > 0 {
 			// Issued before a failover: valid only if the new leader's
 			// log holds that very entry (one round trip to the leader,
 			// until the session's token reaches the new epoch).
-			if err := req.cl.checkTokenHeld(ctx, Position(need)); err != nil {
+			if err := req.be.checkTokenHeld(ctx, Position(need)); err != nil {
 				return Target{}, err
 			}
 		}
@@ -133,7 +138,7 @@ func (m SessionConsistent) budget(req *RouteRequest) time.Duration {
 	if m.Wait != 0 {
 		return m.Wait
 	}
-	cfg := req.cl.cfg
+	cfg := req.be.config()
 	return 2 * time.Duration(cfg.HeartbeatTicks) * cfg.TickInterval
 }
 

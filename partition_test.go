@@ -284,7 +284,7 @@ func TestFailoverZombieLeaderRefused(t *testing.T) {
 	w := make(chan error, 1)
 	go func() { _, err, _ := cl.writeTo(ctx, zombie, AppendPut(nil, "zombie", []byte("x"))); w <- err }()
 	read := make(chan error, 1)
-	require.True(t, zombie.mbox.call(func() { zombie.startRead(read) }))
+	require.True(t, zombie.mbox.call(func() { zombie.startRead(func(err error) { read <- err }) }))
 	cl.Net().ResumeNode("n1")
 	ticks(t, cl, 2)
 	require.ErrorIs(t, <-w, ErrNotLeader)
@@ -297,7 +297,7 @@ func TestFailoverZombieLeaderRefused(t *testing.T) {
 	require.NoError(t, err)
 	_, ok := st.Get("zombie")
 	assert.False(t, ok)
-	_, err = cl.confirmLeader(ctx)
+	_, err = cl.confirmLeaderNode(ctx)
 	require.NoError(t, err, "the new leader confirms reads")
 }
 

@@ -8,8 +8,9 @@ package replstore
 // leader's (asynchronous commit; see compareCompacted).
 type progress struct {
 	id       NodeID
-	priority int  // index in Config.SyncFollowers; -1 for async followers
-	sync     bool // member of the sync set now: its acks count for commit
+	adsSent  uint64 // tick whose advertisement (core.ads) it was last sent
+	priority int    // index in Config.SyncFollowers; -1 for async followers
+	sync     bool   // member of the sync set now: its acks count for commit
 
 	next     LSN // next LSN to send
 	received LSN // highest LSN the follower received and matched

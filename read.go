@@ -172,10 +172,10 @@ func (cl *Cluster) read(ctx context.Context, s *Session, opts []ReadOption, fn f
 		// since it was measured): Route decides, from every node's state.
 	}
 	req := routePool.Get().(*RouteRequest)
-	*req = RouteRequest{Token: tok, Replicas: req.Replicas[:0], Seq: seq, cl: cl, nodes: req.nodes[:0]}
+	*req = RouteRequest{Token: tok, Replicas: req.Replicas[:0], Seq: seq, be: cl, nodes: req.nodes[:0]}
 	defer func() {
 		clear(req.nodes) // do not keep node runtimes alive in the pool
-		req.cl = nil
+		req.be = nil
 		routePool.Put(req)
 	}()
 	var short error

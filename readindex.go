@@ -38,7 +38,7 @@ func (c *core) requestRead(id uint64) bool {
 	// waits for that too.
 	c.reads = append(c.reads, readReq{id: id, round: c.readSent + 1, commit: max(c.commit, c.epochStart)})
 	c.readWanted = true
-	if testBug == bugStaleLeaderReads {
+	if c.cfg.bug == bugStaleLeaderReads {
 		c.readWanted = false
 		c.confirmReads(c.readSent + 1)
 	}

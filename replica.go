@@ -14,6 +14,7 @@ type published struct {
 	appliedEpoch atomic.Uint64
 	appliedTime  atomic.Int64 // leader's clock on the applied entry (Unix ns)
 	lastLSN      atomic.Uint64
+	leaderLast   atomic.Uint64 // the end of the leader's log as this node knows it
 	epoch        atomic.Uint64
 	leading      atomic.Bool
 	caughtUp     atomic.Bool
@@ -33,12 +34,22 @@ func (n *node) publish() {
 	caughtUp := leading || c.caughtUp
 	reshaped := !p.announced || p.leading.Load() != leading || p.caughtUp.Load() != caughtUp || p.epoch.Load() != ep
 	p.lastLSN.Store(uint64(c.last.LSN))
+	if leading {
+		p.leaderLast.Store(uint64(c.last.LSN))
+	} else {
+		p.leaderLast.Store(uint64(max(c.leaderLast, c.last.LSN)))
+	}
+	if ads := c.ads; len(ads) > 0 {
+		if cur := n.adsPub.Load(); cur == nil || len(*cur) != len(ads) || &(*cur)[0] != &ads[0] {
+			n.adsPub.Store(&ads)
+		}
+	}
 	p.epoch.Store(ep)
 	p.leading.Store(leading)
 	p.caughtUp.Store(caughtUp)
 	if reshaped {
 		p.announced = true
-		n.cl.views.invalidate()
+		n.env.shaped(n)
 	}
 	if LSN(p.appliedLSN.Load()) != c.applied {
 		p.appliedTime.Store(c.appliedTime)

@@ -83,7 +83,9 @@ func (c *core) snapshotTaken(job *snapshotJob, data []byte, err error) {
 	case c.hard.snap != nil && c.hard.snap.pos.LSN >= job.pos.LSN:
 		return // a newer one was installed meanwhile
 	}
-	c.hard.snap = &localSnapshot{pos: job.pos, data: data}
+	if !c.setSnapshot(&localSnapshot{pos: job.pos, data: data}) {
+		return
+	}
 	through := min(job.through, job.pos.LSN)
 	if through < c.log.First() || through > c.last.LSN {
 		return

@@ -107,7 +107,7 @@ func TestCorruptedSnapshotIsRejectedAndResent(t *testing.T) {
 	for i := 0; i < 50 && !rejected; i++ {
 		n.tick()
 		n.stabilize()
-		for _, e := range n.cores["c"].events {
+		for _, e := range n.events["c"] {
 			rejected = rejected || e.Kind == EventSnapshotRejected
 		}
 	}

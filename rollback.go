@@ -28,10 +28,13 @@ func (c *core) rollBack(lsn LSN) bool {
 	}
 	detail := fmt.Sprintf("dropped LSNs %d..%d, which the leader of epoch %d does not have", lsn, c.last.LSN, c.epoch)
 	c.last = c.log.Last()
+	c.synced = min(c.synced, c.last.LSN)
 	if s := c.hard.snap; s != nil && s.pos.LSN >= lsn {
 		// Our own snapshot holds what was rolled back (the log is whole
 		// then: canRebuild): it must never be restored or shipped.
-		c.hard.snap = nil
+		if !c.setSnapshot(nil) {
+			return false
+		}
 	}
 	if lsn <= c.commit {
 		detail += fmt.Sprintf("; LSNs %d..%d were committed here under asynchronous commit and are lost", lsn, c.commit)

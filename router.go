@@ -34,6 +34,9 @@ type Target struct {
 
 	node      *node // the runtime measured or confirmed; nil: Node's current one
 	confirmed bool  // set by RouteRequest.ConfirmLeader: the read is linearizable
+	// confirmRemote: the target leads and must prove it before it serves
+	// (a Node's Leader read sent to another replica).
+	confirmRemote bool
 }
 
 // RouteRequest is what a router decides on: the session's token and
@@ -54,22 +57,39 @@ type RouteRequest struct {
 	// routed again because the chosen view fell short of its Target.
 	Attempt int
 
-	cl    *Cluster
+	be    routeBackend
 	nodes []*node // the runtime measured for each of Replicas; nil if down
+}
+
+// routeBackend is what routes a read: a Cluster (a client of every node
+// in the process, which reads each node's published state) or a Node
+// (which knows the other replicas from what they advertise, and reaches
+// them by messages).
+type routeBackend interface {
+	// appendReplicas appends every node's state to dst, and the runtime
+	// measured for each to nodes (nil where none is local).
+	appendReplicas(dst []ReplicaState, nodes []*node) ([]ReplicaState, []*node, error)
+	WaitApplied(ctx context.Context, id NodeID, lsn LSN) error
+	confirmLeader(ctx context.Context, tok Token) (Target, error)
+	checkTokenHeld(ctx context.Context, pos Position) error
+	config() *Config
+	// advertised: the other replicas' states are as they advertised them
+	// (a Node), not measured now (a Cluster).
+	advertised() bool
 }
 
 // Refresh measures Replicas again, for a router that has waited.
 func (r *RouteRequest) Refresh() error {
 	clear(r.nodes)
 	var err error
-	r.Replicas, r.nodes, err = r.cl.appendReplicas(r.Replicas[:0], r.nodes[:0])
+	r.Replicas, r.nodes, err = r.be.appendReplicas(r.Replicas[:0], r.nodes[:0])
 	return err
 }
 
 // WaitApplied blocks until node id has applied lsn, ctx ends, or the node
 // stops (Cluster.WaitApplied). It does not refresh Replicas.
 func (r *RouteRequest) WaitApplied(ctx context.Context, id NodeID, lsn LSN) error {
-	return r.cl.WaitApplied(ctx, id, lsn)
+	return r.be.WaitApplied(ctx, id, lsn)
 }
 
 // ConfirmLeader proves that the running leader still leads (a round of
@@ -79,15 +99,28 @@ func (r *RouteRequest) WaitApplied(ctx context.Context, id NodeID, lsn LSN) erro
 // sync followers cannot prove it: the call fails with ErrNoReplica when
 // ctx ends, and never serves a possibly stale view.
 func (r *RouteRequest) ConfirmLeader(ctx context.Context) (Target, error) {
-	n, err := r.cl.confirmLeader(ctx)
+	t, err := r.be.confirmLeader(ctx, r.Token)
 	switch {
 	case errors.Is(err, ErrClosed):
 		return Target{}, err
 	case err != nil:
 		return Target{}, fmt.Errorf("%w (leader read): %w", ErrNoReplica, err)
 	}
-	return Target{Node: n.id, AtLeast: Position(r.Token), node: n, confirmed: true}, nil
+	return t, nil
 }
+
+// confirmLeader implements routeBackend: the running leader proves it
+// leads before the read is served.
+func (cl *Cluster) confirmLeader(ctx context.Context, tok Token) (Target, error) {
+	n, err := cl.confirmLeaderNode(ctx)
+	if err != nil {
+		return Target{}, err
+	}
+	return Target{Node: n.id, AtLeast: Position(tok), node: n, confirmed: true}, nil
+}
+
+func (cl *Cluster) config() *Config  { return &cl.cfg }
+func (cl *Cluster) advertised() bool { return false }
 
 // target chooses Replicas[i], served by the runtime that was measured.
 func (r *RouteRequest) target(i int, atLeast Position) Target {

@@ -20,6 +20,13 @@ type request struct {
 	pos   Position
 	cause error // set by the caller before it queues a cancel
 	done  chan result
+	// from and id name a write forwarded by another node (MsgForward):
+	// its answer goes back as a MsgForwardResp, not on done.
+	from NodeID
+	id   uint64
+	// forward: a follower that takes this write forwards it to the
+	// leader it knows (Node.Write). typed: refuse with *NotLeaderError.
+	forward, typed bool
 }
 
 type result struct {
@@ -35,14 +42,17 @@ var requestPool = sync.Pool{New: func() any { return &request{done: make(chan re
 // state survive into the next node.
 type node struct {
 	id      NodeID
-	cl      *Cluster
-	core    *core
+	env     nodeEnv
+	drv     *driver
+	core    *core                 // drv.c
 	sm      atomic.Pointer[smBox] // the core's state machine, for readers
 	mbox    *mailbox
 	done    chan struct{} // closed when the goroutine has exited
 	stopErr error         // why it stopped; read after done is closed
 
 	readWaiters
+	fwd        forwarded                      // writes this node forwarded to the leader, reads it sent
+	adsPub     atomic.Pointer[[]ReplicaState] // core.ads as of the last batch
 	pub        published
 	snapshots  sync.WaitGroup // snapshot jobs running
 	stopping   error          // set on the node's goroutine: stop with this error
@@ -62,18 +72,62 @@ type waiter struct {
 	r   *request
 }
 
-func (cl *Cluster) newNode(s *slot) *node {
-	sm := cl.cfg.NewStateMachine()
+// nodeEnv is everything a node's runtime gets from outside: its
+// configuration, its storage, the Transport that is its only way to other
+// nodes and the coordinator, and what it tells its host (the Node that
+// embeds it; in a Cluster, the test harness). Nothing in it belongs to
+// another node.
+type nodeEnv struct {
+	cfg     *Config
+	coreCfg *coreConfig
+	tr      Transport
+	// report takes the node's events (Config.OnEvent and the log).
+	report func(Event)
+	// shaped is called, on the node's goroutine, after the node's role,
+	// epoch or caught-up state changed, and after its first batch.
+	shaped func(n *node)
+	// afterBatch is called on the node's goroutine after every batch,
+	// once the node's state is published.
+	afterBatch func(n *node)
+}
+
+func newNode(id NodeID, env nodeEnv, log LogStore, hard HardStateStore) (*node, error) {
+	sm := env.cfg.NewStateMachine()
 	n := &node{
-		id:   s.id,
-		cl:   cl,
-		core: newCore(s.id, cl.coreCfg, s.log, sm, &s.hard),
+		id:   id,
+		env:  env,
 		mbox: newMailbox(),
 		done: make(chan struct{}),
 	}
+	drv, err := newDriver(id, env.coreCfg, log, sm, hard, n)
+	if err != nil {
+		return nil, err
+	}
+	n.drv, n.core = drv, drv.c
 	n.sm.Store(&smBox{sm})
 	n.tickFn = func() { n.core.onTick(time.Now().UnixNano()) }
-	return n
+	return n, nil
+}
+
+// send implements nodeHost: the leader publishes its last LSN before the
+// entries leave (see publish).
+func (n *node) send(msgs []Message) {
+	n.publish()
+	for i := range msgs {
+		n.env.tr.Send(msgs[i])
+	}
+}
+
+// report implements nodeHost.
+func (n *node) report(e Event) { n.env.report(e) }
+
+// answer implements nodeHost: writes up to the applied LSN, then the
+// confirmed leader reads.
+func (n *node) answer() {
+	n.answerWrites()
+	if len(n.readChs) > 0 {
+		n.answerReads()
+	}
 }
 
 // stopWith stops the goroutine and waits for it; pending writes fail with
@@ -106,6 +160,11 @@ func (n *node) run() {
 				n.propose(it.r)
 			case it.f != nil:
 				it.f()
+			case it.m.Kind >= MsgForward && it.m.Kind <= MsgReadResp:
+				if !clocked {
+					n.core.now, clocked = time.Now().UnixNano(), true
+				}
+				n.handleClientMsg(&it.m)
 			default:
 				// Messages do not read the clock: the core's time
 				// moves with proposals and ticks, which is all it needs.
@@ -115,7 +174,7 @@ func (n *node) run() {
 		clear(inbox)
 		n.afterStep()
 		if n.core.fatal != nil {
-			n.cl.cfg.Logger.Error("node stopped", "node", n.id, "err", n.core.fatal)
+			n.env.cfg.Logger.Error("node stopped", "node", n.id, "err", n.core.fatal)
 			n.stopping = n.core.fatal
 		}
 		if n.stopping != nil {
@@ -172,12 +231,19 @@ func countProposals(items []inboxItem) int {
 
 // propose hands a write to the core, or refuses it.
 func (n *node) propose(r *request) {
-	if n.core.role != roleLeader {
-		r.done <- result{err: fmt.Errorf("%w: %s is a follower (epoch %d); write not appended", ErrNotLeader, n.id, n.core.epoch)}
+	if c := n.core; c.role != roleLeader {
+		switch {
+		case r.forward && c.leader != "" && c.leader != n.id:
+			n.forward(r, c.leader)
+		case r.typed:
+			n.reply(r, result{err: &NotLeaderError{Node: n.id, Leader: c.leader, Epoch: c.epoch}})
+		default:
+			n.reply(r, result{err: fmt.Errorf("%w: %s is a follower (epoch %d); write not appended", ErrNotLeader, n.id, c.epoch)})
+		}
 		return
 	}
 	if t := n.core.transferTarget; t != "" {
-		r.done <- result{err: fmt.Errorf("%w: %s is handing over to %s (switchover); write not appended", ErrNotLeader, n.id, t)}
+		n.reply(r, result{err: fmt.Errorf("%w: %s is handing over to %s (switchover); write not appended", ErrNotLeader, n.id, t)})
 		return
 	}
 	r.pos = n.core.propose(r.data)
@@ -189,50 +255,32 @@ func (n *node) propose(r *request) {
 // the write was taken before its cancel; if it is no longer waiting, it
 // was answered already and the caller finds the answer on done.
 func (n *node) cancel(r *request) {
+	if r.id != 0 && n.fwd.reqs[r.id] == r {
+		delete(n.fwd.reqs, r.id)
+		r.done <- result{err: &NotAcknowledgedError{AckLevel: n.env.cfg.AckLevel, Cause: r.cause,
+			Detail: "the write was forwarded to the leader and its answer did not come back in time; its outcome is unknown"}}
+		return
+	}
 	pending := n.waiting[n.whead:]
 	i, found := slices.BinarySearchFunc(pending, r.pos.LSN, func(w waiter, lsn LSN) int { return cmp.Compare(w.lsn, lsn) })
 	if r.pos.LSN == 0 || !found || pending[i].r != r {
 		return
 	}
 	pending[i].r = nil
-	r.done <- result{pos: r.pos, err: &NotAcknowledgedError{Pos: r.pos, AckLevel: n.cl.cfg.AckLevel, Cause: r.cause,
-		Detail: n.core.waitReason()}}
+	n.reply(r, result{pos: r.pos, err: &NotAcknowledgedError{Pos: r.pos, AckLevel: n.env.cfg.AckLevel, Cause: r.cause,
+		Detail: n.core.waitReason()}})
 }
 
-// afterStep ends a batch: flush the core, send its messages, report its
-// events and answer the writes it applied.
+// afterStep ends a batch: the driver flushes the core, persists, sends
+// its messages, applies, reports its events and answers the writes and
+// reads (driver.go); then the node publishes its state for readers.
 func (n *node) afterStep() {
 	c := n.core
-	c.flush()
+	n.drv.advance()
 	n.publish()
-	for i := range c.msgs {
-		n.cl.net.Send(c.msgs[i])
-	}
-	clear(c.msgs)
-	c.msgs = c.msgs[:0]
-	c.applyDeferred()
-	if job := c.snapJob; job != nil {
-		c.snapJob = nil
-		n.startSnapshot(job)
-	}
-	for _, e := range c.events {
-		n.cl.report(e)
-	}
-	c.events = c.events[:0]
-	n.answer()
-	n.publish()
-	if c.role == roleLeader && n.stopping == nil {
-		if n.cl.leader.Load() != n {
-			n.cl.setLeader(n)
-		}
-	} else if n.cl.leader.Load() == n {
-		n.cl.clearLeader(n)
-	}
+	n.env.afterBatch(n)
 	if c.sm != n.sm.Load().sm {
 		n.sm.Store(&smBox{c.sm}) // rebuilt by a rollback
-	}
-	if len(n.readChs) > 0 {
-		n.answerReads()
 	}
 	if len(n.conds) > 0 {
 		n.checkConds()
@@ -244,8 +292,9 @@ func (n *node) afterStep() {
 	n.afterBatch = n.afterBatch[:0]
 }
 
-// answer releases the writes up to the applied LSN, with their results.
-func (n *node) answer() {
+// answerWrites releases the writes up to the applied LSN, with their
+// results.
+func (n *node) answerWrites() {
 	c := n.core
 	errs := c.errs
 	for n.whead < len(n.waiting) && n.waiting[n.whead].lsn <= c.applied {
@@ -263,7 +312,7 @@ func (n *node) answer() {
 				// and followed a new leader, which rolled the write back.
 				err = fmt.Errorf("%w: %s lost leadership and the write at %v was rolled back: it was never acknowledged, and is not in the log", ErrNotLeader, n.id, w.r.pos)
 			}
-			w.r.done <- result{pos: w.r.pos, err: err}
+			n.reply(w.r, result{pos: w.r.pos, err: err})
 			w.r = nil
 		}
 		n.whead++
@@ -289,7 +338,7 @@ func (n *node) answer() {
 func (n *node) failWaiting(err error) {
 	for _, w := range n.waiting[n.whead:] {
 		if w.r != nil {
-			w.r.done <- result{pos: w.r.pos, err: fmt.Errorf("%w (write at %v was not acknowledged; it may still commit under a new leader)", err, w.r.pos)}
+			n.reply(w.r, result{pos: w.r.pos, err: fmt.Errorf("%w (write at %v was not acknowledged; it may still commit under a new leader)", err, w.r.pos)})
 		}
 	}
 	clear(n.waiting)
@@ -302,9 +351,10 @@ func (n *node) shutdown(err error) {
 	n.stopErr = err
 	n.failWaiting(err)
 	n.failReads(err)
+	n.failForwarded(err)
 	for _, it := range n.mbox.close() {
 		if it.r != nil {
-			it.r.done <- result{err: err}
+			n.reply(it.r, result{err: err})
 		}
 	}
 	n.snapshots.Wait()

@@ -3,6 +3,7 @@ package replstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +19,8 @@ import (
 // A Session is safe for concurrent use; concurrent calls all merge into
 // its one token.
 type Session struct {
-	cl   *Cluster
+	cl   *Cluster // one of cl and nd
+	nd   *Node
 	mode ReadRouter
 	seq  atomic.Uint64 // reads routed so far
 
@@ -69,11 +71,17 @@ func (s *Session) wrote(pos Position, err error) (Position, error) {
 
 // Put is Cluster.Put; the session learns the write's position.
 func (s *Session) Put(ctx context.Context, key string, value []byte) (Position, error) {
+	if s.nd != nil {
+		return s.wrote(s.nd.Put(ctx, key, value))
+	}
 	return s.wrote(s.cl.Put(ctx, key, value))
 }
 
 // Delete is Cluster.Delete; the session learns the write's position.
 func (s *Session) Delete(ctx context.Context, key string) (Position, error) {
+	if s.nd != nil {
+		return s.wrote(s.nd.Delete(ctx, key))
+	}
 	return s.wrote(s.cl.Delete(ctx, key))
 }
 
@@ -81,42 +89,67 @@ func (s *Session) Delete(ctx context.Context, key string) (Position, error) {
 // position, also when it failed with ErrVersionMismatch (it committed,
 // and its result reflects the state there).
 func (s *Session) CompareAndSwap(ctx context.Context, key string, version LSN, value []byte) (Position, error) {
+	if s.nd != nil {
+		return s.wrote(s.nd.CompareAndSwap(ctx, key, version, value))
+	}
 	return s.wrote(s.cl.CompareAndSwap(ctx, key, version, value))
 }
 
 // AppendSample is Cluster.AppendSample; the session learns the write's
 // position.
 func (s *Session) AppendSample(ctx context.Context, series string, t time.Time, v float64) (Position, error) {
+	if s.nd != nil {
+		return s.wrote(s.nd.AppendSample(ctx, series, t, v))
+	}
 	return s.wrote(s.cl.AppendSample(ctx, series, t, v))
 }
 
 // Write is Cluster.Write; the session learns the write's position.
 func (s *Session) Write(ctx context.Context, cmd []byte) (Position, error) {
+	if s.nd != nil {
+		return s.wrote(s.nd.Write(ctx, cmd))
+	}
 	return s.wrote(s.cl.Write(ctx, cmd))
 }
 
 // Get is Cluster.Get in the session's mode; the session learns the view's
 // position.
 func (s *Session) Get(ctx context.Context, key string, opts ...ReadOption) (Record, bool, Served, error) {
+	if s.nd != nil {
+		return s.nd.get(ctx, s, key, opts)
+	}
 	return s.cl.get(ctx, s, key, opts)
 }
 
 // GetMany is Cluster.GetMany in the session's mode.
 func (s *Session) GetMany(ctx context.Context, keys []string, opts ...ReadOption) (map[string]Record, Served, error) {
+	if s.nd != nil {
+		return s.nd.getMany(ctx, s, keys, opts)
+	}
 	return s.cl.getMany(ctx, s, keys, opts)
 }
 
 // Latest is Cluster.Latest in the session's mode.
 func (s *Session) Latest(ctx context.Context, series string, opts ...ReadOption) (Sample, bool, Served, error) {
+	if s.nd != nil {
+		return s.nd.latest(ctx, s, series, opts)
+	}
 	return s.cl.latest(ctx, s, series, opts)
 }
 
 // Range is Cluster.Range in the session's mode.
 func (s *Session) Range(ctx context.Context, series string, from, to time.Time, opts ...ReadOption) ([]Sample, Served, error) {
+	if s.nd != nil {
+		return s.nd.rangeSamples(ctx, s, series, from, to, opts)
+	}
 	return s.cl.rangeSamples(ctx, s, series, from, to, opts)
 }
 
-// Read is Cluster.Read in the session's mode.
+// Read is Cluster.Read in the session's mode. A session of a Node has
+// no Read: fn cannot travel to another replica (use GetMany).
 func (s *Session) Read(ctx context.Context, fn func(tx *ReadTx), opts ...ReadOption) (Served, error) {
+	if s.nd != nil {
+		return Served{}, fmt.Errorf("replstore: Session.Read: a Node's session reads by query (Get, GetMany, Latest, Range): %w", errors.ErrUnsupported)
+	}
 	return s.cl.read(ctx, s, opts, fn)
 }

@@ -74,7 +74,7 @@ func (w *simWorld) converged() string {
 	if len(ldrs) == 0 {
 		var epochs []Epoch
 		for _, n := range w.nodes {
-			epochs = append(epochs, n.hard.epoch)
+			epochs = append(epochs, n.epoch())
 		}
 		s := fmt.Sprintf("no node leads; nodes at epochs %v, coordinator at epoch %d", epochs, w.coord.epoch)
 		// The coordinator counts a suspicion only if it carries its own
@@ -82,7 +82,7 @@ func (w *simWorld) converged() string {
 		cc := w.coord
 		counted := 0
 		for _, n := range w.nodes {
-			if n.id != cc.leader && cc.update.Topology.has(n.id) && n.hard.epoch == cc.epoch {
+			if n.id != cc.leader && cc.update.Topology.has(n.id) && n.epoch() == cc.epoch {
 				counted++
 			}
 		}
@@ -134,7 +134,7 @@ func (w *simWorld) converged() string {
 			case p.next > commonPrefix(n.log, ldrs[0].log)+1 && commonPrefix(n.log, ldrs[0].log) < c.last.LSN:
 				s += fmt.Sprintf(" (their logs differ from LSN %d; the leader sends from %d and takes the follower's rejections, hinting below LSN %d it counts as received, as stale: %s)",
 					commonPrefix(n.log, ldrs[0].log)+1, p.next, p.received, simHintBelowReceived)
-			case p.snapPos != (Position{}) && n.hard.snap != nil && n.hard.snap.pos == p.snapPos:
+			case p.snapPos != (Position{}) && n.snapPos() == p.snapPos:
 				s += fmt.Sprintf(" (it installed the snapshot at %v, but the leader still counts it at next LSN %d below its log and sends nothing: %s)",
 					p.snapPos, p.next, simSnapshotStalled)
 			case p.snapPos != (Position{}):
@@ -211,4 +211,22 @@ func (w *simWorld) sameEverywhere() []Entry {
 		w.trace.mix(uint64(e.Pos.Epoch)<<32 | uint64(e.Pos.LSN))
 	}
 	return want
+}
+
+// epoch is the highest epoch n has seen (stored, if it is down).
+func (n *simNode) epoch() Epoch {
+	if n.core != nil {
+		return n.core.epoch
+	}
+	hs, _ := n.stable.Load()
+	return hs.Epoch
+}
+
+// snapPos is the position of n's snapshot (stored, if it is down).
+func (n *simNode) snapPos() Position {
+	if n.core != nil {
+		return n.core.hard.snapPos()
+	}
+	pos, _, _ := n.stable.LoadSnapshot()
+	return pos
 }

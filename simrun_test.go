@@ -21,7 +21,13 @@ func runSimSchedule(s simSchedule) simResult { return runSimScheduleOpts(s, fals
 // runSimScheduleOpts runs s; with traceAll the result holds the whole
 // trace, not only its end.
 func runSimScheduleOpts(s simSchedule, traceAll bool) (res simResult) {
-	w := newSimWorld(s)
+	return runSimScheduleBug(s, traceAll, bugNone)
+}
+
+// runSimScheduleBug runs s with bug planted in every core and in the
+// coordinator's decider (bugs.go).
+func runSimScheduleBug(s simSchedule, traceAll bool, bug plantedBug) (res simResult) {
+	w := newSimWorld(s, bug)
 	w.trace.keepAll = traceAll
 	defer func() {
 		// A panic in the engine is a failure of the run like any other:

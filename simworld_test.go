@@ -7,10 +7,10 @@ import (
 )
 
 // simWorld runs one schedule: the real node cores and the coordinator
-// core in one goroutine, driven exactly as runtime.go and coordnode.go
-// drive them (a batch of inputs, then flush, send, applyDeferred, answer
-// the writes up to the applied LSN, answer the confirmed reads), over the
-// simulated network, in virtual time. Nothing here reads a clock or
+// core in one goroutine, each node's batch of inputs ended by the same
+// driver the runtime uses (driver.advance: flush, persist, send, apply,
+// answer), the coordinator's as coordnode.go does, over the simulated
+// network, in virtual time. Nothing here reads a clock or
 // starts a goroutine, so a schedule replays exactly.
 type simWorld struct {
 	p     simParams
@@ -40,11 +40,12 @@ type simWorld struct {
 // simNode is one node: its log and hard state survive a crash (the
 // disk); its core and state machine do not.
 type simNode struct {
-	id   NodeID
-	idx  int
-	log  *simLog
-	hard hardState
-	core *core // nil while crashed
+	id     NodeID
+	idx    int
+	log    *simLog
+	stable *MemHardState // hard state and snapshot: survive a crash
+	drv    *driver       // nil while crashed
+	core   *core         // drv.c; nil while crashed
 
 	paused bool       // a zombie: it takes no input until resumed
 	inbox  []simInput // what arrived while paused, in order
@@ -75,7 +76,7 @@ type simWaiter struct {
 	call int
 }
 
-func newSimWorld(s simSchedule) *simWorld {
+func newSimWorld(s simSchedule, bug plantedBug) *simWorld {
 	p := s.P
 	w := &simWorld{p: p, nextTick: simTick}
 	ids := []NodeID{"n1"}
@@ -93,19 +94,20 @@ func newSimWorld(s simSchedule) *simWorld {
 	case syncLossDegrade:
 		cfg.SyncLoss = DegradeAfter(time.Duration(int64(p.DegradeTicks)*simTick) * time.Microsecond)
 	}
-	cfg.Coordinator = &simDecider{w: w}
+	cfg.Coordinator = &simDecider{w: w, q: QuorumCoordinator{bug: bug}}
 	if err := cfg.Validate(); err != nil {
 		panic(fmt.Sprintf("simulation: bad configuration drawn: %v", err))
 	}
 	w.cfg = cfg.withDefaults()
 	w.cc = newCoreConfig(w.cfg)
 	w.cc.asyncSnapshots = true // as the runtime does (Cluster)
+	w.cc.bug = bug
 	w.net = newSimNet(p, ids)
 	w.net.trace = &w.trace
 	w.chk.init()
 	w.sessions[simSessions-1].sessionless = true
 	for i, id := range ids {
-		w.nodes = append(w.nodes, &simNode{id: id, idx: i, log: newSimLog()})
+		w.nodes = append(w.nodes, &simNode{id: id, idx: i, log: newSimLog(), stable: NewMemHardState()})
 	}
 	// As NewCluster: the coordinator, every node, then the leader opens
 	// epoch 1 and every node sends what it has.
@@ -114,7 +116,7 @@ func newSimWorld(s simSchedule) *simWorld {
 		ackLevel: w.cfg.AckLevel, suspectTicks: w.cfg.SuspectTicks, fenceTicks: w.cfg.FenceTicks, auto: !w.cfg.ManualFailover,
 		allowDataLoss: w.cfg.AllowDataLoss, decider: w.cfg.Coordinator}, cfg.Leader, 1, topo)
 	for _, n := range w.nodes {
-		n.core = newCore(n.id, w.cc, n.log, w.cfg.NewStateMachine(), &n.hard)
+		w.startNode(n)
 	}
 	w.nodes[0].core.becomeLeader(1, w.nowNs(), topo)
 	for _, n := range w.nodes {
@@ -261,29 +263,45 @@ func (w *simWorld) runBatch(n *simNode, batch []simInput) {
 	w.afterStep(n)
 }
 
-// afterStep is node.afterStep: flush, send, applyDeferred, events,
-// answer writes, answer reads; then the invariants are checked.
+// startNode gives n a new core over its surviving log and hard state.
+func (w *simWorld) startNode(n *simNode) {
+	drv, err := newDriver(n.id, w.cc, n.log, w.cfg.NewStateMachine(), n.stable, simHost{w, n})
+	if err != nil {
+		panic(fmt.Sprintf("simulation: start %s: %v", n.id, err))
+	}
+	n.drv, n.core = drv, drv.c
+}
+
+// simHost is the simulation's side of the driver contract for one node.
+type simHost struct {
+	w *simWorld
+	n *simNode
+}
+
+func (h simHost) send(msgs []Message) {
+	for i := range msgs {
+		h.w.net.send(h.w.now, msgs[i])
+	}
+}
+
+func (h simHost) report(e Event) { h.w.report(h.n, e) }
+
+func (h simHost) startSnapshot(job *snapshotJob) {
+	h.w.net.later(h.w.now, h.n.id, &simSnapJob{job: job, incarnation: h.n.incarnation})
+}
+
+func (h simHost) answer() {
+	h.w.answerWrites(h.n)
+	if len(h.n.reads) > 0 {
+		h.w.answerReads(h.n)
+	}
+}
+
+// afterStep ends a batch as the runtime does (driver.advance); then the
+// invariants are checked.
 func (w *simWorld) afterStep(n *simNode) {
 	c := n.core
-	c.flush()
-	for i := range c.msgs {
-		w.net.send(w.now, c.msgs[i])
-	}
-	clear(c.msgs)
-	c.msgs = c.msgs[:0]
-	c.applyDeferred()
-	if job := c.snapJob; job != nil {
-		c.snapJob = nil
-		w.net.later(w.now, n.id, &simSnapJob{job: job, incarnation: n.incarnation})
-	}
-	for _, e := range c.events {
-		w.report(n, e)
-	}
-	c.events = c.events[:0]
-	w.answerWrites(n)
-	if len(n.reads) > 0 {
-		w.answerReads(n)
-	}
+	n.drv.advance()
 	if c.fatal != nil {
 		w.violate("%v%s", c.fatal, w.followerPastLeaderNote(c))
 	}
@@ -363,7 +381,7 @@ func (w *simWorld) crash(n *simNode) {
 		}
 	}
 	n.waiting, n.reads, n.inbox, n.paused = nil, nil, nil, false
-	n.core = nil
+	n.core, n.drv = nil, nil
 	if w.step >= 0 {
 		w.stats.crashes++
 	}
@@ -376,7 +394,7 @@ func (w *simWorld) restart(n *simNode) {
 		return
 	}
 	w.trace.add(simTraceRec{now: w.now, what: traceRestart, node: n.id})
-	n.core = newCore(n.id, w.cc, n.log, w.cfg.NewStateMachine(), &n.hard)
+	w.startNode(n)
 	n.incarnation++
 	n.simNodeCheck.restarted(n.core)
 	w.afterStep(n)
@@ -406,10 +424,13 @@ func (w *simWorld) resume(n *simNode) {
 
 // simDecider is the configured QuorumCoordinator, watched: the simulation
 // learns every range a promotion may lose, to account for losses.
-type simDecider struct{ w *simWorld }
+type simDecider struct {
+	w *simWorld
+	q QuorumCoordinator
+}
 
 func (d *simDecider) Decide(v FailoverView) (Decision, error) {
-	dec, err := QuorumCoordinator{}.Decide(v)
+	dec, err := d.q.Decide(v)
 	if err != nil {
 		return dec, err
 	}

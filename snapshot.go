@@ -91,8 +91,7 @@ func (c *core) takeSnapshot() bool {
 		c.fail(fmt.Errorf("snapshot: %w", err))
 		return false
 	}
-	c.hard.snap = &localSnapshot{pos: Position{Epoch: c.epochAtApplied(), LSN: c.applied}, data: buf.Bytes()}
-	return true
+	return c.setSnapshot(&localSnapshot{pos: Position{Epoch: c.epochAtApplied(), LSN: c.applied}, data: buf.Bytes()})
 }
 
 // handleSnapshotResp records how much of the snapshot a follower holds.
@@ -139,9 +138,6 @@ func (c *core) handleSnapshotResp(p *progress, m Message) {
 
 // handleSnapshot receives a chunk; the last one installs the snapshot.
 func (c *core) handleSnapshot(m Message) {
-	if c.fenced(m) {
-		return
-	}
 	c.observeEpoch(m)
 	if c.role == roleLeader {
 		return
@@ -208,13 +204,17 @@ func (c *core) installSnapshot(from NodeID, s *SnapshotChunk) {
 		c.reseedEpoch, c.reseedPos = c.epoch, s.Pos
 	}
 	c.wantReseed = false
+	// Stored before the log is reset to it: a crash in between leaves
+	// the snapshot and the old log, from which the node still rebuilds.
+	if !c.setSnapshot(&localSnapshot{pos: s.Pos, data: data}) {
+		return
+	}
 	if err := c.log.Reset(s.Pos); err != nil {
 		c.fail(fmt.Errorf("reset log to snapshot %v: %w", s.Pos, err))
 		return
 	}
 	c.sm = sm
-	c.hard.snap = &localSnapshot{pos: s.Pos, data: data}
-	c.last = s.Pos
+	c.last, c.synced = s.Pos, s.Pos.LSN
 	c.commit, c.applied, c.matched = s.Pos.LSN, s.Pos.LSN, s.Pos.LSN
 	c.leaderLast = max(c.leaderLast, s.Pos.LSN)
 	c.appliedTime = 0

@@ -95,7 +95,7 @@ func (cl *Cluster) NodeStats(ctx context.Context, id NodeID) (NodeStats, error) 
 		cl.mu.Lock()
 		n = s.node.Load()
 		if n == nil {
-			ns := NodeStats{ID: id, Role: "down", Epoch: s.hard.epoch, First: s.log.First(), Last: s.log.Last()}
+			ns := NodeStats{ID: id, Role: "down", Epoch: s.epochOf(), First: s.log.First(), Last: s.log.Last()}
 			cl.mu.Unlock()
 			return ns, nil
 		}

@@ -45,12 +45,28 @@ const (
 	// MsgSnapshotResp says how much of the snapshot the follower holds, or
 	// (Reject) that it could not install it.
 	MsgSnapshotResp
+	// MsgForward carries a client's write (Data) from the node that took
+	// it to the node it believes leads; ReqID names it for the answer.
+	MsgForward
+	// MsgForwardResp answers a MsgForward: the write's Position in Last,
+	// or why it failed (ErrCode, ErrText).
+	MsgForwardResp
+	// MsgRead asks a replica to serve a read (Op, the query in Data) from
+	// a view that reaches AtLeast, after proving it leads if Confirm; or
+	// to wait until it has applied AtLeast (opWaitApplied, at most
+	// WaitTicks), or to say whether its log holds AtLeast (opTokenHeld).
+	MsgRead
+	// MsgReadResp answers a MsgRead: the result in Data, the view's
+	// position in Last, Confirm if the read was linearizable, or why it
+	// failed (ErrCode, ErrText).
+	MsgReadResp
 )
 
 var msgKindNames = [...]string{MsgAppend: "append", MsgAppendResp: "append-resp", MsgSuspect: "suspect",
 	MsgFence: "fence", MsgFenceResp: "fence-resp", MsgPromote: "promote", MsgStatus: "status",
 	MsgStatusAck: "status-ack", MsgTransfer: "transfer", MsgTransferReady: "transfer-ready", MsgTransferAbort: "transfer-abort",
-	MsgSnapshot: "snapshot", MsgSnapshotResp: "snapshot-resp"}
+	MsgSnapshot: "snapshot", MsgSnapshotResp: "snapshot-resp", MsgForward: "forward", MsgForwardResp: "forward-resp",
+	MsgRead: "read", MsgReadResp: "read-resp"}
 
 func (k MsgKind) String() string {
 	if int(k) < len(msgKindNames) && msgKindNames[k] != "" {
@@ -79,6 +95,10 @@ type Message struct {
 	// ReadSeq is the leader's latest read round (see readindex.go); a
 	// follower echoes the highest it has heard in its answers.
 	ReadSeq uint64
+	// Replicas, on a heartbeat, is every replica's state as the leader
+	// knows it (advertise.go): what a node routes reads on. Shared,
+	// never modified.
+	Replicas []ReplicaState
 
 	// MsgAppendResp.
 	Reject   bool // Prev did not match (or Epoch was stale): see Hint
@@ -92,6 +112,16 @@ type Message struct {
 	Target   NodeID
 	Update   *TopologyUpdate
 	Snapshot *SnapshotChunk
+
+	// Client requests between nodes (MsgForward, MsgRead and answers).
+	ReqID     uint64
+	Data      []byte  // a forwarded write's command; a read's query or result
+	ErrCode   ErrCode // an answer's error, as a code that crosses processes
+	ErrText   string  // and its text
+	Op        ReadOp  // MsgRead
+	AtLeast   Position
+	Confirm   bool
+	WaitTicks uint32
 }
 
 // TopologyUpdate is a leader's topology and commit mode as the

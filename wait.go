@@ -7,19 +7,31 @@ import (
 )
 
 // cond is a predicate on a node's core, re-checked after every batch of
-// inputs until it holds; then ch is closed.
+// inputs until it holds; then ch is closed, or fn called with nil. A cond
+// with a deadline (until, in ticks) calls fn with errCondExpired once the
+// node's clock passes it.
 type cond struct {
-	pred func(*core) bool
-	ch   chan struct{}
+	pred  func(*core) bool
+	ch    chan struct{}
+	fn    func(error)
+	until uint64
 }
+
+// errCondExpired: a remote wait ran out of time.
+var errCondExpired = fmt.Errorf("%w: the replica did not get there in time", ErrNoReplica)
 
 // checkConds closes the channels of the conditions that now hold.
 func (n *node) checkConds() {
 	kept := n.conds[:0]
 	for _, w := range n.conds {
-		if w.pred(n.core) {
+		switch {
+		case w.pred(n.core) && w.fn != nil:
+			w.fn(nil)
+		case w.pred(n.core):
 			close(w.ch)
-		} else {
+		case w.until > 0 && n.core.tick >= w.until:
+			w.fn(errCondExpired)
+		default:
 			kept = append(kept, w)
 		}
 	}
@@ -34,8 +46,14 @@ func (cl *Cluster) waitUntil(ctx context.Context, id NodeID, pred func(*core) bo
 	if err != nil {
 		return err
 	}
+	return n.waitUntil(ctx, pred)
+}
+
+// waitUntil blocks until pred holds on the node's core (checked on its
+// goroutine after each batch of inputs), ctx ends, or the node stops.
+func (n *node) waitUntil(ctx context.Context, pred func(*core) bool) error {
 	ch := make(chan struct{})
-	err = n.do(ctx, func() {
+	err := n.do(ctx, func() {
 		n.conds = append(n.conds, cond{pred: pred, ch: ch})
 		n.checkConds()
 	})

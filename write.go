@@ -18,13 +18,21 @@ import (
 // dropped (ctx's error), a write already appended fails with
 // NotAcknowledgedError, which says where it is.
 func (cl *Cluster) Write(ctx context.Context, cmd []byte) (Position, error) {
-	if len(cmd) == 0 {
-		return Position{}, ErrEmptyCommand
-	}
-	if max := cl.cfg.MaxValueBytes + cl.cfg.MaxKeyBytes + 32; len(cmd) > max {
-		return Position{}, fmt.Errorf("%w: command is %d bytes, limit %d", ErrValueTooLarge, len(cmd), max)
+	if err := checkCommand(&cl.cfg, cmd); err != nil {
+		return Position{}, err
 	}
 	return cl.write(ctx, cmd)
+}
+
+// checkCommand refuses an empty or oversized raw command.
+func checkCommand(cfg *Config, cmd []byte) error {
+	if len(cmd) == 0 {
+		return ErrEmptyCommand
+	}
+	if max := cfg.MaxValueBytes + cfg.MaxKeyBytes + 32; len(cmd) > max {
+		return fmt.Errorf("%w: command is %d bytes, limit %d", ErrValueTooLarge, len(cmd), max)
+	}
+	return nil
 }
 
 // Put sets key to value. The record's version becomes the write's LSN.
@@ -64,13 +72,18 @@ func (cl *Cluster) AppendSample(ctx context.Context, series string, t time.Time,
 }
 
 func (cl *Cluster) checkKeyValue(key string, value []byte) error {
+	return checkKeyValue(&cl.cfg, key, value)
+}
+
+// checkKeyValue refuses an empty or oversized key and an oversized value.
+func checkKeyValue(cfg *Config, key string, value []byte) error {
 	switch {
 	case key == "":
 		return ErrEmptyKey
-	case len(key) > cl.cfg.MaxKeyBytes:
-		return fmt.Errorf("%w: %d bytes, limit %d (Config.MaxKeyBytes)", ErrKeyTooLarge, len(key), cl.cfg.MaxKeyBytes)
-	case len(value) > cl.cfg.MaxValueBytes:
-		return fmt.Errorf("%w: %d bytes, limit %d (Config.MaxValueBytes)", ErrValueTooLarge, len(value), cl.cfg.MaxValueBytes)
+	case len(key) > cfg.MaxKeyBytes:
+		return fmt.Errorf("%w: %d bytes, limit %d (Config.MaxKeyBytes)", ErrKeyTooLarge, len(key), cfg.MaxKeyBytes)
+	case len(value) > cfg.MaxValueBytes:
+		return fmt.Errorf("%w: %d bytes, limit %d (Config.MaxValueBytes)", ErrValueTooLarge, len(value), cfg.MaxValueBytes)
 	}
 	return nil
 }

@@ -1,0 +1,191 @@
+package replstore
+
+import (
+	"fmt"
+	"slices"
+)
+
+// The driver contract, written once. A node's core takes a batch of
+// inputs (proposals, messages, ticks, control calls); then the driver
+// ends the batch with advance, which does, in this order and nowhere
+// else:
+//
+//  1. flush: the leader appends the batch's proposals (and streams them),
+//     a follower prepares its one acknowledgement;
+//  2. persist: sync the log if the batch appended to it, then store the
+//     hard state if it changed (epoch, topology; the commit hint rides
+//     along). A message that depends on either (a Durable acknowledgement,
+//     a fence reply carrying a promised epoch, a new leader's first
+//     append) is queued in the core and leaves only in step 3, after both
+//     are stored. If storing fails the node stops: nothing is sent.
+//  3. send the messages;
+//  4. apply what is committed (a follower applies after it answered, so
+//     its acknowledgement never waits for its state machine);
+//  5. hand out a snapshot job, report events, answer the writes up to the
+//     applied LSN and the confirmed leader reads.
+//
+// The runtime (runtime.go), the simulator (sim*_test.go) and the core
+// tests (core_test.go) all run their nodes through driver.advance; each
+// supplies a nodeHost for what differs between them: where messages go,
+// where events go, how a snapshot job runs and how callers are answered.
+//
+// Snapshots are the one write the core makes itself (core.setSnapshot):
+// a snapshot is stored before the log is compacted through it or reset to
+// it, since the log then depends on it.
+
+// nodeHost is the world a driver runs a node in.
+type nodeHost interface {
+	// send puts the batch's messages on the network. msgs is reused after
+	// it returns.
+	send(msgs []Message)
+	// report takes one event.
+	report(e Event)
+	// startSnapshot writes job off the node's turn and hands the result
+	// back with core.snapshotTaken (or inline, in a single-goroutine host).
+	startSnapshot(job *snapshotJob)
+	// answer releases the writes up to the core's applied LSN (with the
+	// results in core.errs) and the leader reads in core.readsReady, and
+	// fails the rest if the node no longer leads.
+	answer()
+}
+
+// driver runs one node's core: it owns the core and the node's hard
+// state store, and ends every batch of inputs with advance.
+type driver struct {
+	c     *core
+	store HardStateStore
+	saved HardState // what store holds
+	host  nodeHost
+}
+
+// loadHard reads a node's hard state and snapshot from its store.
+func loadHard(store HardStateStore) (HardState, *hardState, error) {
+	hs, err := store.Load()
+	if err != nil {
+		return HardState{}, nil, fmt.Errorf("%w: load hard state: %w", ErrStorage, err)
+	}
+	hard := &hardState{epoch: hs.Epoch, topology: hs.Topology, topoVersion: hs.TopologyVersion, stable: store}
+	pos, data, err := store.LoadSnapshot()
+	if err != nil {
+		return HardState{}, nil, fmt.Errorf("%w: load snapshot: %w", ErrStorage, err)
+	}
+	if data != nil {
+		hard.snap = &localSnapshot{pos: pos, data: data}
+	}
+	return hs, hard, nil
+}
+
+// newDriver builds a node's core over its log, state machine and hard
+// state, as they survived its last run.
+func newDriver(id NodeID, cfg *coreConfig, log LogStore, sm StateMachine, store HardStateStore, host nodeHost) (*driver, error) {
+	hs, hard, err := loadHard(store)
+	if err != nil {
+		return nil, fmt.Errorf("replstore: node %s: %w", id, err)
+	}
+	if last := log.Last(); last.Epoch > hard.epoch {
+		// The log holds entries of an epoch the hard state never heard of:
+		// only possible if the hard state was lost. Adopt it: the node then
+		// refuses nothing it accepted before.
+		hard.epoch = last.Epoch
+	}
+	return &driver{c: newCore(id, cfg, log, sm, hard), store: store, saved: hs, host: host}, nil
+}
+
+// advance ends a batch of inputs (see the contract above).
+func (d *driver) advance() {
+	c := d.c
+	c.flush()
+	d.persist()
+	if c.fatal != nil {
+		// Nothing may leave a node whose state could not be stored.
+		clear(c.msgs)
+		c.msgs = c.msgs[:0]
+	}
+	if len(c.msgs) > 0 {
+		d.host.send(c.msgs)
+		clear(c.msgs)
+		c.msgs = c.msgs[:0]
+	}
+	c.applyDeferred()
+	if job := c.snapJob; job != nil {
+		c.snapJob = nil
+		d.host.startSnapshot(job)
+	}
+	for _, e := range c.events {
+		d.host.report(e)
+	}
+	clear(c.events)
+	c.events = c.events[:0]
+	d.host.answer()
+}
+
+// persist syncs the log if the batch appended to it and stores the hard
+// state if it changed.
+func (d *driver) persist() {
+	c := d.c
+	if c.unsynced {
+		c.unsynced = false
+		if err := c.log.Sync(); err != nil {
+			c.fail(fmt.Errorf("%w: sync the log: %w", ErrStorage, err))
+			return
+		}
+		c.logSynced()
+	}
+	h := c.hard
+	if h.epoch == d.saved.Epoch && h.topoVersion == d.saved.TopologyVersion && h.snapPos() == d.saved.Snapshot &&
+		h.topology.Leader == d.saved.Topology.Leader {
+		return
+	}
+	hs := HardState{Epoch: h.epoch, Commit: c.commit, Snapshot: h.snapPos(), Topology: h.topology.clone(), TopologyVersion: h.topoVersion}
+	if err := d.store.Save(hs); err != nil {
+		c.fail(fmt.Errorf("%w: store hard state (epoch %d): %w", ErrStorage, hs.Epoch, err))
+		return
+	}
+	d.saved = hs
+}
+
+// hardState is the core's copy of what its HardStateStore keeps: the
+// highest epoch it has seen, the topology it last knew, and its snapshot.
+type hardState struct {
+	epoch       Epoch
+	topology    Topology
+	topoVersion uint64
+	snap        *localSnapshot // the state machine at the log's compaction point
+	// stable stores snapshots (setSnapshot); nil in core tests, which
+	// keep them in memory only.
+	stable HardStateStore
+}
+
+func (h *hardState) snapPos() Position {
+	if h.snap == nil {
+		return Position{}
+	}
+	return h.snap.pos
+}
+
+// setSnapshot makes s (nil: none) the node's snapshot, storing it first:
+// the log is compacted through it or reset to it only after this returns.
+func (c *core) setSnapshot(s *localSnapshot) bool {
+	if st := c.hard.stable; st != nil {
+		var pos Position
+		var data []byte
+		if s != nil {
+			pos, data = s.pos, s.data
+		}
+		if err := st.SaveSnapshot(pos, data); err != nil {
+			c.fail(fmt.Errorf("%w: store snapshot at %v: %w", ErrStorage, pos, err))
+			return false
+		}
+	}
+	c.hard.snap = s
+	return true
+}
+
+// setTopology records the topology this node leads with.
+func (c *core) noteTopology(t Topology, version uint64) {
+	if c.hard.topoVersion == version && c.hard.topology.Leader == t.Leader &&
+		slices.Equal(c.hard.topology.Sync, t.Sync) && slices.Equal(c.hard.topology.Async, t.Async) {
+		return
+	}
+	c.hard.topology, c.hard.topoVersion = t.clone(), version
+}
