@@ -84,8 +84,8 @@ func (s *Session) CompareAndSwap(ctx context.Context, key string, version LSN, v
 	return s.wrote(s.cl.CompareAndSwap(ctx, key, version, value))
 }
 
-// AppendSample is Cluster.AppendSample; the session learns the write's
-// position.
+// AppendSample is Cluster.AppendSample (a sample at a time the series
+// already holds replaces it); the session learns the write's position.
 func (s *Session) AppendSample(ctx context.Context, series string, t time.Time, v float64) (Position, error) {
 	return s.wrote(s.cl.AppendSample(ctx, series, t, v))
 }

@@ -55,7 +55,9 @@ func (cl *Cluster) CompareAndSwap(ctx context.Context, key string, version LSN, 
 	return cl.write(ctx, AppendCompareAndSwap(nil, key, version, value))
 }
 
-// AppendSample adds a sample (t, v) to a time series.
+// AppendSample adds a sample (t, v) to a time series. A series holds one
+// sample per time: a sample at a time the series already holds replaces
+// that sample (last write wins, in log order), it is not added beside it.
 func (cl *Cluster) AppendSample(ctx context.Context, series string, t time.Time, v float64) (Position, error) {
 	if err := cl.checkKeyValue(series, nil); err != nil {
 		return Position{}, err
