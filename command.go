@@ -72,7 +72,9 @@ func AppendCompareAndSwap(dst []byte, key string, version LSN, value []byte) []b
 
 // AppendSample appends to dst a command that adds the sample (t, v) to
 // series, replacing a sample at the same time. t is stored as Unix
-// nanoseconds, so it must lie within the years 1678 to 2262.
+// nanoseconds, so it must lie within 1677-09-21 and 2262-04-11 (another
+// time is stored as a different one; Cluster.AppendSample refuses it
+// with ErrSampleTimeOutOfRange).
 // SampleSize(series) bytes are appended.
 func AppendSample(dst []byte, series string, t time.Time, v float64) []byte {
 	dst = appendCommandHeader(dst, opAppendSample, series)

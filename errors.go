@@ -21,6 +21,11 @@ var (
 	// ErrValueTooLarge is returned for a value longer than
 	// Config.MaxValueBytes.
 	ErrValueTooLarge = errors.New("replstore: value too large")
+	// ErrSampleTimeOutOfRange is returned by AppendSample for a sample
+	// time that its encoding, Unix nanoseconds in an int64, cannot hold:
+	// before 1677-09-21 00:12:43.145224192 UTC or after
+	// 2262-04-11 23:47:16.854775807 UTC. Nothing is written.
+	ErrSampleTimeOutOfRange = errors.New("replstore: sample time out of range")
 	// ErrEmptyCommand is returned by Write for an empty command.
 	ErrEmptyCommand = errors.New("replstore: empty command")
 	// ErrBadCommand is returned when a command cannot be decoded.

@@ -1,6 +1,7 @@
 package replstore
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -32,4 +33,38 @@ func TestRegressionAppendSampleSameTimeReplaces(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	assert.Equal(t, 418.15, latest.Value)
+}
+
+// TestRegressionAppendSampleTimeOutOfRange: a sample time that Unix
+// nanoseconds in an int64 cannot hold (before 1677-09-21, after
+// 2262-04-11) was acknowledged and read back as another year. It is
+// refused before anything is written; the extremes themselves are kept
+// exactly.
+func TestRegressionAppendSampleTimeOutOfRange(t *testing.T) {
+	cl, _ := newTestCluster(t, nil)
+	ctx := testCtx(t)
+	minT, maxT := time.Unix(0, math.MinInt64).UTC(), time.Unix(0, math.MaxInt64).UTC()
+	before := lastOf(t, cl, "n1")
+	for _, bad := range []time.Time{
+		minT.Add(-time.Nanosecond), maxT.Add(time.Nanosecond),
+		time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		pos, err := cl.AppendSample(ctx, "s", bad, 1)
+		require.ErrorIs(t, err, ErrSampleTimeOutOfRange, "%v", bad)
+		assert.Zero(t, pos)
+		assert.Contains(t, err.Error(), bad.Format(time.RFC3339Nano))
+		_, err = cl.NewSession(nil).AppendSample(ctx, "s", bad, 1)
+		require.ErrorIs(t, err, ErrSampleTimeOutOfRange, "%v", bad)
+	}
+	assert.Equal(t, before, lastOf(t, cl, "n1"), "a refused sample is not written")
+
+	for _, good := range []time.Time{minT, maxT} {
+		_, err := cl.AppendSample(ctx, "s", good, 2)
+		require.NoError(t, err, "%v", good)
+	}
+	got, _, err := cl.Range(ctx, "s", minT, maxT.Add(time.Nanosecond)) // Range is from <= Time < to
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	assert.True(t, got[0].Time.Equal(minT), "%v", got[0].Time)
+	assert.True(t, got[1].Time.Equal(maxT), "%v", got[1].Time)
 }
