@@ -68,3 +68,46 @@ func TestRegressionAppendSampleTimeOutOfRange(t *testing.T) {
 	assert.True(t, got[0].Time.Equal(minT), "%v", got[0].Time)
 	assert.True(t, got[1].Time.Equal(maxT), "%v", got[1].Time)
 }
+
+// TestRegressionConfigValidateNegativeAndReservedIDs: Validate accepted
+// RetainBytes = -1 and the coordinator's reserved ID as a node. Every
+// negative number and every use of CoordinatorID is refused, naming the
+// field; zero still takes the default.
+func TestRegressionConfigValidateNegativeAndReservedIDs(t *testing.T) {
+	cases := []struct {
+		field string
+		edit  func(*Config)
+	}{
+		{"RetainBytes", func(c *Config) { c.RetainBytes = -1 }},
+		{"RetainEntries", func(c *Config) { c.RetainEntries = -1 }},
+		{"SnapshotChunkBytes", func(c *Config) { c.SnapshotChunkBytes = -1 }},
+		{"CaughtUpLag", func(c *Config) { c.CaughtUpLag = -1 }},
+		{"MaxBatch", func(c *Config) { c.MaxBatch = -1 }},
+		{"MaxInflight", func(c *Config) { c.MaxInflight = -1 }},
+		{"MaxKeyBytes", func(c *Config) { c.MaxKeyBytes = -1 }},
+		{"MaxValueBytes", func(c *Config) { c.MaxValueBytes = -1 }},
+		{"HeartbeatTicks", func(c *Config) { c.HeartbeatTicks = -1 }},
+		{"FollowerTimeoutTicks", func(c *Config) { c.FollowerTimeoutTicks = -1 }},
+		{"SuspectTicks", func(c *Config) { c.SuspectTicks = -1 }},
+		{"FenceTicks", func(c *Config) { c.FenceTicks = -1 }},
+		{"SyncCount", func(c *Config) { c.SyncCount = -1 }},
+		{"TickInterval", func(c *Config) { c.TickInterval = -time.Millisecond }},
+		{"SyncLoss", func(c *Config) { c.SyncLoss = DegradeAfter(-time.Second) }},
+		{"Leader", func(c *Config) { c.Leader = CoordinatorID }},
+		{"SyncFollowers", func(c *Config) { c.SyncFollowers = []NodeID{CoordinatorID} }},
+		{"AsyncFollowers", func(c *Config) { c.AsyncFollowers = []NodeID{"n3", CoordinatorID} }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.field, func(t *testing.T) {
+			cfg := DefaultConfig()
+			tc.edit(&cfg)
+			err := cfg.Validate()
+			require.ErrorIs(t, err, ErrInvalidConfig)
+			assert.Contains(t, err.Error(), "invalid config: "+tc.field+":", "error %q does not name %s", err, tc.field)
+			_, err = NewCluster(cfg)
+			assert.ErrorIs(t, err, ErrInvalidConfig)
+		})
+	}
+	zero := Config{Leader: "n1", SyncFollowers: []NodeID{"n2"}}
+	require.NoError(t, zero.Validate(), "zero numbers take their defaults")
+}
