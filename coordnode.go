@@ -140,7 +140,8 @@ func (cl *Cluster) promoted(ctx context.Context, d Decision, err error) (Decisio
 // and Write retries them on the new leader), waits until its writes are
 // committed and to holds them all, then the coordinator fences every node
 // and promotes to. Writes already accepted are committed before the move.
-// It returns once to leads.
+// It returns once to leads. A switchover to the node that already leads
+// does nothing and fails with ErrAlreadyLeader.
 func (cl *Cluster) Switchover(ctx context.Context, to NodeID) (Decision, error) {
 	if cl.closed.Load() {
 		return Decision{}, ErrClosed
@@ -148,7 +149,17 @@ func (cl *Cluster) Switchover(ctx context.Context, to NodeID) (Decision, error) 
 	if _, err := cl.slotOf(to); err != nil {
 		return Decision{}, err
 	}
-	d, err := cl.coord.request(ctx, func(id uint64) { cl.coord.core.requestSwitchover(id, to) })
+	d, err := cl.coord.request(ctx, func(id uint64) {
+		// The coordinator's own answer to this case is a Decision that
+		// promotes nobody new; say so instead, on its goroutine, so that
+		// its view of who leads is the one checked.
+		if c := cl.coord.core; c.round == nil && c.transfer == nil && c.leader != "" && c.leader == to {
+			c.results = append(c.results, roundResult{id: id,
+				err: fmt.Errorf("%w: %s already leads epoch %d; switchover did nothing", ErrAlreadyLeader, to, c.epoch)})
+			return
+		}
+		cl.coord.core.requestSwitchover(id, to)
+	})
 	return cl.promoted(ctx, d, err)
 }
 

@@ -48,6 +48,9 @@ var (
 	// fails its pending writes and Leader reads with ErrNotLeader and
 	// ErrStaleEpoch. Nodes refuse every message from an older epoch.
 	ErrStaleEpoch = errors.New("replstore: stale epoch")
+	// ErrAlreadyLeader is returned by Switchover to the node that already
+	// leads: nothing was done (no fencing round, no new epoch).
+	ErrAlreadyLeader = errors.New("replstore: already the leader")
 	// ErrNodeDown is returned for a node that has been crashed and not
 	// restarted.
 	ErrNodeDown = errors.New("replstore: node down")

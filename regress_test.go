@@ -111,3 +111,29 @@ func TestRegressionConfigValidateNegativeAndReservedIDs(t *testing.T) {
 	zero := Config{Leader: "n1", SyncFollowers: []NodeID{"n2"}}
 	require.NoError(t, zero.Validate(), "zero numbers take their defaults")
 }
+
+// TestRegressionSwitchoverToLeader: a switchover to the node that already
+// leads returned nil, as if leadership had moved. It fails with
+// ErrAlreadyLeader and changes nothing.
+func TestRegressionSwitchoverToLeader(t *testing.T) {
+	cl, ev := newTestCluster(t, func(c *Config) { c.ManualFailover = true })
+	ctx := testCtx(t)
+	_, err := cl.Put(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	d, err := cl.Switchover(ctx, "n1")
+	require.ErrorIs(t, err, ErrAlreadyLeader)
+	assert.Contains(t, err.Error(), "n1")
+	assert.Zero(t, d)
+	leader, err := cl.Leader()
+	require.NoError(t, err)
+	assert.Equal(t, NodeID("n1"), leader)
+	ns, err := cl.NodeStats(ctx, "n1")
+	require.NoError(t, err)
+	assert.Equal(t, Epoch(1), ns.Epoch, "no fencing round ran")
+	assert.Empty(t, ev.of(EventFailoverStarted))
+
+	// A real switchover still works afterwards.
+	d, err = cl.Switchover(ctx, "n2")
+	require.NoError(t, err)
+	assert.Equal(t, NodeID("n2"), d.Promote)
+}
