@@ -253,7 +253,7 @@ func TestTokenHandover(t *testing.T) {
 	fromHeader, err := ParseToken(header)
 	require.NoError(t, err)
 	service := cl.NewSession(SessionConsistent{Wait: -1})
-	service.Adopt(fromHeader)
+	require.NoError(t, service.Adopt(fromHeader))
 	v, sv = sessionGet(t, service, elementsKey)
 	assert.Equal(t, "v2", v)
 	assert.Equal(t, NodeID("n1"), sv.Node, "no follower has the write: only the leader may answer")
@@ -263,7 +263,7 @@ func TestTokenHandover(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(body, &msg))
 	waiting := cl.NewSession(SessionConsistent{Wait: testTimeout})
-	waiting.Adopt(msg.Token)
+	require.NoError(t, waiting.Adopt(msg.Token))
 	tickUntilApplied(t, cl, "n2", pos.LSN)
 	v, sv = sessionGet(t, waiting, elementsKey)
 	assert.Equal(t, "v2", v)

@@ -212,7 +212,10 @@ func ExampleSession_Adopt() {
 		return
 	}
 	service := cl.NewSession(replstore.SessionConsistent{Wait: -1})
-	service.Adopt(tok)
+	if err := service.Adopt(tok); err != nil {
+		fmt.Println(err)
+		return
+	}
 	rec, _, served, err := service.Get(ctx, "sat/ISS/elements")
 	if err != nil {
 		fmt.Println(err)

@@ -137,3 +137,28 @@ func TestRegressionSwitchoverToLeader(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, NodeID("n2"), d.Promote)
 }
+
+// TestRegressionAdoptMalformedToken: Adopt took any Token, so one that
+// ParseToken would refuse (an LSN without an epoch, an epoch without an
+// LSN) got into the session and surfaced only at a later read, if at all.
+// Adopt refuses it at once with ErrBadToken and leaves the session's
+// token as it was; it accepts exactly what ParseToken accepts.
+func TestRegressionAdoptMalformedToken(t *testing.T) {
+	cl, _ := newTestCluster(t, nil)
+	s := cl.NewSession(nil)
+	require.NoError(t, s.Adopt(Token{Epoch: 1, LSN: 3}))
+	for _, tok := range []Token{{Epoch: 0, LSN: 5}, {Epoch: 2, LSN: 0}, {Epoch: 0, LSN: 1 << 62}} {
+		err := s.Adopt(tok)
+		require.ErrorIs(t, err, ErrBadToken, "%v", tok)
+		assert.Contains(t, err.Error(), tok.String())
+		_, perr := ParseToken(tok.String())
+		require.ErrorIs(t, perr, ErrBadToken, "ParseToken agrees")
+		assert.Equal(t, Token{Epoch: 1, LSN: 3}, s.Token(), "a refused token is not merged")
+	}
+	for _, tok := range []Token{{}, {Epoch: 1, LSN: 1}, {Epoch: 1, LSN: 2}} {
+		require.NoError(t, s.Adopt(tok), "%v", tok)
+		_, perr := ParseToken(tok.String())
+		require.NoError(t, perr)
+	}
+	assert.Equal(t, Token{Epoch: 1, LSN: 3}, s.Token())
+}

@@ -181,7 +181,7 @@ func TestSessionToken(t *testing.T) {
 	assert.Equal(t, before, s.Token(), "an unacknowledged write entered the token")
 	cl.Net().ResumeNode("n2")
 
-	s.Adopt(Token{Epoch: 1, LSN: 2})
+	require.NoError(t, s.Adopt(Token{Epoch: 1, LSN: 2}))
 	assert.Equal(t, before, s.Token(), "adopting an older token lowered the session's")
 }
 
