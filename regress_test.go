@@ -162,3 +162,36 @@ func TestRegressionAdoptMalformedToken(t *testing.T) {
 	}
 	assert.Equal(t, Token{Epoch: 1, LSN: 3}, s.Token())
 }
+
+// TestRegressionReplicasLagOfNothingApplied: a replica that has applied
+// no entry yet (or whose applied entry's time is unknown) reported LagTime
+// = now - 0, decades. Its lag is now measured from when the leader
+// appended the oldest entry its log holds, which is no later than the
+// oldest entry the replica lacks: an upper bound on its staleness, as
+// for every other replica, and no older than the cluster.
+func TestRegressionReplicasLagOfNothingApplied(t *testing.T) {
+	start := time.Now()
+	cl, _ := newTestCluster(t, nil)
+	ctx := testCtx(t)
+	// n3 holds the epoch's opening entry, unapplied: with manual ticks no
+	// heartbeat has told it the entry is committed.
+	require.NoError(t, cl.waitUntil(ctx, "n3", func(c *core) bool { return c.last.LSN >= 1 }))
+	cl.Net().PauseNode("n3")
+	for range 3 {
+		_, err := cl.Put(ctx, "k", []byte("v"))
+		require.NoError(t, err)
+	}
+	elapsed := time.Since(start)
+	reps, err := cl.Replicas()
+	require.NoError(t, err)
+	require.Len(t, reps, 3)
+	n3 := reps[2]
+	require.Equal(t, NodeID("n3"), n3.ID)
+	require.Equal(t, LSN(0), n3.Applied.LSN, "n3 has applied nothing (precondition)")
+	assert.Equal(t, uint64(4), n3.LagEntries, "the opening entry and three writes")
+	assert.Positive(t, n3.LagTime)
+	assert.LessOrEqual(t, n3.LagTime, time.Since(start), "lag %v is older than the cluster (%v)", n3.LagTime, elapsed)
+	for _, rs := range reps {
+		assert.LessOrEqual(t, rs.LagTime, time.Since(start), "%s", rs.ID)
+	}
+}
