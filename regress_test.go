@@ -1,7 +1,9 @@
 package replstore
 
 import (
+	"context"
 	"math"
+	"runtime"
 	"testing"
 	"time"
 
@@ -193,5 +195,43 @@ func TestRegressionReplicasLagOfNothingApplied(t *testing.T) {
 	assert.LessOrEqual(t, n3.LagTime, time.Since(start), "lag %v is older than the cluster (%v)", n3.LagTime, elapsed)
 	for _, rs := range reps {
 		assert.LessOrEqual(t, rs.LagTime, time.Since(start), "%s", rs.ID)
+	}
+}
+
+// TestRegressionCloseReleasesWriteAwaitingLeader: with the leader crashed
+// and failover manual, a write with no deadline waits for a new leader.
+// Close did not wake it (the leader was already gone, so nothing
+// changed), and it blocked forever. Close makes it fail with ErrClosed.
+func TestRegressionCloseReleasesWriteAwaitingLeader(t *testing.T) {
+	cl, _ := newTestCluster(t, func(c *Config) { c.ManualFailover = true })
+	require.NoError(t, cl.Crash("n1"))
+	done := make(chan error, 1)
+	go func() {
+		_, err := cl.Put(context.Background(), "k", []byte("v"))
+		done <- err
+	}()
+	// The writer is waiting once it has asked to be told of a new leader.
+	deadline := time.Now().Add(testTimeout)
+	for {
+		cl.leaderMu.Lock()
+		waiting := cl.leaderChanged != nil
+		cl.leaderMu.Unlock()
+		if waiting {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the write never waited for a leader")
+		runtime.Gosched()
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the write returned %v with no leader and the cluster open", err)
+	default:
+	}
+	require.NoError(t, cl.Close())
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, ErrClosed)
+	case <-time.After(testTimeout):
+		t.Fatal("Close did not release the write waiting for a leader")
 	}
 }
