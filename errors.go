@@ -3,6 +3,7 @@ package replstore
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. Test for them with errors.Is; most are wrapped with
@@ -84,3 +85,29 @@ func (e *NotAcknowledgedError) Is(target error) bool { return target == ErrNotAc
 // Unwrap returns the context's error, so errors.Is(err,
 // context.DeadlineExceeded) holds too.
 func (e *NotAcknowledgedError) Unwrap() error { return e.Cause }
+
+// errPrefix starts every error message of this package, once.
+const errPrefix = "replstore: "
+
+// opError is the error of a call that failed while doing op:
+// "replstore: op: cause", where cause is err's message without its own
+// "replstore: ", so that the prefix appears once however errors nest.
+// errors.Is and errors.As see err.
+type opError struct {
+	op  string
+	err error
+}
+
+// withOp wraps err, if not nil, as the error of op (e.g. "stats").
+func withOp(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &opError{op: op, err: err}
+}
+
+func (e *opError) Error() string {
+	return errPrefix + e.op + ": " + strings.TrimPrefix(e.err.Error(), errPrefix)
+}
+
+func (e *opError) Unwrap() error { return e.err }

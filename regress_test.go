@@ -235,3 +235,40 @@ func TestRegressionCloseReleasesWriteAwaitingLeader(t *testing.T) {
 		t.Fatal("Close did not release the write waiting for a leader")
 	}
 }
+
+// TestRegressionCancelledContextSaysWhat: Stats and friends returned a
+// bare "context canceled" for a cancelled context (or one that ended while
+// they waited). The error now says what was being done, still wraps the
+// context's error, and nothing was started: no failover, no switchover.
+func TestRegressionCancelledContextSaysWhat(t *testing.T) {
+	cl, _ := newTestCluster(t, func(c *Config) { c.ManualFailover = true })
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		prefix string
+		call   func(context.Context) error
+	}{
+		{"replstore: stats: ", func(ctx context.Context) error { _, err := cl.Stats(ctx); return err }},
+		{"replstore: node stats of n2: ", func(ctx context.Context) error { _, err := cl.NodeStats(ctx, "n2"); return err }},
+		{"replstore: waiting for n2 to apply LSN 1: ", func(ctx context.Context) error { return cl.WaitApplied(ctx, "n2", 1) }},
+		{"replstore: failover: ", func(ctx context.Context) error { _, err := cl.Failover(ctx, FailoverOptions{}); return err }},
+		{"replstore: switchover to n2: ", func(ctx context.Context) error { _, err := cl.Switchover(ctx, "n2"); return err }},
+	} {
+		for range 20 { // the answer must not depend on which select case wins
+			err := tc.call(cancelled)
+			require.ErrorIs(t, err, context.Canceled, tc.prefix)
+			assert.Equal(t, tc.prefix+"context canceled", err.Error())
+		}
+	}
+	ns, err := cl.NodeStats(testCtx(t), "n1")
+	require.NoError(t, err)
+	assert.Equal(t, "leader", ns.Role)
+	assert.Equal(t, Epoch(1), ns.Epoch, "a cancelled Failover or Switchover started nothing")
+
+	// A context that ends while the call waits.
+	short, cancelShort := context.WithTimeout(testCtx(t), time.Millisecond)
+	defer cancelShort()
+	err = cl.WaitApplied(short, "n2", 1<<40)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, "replstore: waiting for n2 to apply LSN 1099511627776: context deadline exceeded", err.Error())
+}
