@@ -70,7 +70,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	for _, id := range append(append([]NodeID{cfg.Leader}, cfg.SyncFollowers...), cfg.AsyncFollowers...) {
 		log, err := cfg.NewLogStore(id)
 		if err != nil {
-			return nil, fmt.Errorf("replstore: node %s: open its log: %w", id, err)
+			return nil, withOp(fmt.Sprintf("node %s: open its log", id), err)
 		}
 		list = append(list, &slot{id: id, log: log})
 	}

@@ -149,14 +149,14 @@ func decodeCommand(data []byte) (command, error) {
 func decodeCommandKey(b []byte) (key, rest []byte, err error) {
 	n, size, err := readUvarint(b)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: key length: %w", ErrBadCommand, err)
+		return nil, nil, fmt.Errorf("%w: key length: %w", ErrBadCommand, inner(err))
 	}
 	b = b[size:]
 	if n > uint64(len(b)) {
 		return nil, nil, fmt.Errorf("%w: key length %d exceeds the %d bytes left", ErrBadCommand, n, len(b))
 	}
 	if n == 0 {
-		return nil, nil, fmt.Errorf("%w: %w", ErrBadCommand, ErrEmptyKey)
+		return nil, nil, fmt.Errorf("%w: %w", ErrBadCommand, inner(ErrEmptyKey))
 	}
 	return b[:n], b[n:], nil
 }
@@ -173,7 +173,7 @@ func (c *command) decodePayload(b []byte) error {
 	case opCompareAndSwap:
 		version, size, err := readUvarint(b)
 		if err != nil {
-			return fmt.Errorf("%w: compare-and-swap version: %w", ErrBadCommand, err)
+			return fmt.Errorf("%w: compare-and-swap version: %w", ErrBadCommand, inner(err))
 		}
 		c.version = LSN(version)
 		c.value = b[size:len(b):len(b)]

@@ -111,3 +111,22 @@ func (e *opError) Error() string {
 }
 
 func (e *opError) Unwrap() error { return e.err }
+
+// unprefixed is err inside another error's message: it reads as err
+// without its "replstore: ", which the outer message carries. errors.Is
+// and errors.As see err.
+type unprefixed struct{ err error }
+
+// inner returns err, if not nil, to be wrapped with %w in a message that
+// starts with "replstore: " itself (fmt.Errorf("%w: ...: %w", ErrX,
+// inner(err))).
+func inner(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unprefixed{err}
+}
+
+func (u unprefixed) Error() string { return strings.TrimPrefix(u.err.Error(), errPrefix) }
+
+func (u unprefixed) Unwrap() error { return u.err }

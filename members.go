@@ -30,7 +30,7 @@ func (cl *Cluster) AddFollower(ctx context.Context, id NodeID) error {
 	log, err := cl.cfg.NewLogStore(id)
 	if err != nil {
 		cl.mu.Unlock()
-		return fmt.Errorf("replstore: add follower %s: open its log: %w", id, err)
+		return withOp(fmt.Sprintf("add follower %s: open its log", id), err)
 	}
 	s := &slot{id: id, log: log}
 	cl.mem.Store(newMembers(append(slices.Clone(old.list), s)))
@@ -94,7 +94,7 @@ func (cl *Cluster) reconfigure(ctx context.Context, id NodeID, role memberRole) 
 		return c.pendingChange == nil && c.settleAcked && c.roleOf(id) == role
 	})
 	if err != nil {
-		return fmt.Errorf("replstore: making %s %v: %w", id, role, err)
+		return withOp(fmt.Sprintf("making %s %v", id, role), err)
 	}
 	return nil
 }

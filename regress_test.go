@@ -1,9 +1,11 @@
 package replstore
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -271,4 +273,122 @@ func TestRegressionCancelledContextSaysWhat(t *testing.T) {
 	err = cl.WaitApplied(short, "n2", 1<<40)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Equal(t, "replstore: waiting for n2 to apply LSN 1099511627776: context deadline exceeded", err.Error())
+}
+
+// failingReader fails every Read with err.
+type failingReader struct{ err error }
+
+func (r failingReader) Read([]byte) (int, error) { return 0, r.err }
+
+// TestRegressionErrorPrefixOnce: errors that wrap another of this
+// package's errors read "replstore: ...: replstore: ...". Every error
+// message carries the prefix once, on every path below.
+func TestRegressionErrorPrefixOnce(t *testing.T) {
+	cl, _ := newTestCluster(t, nil)
+	ctx := testCtx(t)
+	pos, err := cl.Put(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	require.NoError(t, cl.WaitApplied(ctx, "n1", pos.LSN))
+	short := func() context.Context {
+		c, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		t.Cleanup(cancel)
+		return c
+	}
+	paths := map[string]func() error{
+		"empty key":                 func() error { _, err := cl.Put(ctx, "", nil); return err },
+		"key too large":             func() error { _, err := cl.Put(ctx, string(make([]byte, 2000)), nil); return err },
+		"empty command":             func() error { _, err := cl.Write(ctx, nil); return err },
+		"malformed command":         func() error { _, err := cl.Write(ctx, []byte{1, 0}); return err },
+		"bad sample time":           func() error { _, err := cl.AppendSample(ctx, "s", time.Time{}, 1); return err },
+		"unknown node: Store":       func() error { _, err := cl.Store("zz"); return err },
+		"unknown node: Crash":       func() error { return cl.Crash("zz") },
+		"unknown node: NodeStats":   func() error { _, err := cl.NodeStats(ctx, "zz"); return err },
+		"unknown node: WaitApplied": func() error { return cl.WaitApplied(ctx, "zz", 1) },
+		"unknown node: Switchover":  func() error { _, err := cl.Switchover(ctx, "zz"); return err },
+		"unknown node: SetSync":     func() error { return cl.SetSync(ctx, "zz", true) },
+		"restart running":           func() error { return cl.Restart("n2") },
+		"sync set too small":        func() error { return cl.RemoveFollower(ctx, "n2") },
+		"switchover to leader":      func() error { _, err := cl.Switchover(ctx, "n1"); return err },
+		"bad token: parse":          func() error { _, err := ParseToken("1-3"); return err },
+		"bad token: adopt":          func() error { return cl.NewSession(nil).Adopt(Token{LSN: 5}) },
+		"bad token: read": func() error {
+			s := cl.NewSession(nil)
+			require.NoError(t, s.Adopt(Token{Epoch: 1, LSN: 1 << 40}))
+			_, _, _, err := s.Get(ctx, "k")
+			return err
+		},
+		"bad snapshot":          func() error { return NewStore().Restore(bytes.NewReader([]byte("garbage"))) },
+		"snapshot reader fails": func() error { return NewStore().Restore(failingReader{ErrClosed}) },
+		"cancelled stats": func() error {
+			c, cancel := context.WithCancel(ctx)
+			cancel()
+			_, err := cl.Stats(c)
+			return err
+		},
+		"wait applied times out": func() error { return cl.WaitApplied(short(), "n2", 1<<40) },
+	}
+	var pending Position // the unacknowledged write
+	// n2 stops answering: writes are not acknowledged and the leader
+	// cannot confirm a Leader read; n1 then crashes: writes find no leader.
+	faults := []struct {
+		name string
+		call func() error
+	}{
+		{"not acknowledged", func() error {
+			cl.Net().PauseNode("n2")
+			_, err := cl.Put(short(), "k", []byte("v2"))
+			var nack *NotAcknowledgedError
+			require.ErrorAs(t, err, &nack)
+			pending = nack.Pos
+			return err
+		}},
+		{"leader read unconfirmed", func() error { _, _, _, err := cl.Get(short(), "k"); return err }},
+		{"session read times out", func() error {
+			// No replica has applied the unacknowledged write.
+			s := cl.NewSession(SessionConsistent{Wait: time.Hour})
+			require.NoError(t, s.Adopt(Token(pending)))
+			_, _, _, err := s.Get(short(), "k")
+			return err
+		}},
+		{"no leader", func() error {
+			require.NoError(t, cl.Crash("n1"))
+			_, err := cl.Put(short(), "k", []byte("v3"))
+			return err
+		}},
+	}
+	check := func(name string, err error) {
+		t.Helper()
+		t.Logf("%s: %v", name, err)
+		if assert.Error(t, err, name) {
+			assert.Equal(t, 1, strings.Count(err.Error(), "replstore:"), "%s: %q", name, err)
+		}
+	}
+	for name, call := range paths {
+		check(name, call())
+	}
+	for _, f := range faults {
+		check(f.name, f.call())
+	}
+
+	require.NoError(t, cl.Close())
+	closed := map[string]func() error{
+		"closed: Put":         func() error { _, err := cl.Put(ctx, "k", nil); return err },
+		"closed: Get":         func() error { _, _, _, err := cl.Get(ctx, "k"); return err },
+		"closed: Stats":       func() error { _, err := cl.Stats(ctx); return err },
+		"closed: NodeStats":   func() error { _, err := cl.NodeStats(ctx, "n2"); return err },
+		"closed: WaitApplied": func() error { return cl.WaitApplied(ctx, "n2", 1) },
+		"closed: Failover":    func() error { _, err := cl.Failover(ctx, FailoverOptions{}); return err },
+		"closed: Switchover":  func() error { _, err := cl.Switchover(ctx, "n2"); return err },
+		"closed: AddFollower": func() error { return cl.AddFollower(ctx, "n9") },
+		"closed: SetSync":     func() error { return cl.SetSync(ctx, "n3", true) },
+		"closed: Replicas":    func() error { _, err := cl.Replicas(); return err },
+		"closed: Leader":      func() error { _, err := cl.Leader(); return err },
+		"closed: Tick":        func() error { return cl.Tick(ctx) },
+		"closed: Close":       func() error { return cl.Close() },
+	}
+	for name, call := range closed {
+		err := call()
+		require.ErrorIs(t, err, ErrClosed, name)
+		check(name, err)
+	}
 }

@@ -84,7 +84,7 @@ func (r *RouteRequest) ConfirmLeader(ctx context.Context) (Target, error) {
 	case errors.Is(err, ErrClosed):
 		return Target{}, err
 	case err != nil:
-		return Target{}, fmt.Errorf("%w (leader read): %w", ErrNoReplica, err)
+		return Target{}, fmt.Errorf("%w (leader read): %w", ErrNoReplica, inner(err))
 	}
 	return Target{Node: n.id, AtLeast: Position(r.Token), node: n, confirmed: true}, nil
 }

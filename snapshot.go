@@ -88,7 +88,7 @@ func (p *progress) forgetSnapshot() { p.snapPos, p.snapAcked, p.snapSent = Posit
 func (c *core) takeSnapshot() bool {
 	var buf bytes.Buffer
 	if err := c.sm.Snapshot(&buf); err != nil {
-		c.fail(fmt.Errorf("snapshot: %w", err))
+		c.fail(fmt.Errorf("snapshot: %w", inner(err)))
 		return false
 	}
 	c.hard.snap = &localSnapshot{pos: Position{Epoch: c.epochAtApplied(), LSN: c.applied}, data: buf.Bytes()}
@@ -209,7 +209,7 @@ func (c *core) installSnapshot(from NodeID, s *SnapshotChunk) {
 	}
 	c.wantReseed = false
 	if err := c.log.Reset(s.Pos); err != nil {
-		c.fail(fmt.Errorf("reset log to snapshot %v: %w", s.Pos, err))
+		c.fail(fmt.Errorf("reset log to snapshot %v: %w", s.Pos, inner(err)))
 		return
 	}
 	c.sm = sm
