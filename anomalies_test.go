@@ -38,7 +38,7 @@ func heldBack(t *testing.T) *Cluster {
 	for _, id := range []NodeID{"n2", "n3"} {
 		require.NoError(t, cl.WaitApplied(ctx, id, pos.LSN))
 	}
-	cl.Net().PauseLink("n1", "n3")
+	require.NoError(t, cl.Net().PauseLink("n1", "n3"))
 	return cl
 }
 
@@ -183,8 +183,8 @@ func TestAnomalyConsistentPrefix(t *testing.T) {
 	setup := func(t *testing.T) *Cluster {
 		cl, _ := newTestCluster(t, nil)
 		ctx := testCtx(t)
-		waitCaughtUp(t, cl, "n3")      // it has the epoch's first entry
-		cl.Net().PauseLink("n1", "n3") // and will have neither write
+		waitCaughtUp(t, cl, "n3")                          // it has the epoch's first entry
+		require.NoError(t, cl.Net().PauseLink("n1", "n3")) // and will have neither write
 		writer := cl.NewSession(Leader{})
 		_, err := writer.Put(ctx, elementsKey, []byte("a=6791km e=0.0003 i=51.6"))
 		require.NoError(t, err)
@@ -322,7 +322,7 @@ func TestBoundedStalenessTime(t *testing.T) {
 	cl, _ := newTestCluster(t, nil)
 	ctx := testCtx(t)
 	waitCaughtUp(t, cl, "n3") // it has the epoch's first entry, not yet committed
-	cl.Net().PauseLink("n1", "n3")
+	require.NoError(t, cl.Net().PauseLink("n1", "n3"))
 	pos, err := cl.Put(ctx, elementsKey, []byte("v1"))
 	require.NoError(t, err)
 	tickUntilApplied(t, cl, "n2", pos.LSN)
@@ -369,7 +369,7 @@ func TestBoundedStalenessNeedsLeader(t *testing.T) {
 func TestLeaderReadRefusesWhenCutOff(t *testing.T) {
 	cl := heldBack(t)
 	ctx := testCtx(t)
-	cl.Net().PauseNode("n2")
+	require.NoError(t, cl.Net().PauseNode("n2"))
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	_, _, sv, err := cl.Get(short, elementsKey)
@@ -378,7 +378,7 @@ func TestLeaderReadRefusesWhenCutOff(t *testing.T) {
 	assert.Contains(t, err.Error(), "could not confirm it still leads")
 	assert.Equal(t, Served{}, sv)
 
-	cl.Net().ResumeNode("n2")
+	require.NoError(t, cl.Net().ResumeNode("n2"))
 	v, _, sv, err := cl.Get(ctx, elementsKey)
 	require.NoError(t, err)
 	assert.Equal(t, "v1", string(v.Value))

@@ -180,7 +180,7 @@ func TestRegressionReplicasLagOfNothingApplied(t *testing.T) {
 	// n3 holds the epoch's opening entry, unapplied: with manual ticks no
 	// heartbeat has told it the entry is committed.
 	require.NoError(t, cl.waitUntil(ctx, "n3", func(c *core) bool { return c.last.LSN >= 1 }))
-	cl.Net().PauseNode("n3")
+	require.NoError(t, cl.Net().PauseNode("n3"))
 	for range 3 {
 		_, err := cl.Put(ctx, "k", []byte("v"))
 		require.NoError(t, err)
@@ -335,7 +335,7 @@ func TestRegressionErrorPrefixOnce(t *testing.T) {
 		call func() error
 	}{
 		{"not acknowledged", func() error {
-			cl.Net().PauseNode("n2")
+			require.NoError(t, cl.Net().PauseNode("n2"))
 			_, err := cl.Put(short(), "k", []byte("v2"))
 			var nack *NotAcknowledgedError
 			require.ErrorAs(t, err, &nack)
@@ -391,4 +391,40 @@ func TestRegressionErrorPrefixOnce(t *testing.T) {
 		require.ErrorIs(t, err, ErrClosed, name)
 		check(name, err)
 	}
+}
+
+// TestRegressionMemNetUnknownNode: MemNet's fault methods accepted a
+// node that is not on the network and did nothing, silently. They fail
+// with ErrUnknownNode and change nothing; a crashed node (unregistered)
+// and the coordinator are still known.
+func TestRegressionMemNetUnknownNode(t *testing.T) {
+	cl, _ := newTestCluster(t, nil)
+	net := cl.Net()
+	for name, call := range map[string]func() error{
+		"PauseNode":            func() error { return net.PauseNode("zz") },
+		"ResumeNode":           func() error { return net.ResumeNode("zz") },
+		"PauseLink from":       func() error { return net.PauseLink("zz", "n1") },
+		"PauseLink to":         func() error { return net.PauseLink("n1", "zz") },
+		"ResumeLink":           func() error { return net.ResumeLink("n1", "zz") },
+		"DropLink":             func() error { return net.DropLink("n1", "zz", true) },
+		"DropNext":             func() error { return net.DropNext("zz", "n2", 1) },
+		"Delay":                func() error { return net.Delay("n1", "zz", time.Hour) },
+		"Partition":            func() error { return net.Partition([]NodeID{"n1"}, []NodeID{"n2", "zz"}) },
+		"Partition, lone name": func() error { return net.Partition([]NodeID{"zz"}) },
+	} {
+		err := call()
+		require.ErrorIs(t, err, ErrUnknownNode, name)
+		assert.Contains(t, err.Error(), `"zz"`, name)
+		assert.Equal(t, 1, strings.Count(err.Error(), "replstore:"), name)
+	}
+	require.NoError(t, net.checkInvariants())
+	assert.Zero(t, net.active.Load(), "a refused fault changed nothing: every Send is on the fast path")
+
+	require.NoError(t, cl.Crash("n3"))
+	require.NoError(t, net.PauseNode("n3"), "a crashed node is still known")
+	require.NoError(t, net.ResumeNode("n3"))
+	require.NoError(t, net.Partition([]NodeID{"n1"}, []NodeID{"n2", CoordinatorID}))
+	require.NoError(t, net.Partition())
+	require.NoError(t, cl.AddFollower(testCtx(t), "n4"))
+	require.NoError(t, net.PauseLink("n1", "n4"), "a node added later is known")
 }

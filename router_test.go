@@ -170,7 +170,7 @@ func TestCustomRouter(t *testing.T) {
 		assert.Equal(t, NodeID("n3"), sv.Node, "the nearest follower")
 	}
 	// n3 falls behind the session: the custom router delegates.
-	cl.Net().PauseLink("n1", "n3")
+	require.NoError(t, cl.Net().PauseLink("n1", "n3"))
 	pos, err = s.Put(ctx, "k", []byte("v2"))
 	require.NoError(t, err)
 	rec, _, sv, err := s.Get(ctx, "k")
