@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The failure stories of DESIGN.md, each deterministic: time moves only
+// The failure stories, each deterministic: time moves only
 // with Cluster.Tick, faults come from the in-memory network and Crash.
 
 // writerPool runs closed-loop writers of unique keys and records what was
