@@ -68,7 +68,9 @@ func (n *node) publish() {
 // replica has applied or, when that is unknown (it has applied nothing,
 // or its state came from a snapshot or a rebuild), the oldest entry the
 // leader's log holds. Either is no later than the oldest entry the
-// replica lacks, so both bound its staleness from above.
+// replica lacks, so both bound its staleness from above, except when the
+// leader has compacted that entry: then the replica needs a reseed, and
+// the bound is the age of the leader's log.
 func lagTime(now int64, p *published, ldr *node) time.Duration {
 	since := p.appliedTime.Load()
 	if since == 0 && ldr != nil {
@@ -104,7 +106,9 @@ type ReplicaState struct {
 	// state was restored from a snapshot or rebuilt after a rollback), it
 	// is the time since the leader wrote the oldest entry its log holds:
 	// no later than the oldest entry the node lacks, so still an upper
-	// bound, and never older than the leader's log.
+	// bound, unless the leader has compacted entries the node lacks (it
+	// is then reseeded from a snapshot); never older than the leader's
+	// log.
 	LagTime time.Duration
 	Down    bool // crashed
 	// CaughtUp: the node has come within Config.CaughtUpLag of the leader
