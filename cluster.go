@@ -314,10 +314,14 @@ func (cl *Cluster) clearLeader(n *node) {
 // progress) until ctx ends.
 func (cl *Cluster) awaitLeader(ctx context.Context, not *node) (*node, error) {
 	for {
+		cl.leaderMu.Lock()
+		// Checked under leaderMu: Close sets closed before it wakes the
+		// waiters under leaderMu, so a waiter either sees closed or is
+		// woken.
 		if cl.closed.Load() {
+			cl.leaderMu.Unlock()
 			return nil, ErrClosed
 		}
-		cl.leaderMu.Lock()
 		n := cl.leader.Load()
 		if n != nil && n != not {
 			cl.leaderMu.Unlock()
@@ -337,7 +341,9 @@ func (cl *Cluster) awaitLeader(ctx context.Context, not *node) (*node, error) {
 }
 
 // Close stops every node and the network. Pending writes fail with
-// ErrClosed; later calls return ErrClosed. It leaves no goroutine behind.
+// ErrClosed, including those waiting for a leader (one crashed, or a
+// failover runs); later calls return ErrClosed. It leaves no goroutine
+// behind.
 func (cl *Cluster) Close() error {
 	if !cl.closed.CompareAndSwap(false, true) {
 		return ErrClosed
@@ -349,6 +355,14 @@ func (cl *Cluster) Close() error {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	cl.setLeader(nil)
+	// Wake writers waiting for a leader even if there was none to clear
+	// (it had crashed): they see closed and fail with ErrClosed.
+	cl.leaderMu.Lock()
+	if cl.leaderChanged != nil {
+		close(cl.leaderChanged)
+		cl.leaderChanged = nil
+	}
+	cl.leaderMu.Unlock()
 	cl.coord.stopAndWait()
 	m := cl.mem.Load()
 	for _, id := range m.order {

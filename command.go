@@ -72,7 +72,9 @@ func AppendCompareAndSwap(dst []byte, key string, version LSN, value []byte) []b
 
 // AppendSample appends to dst a command that adds the sample (t, v) to
 // series, replacing a sample at the same time. t is stored as Unix
-// nanoseconds, so it must lie within the years 1678 to 2262.
+// nanoseconds, so it must lie within 1677-09-21 and 2262-04-11 (another
+// time is stored as a different one; Cluster.AppendSample refuses it
+// with ErrSampleTimeOutOfRange).
 // SampleSize(series) bytes are appended.
 func AppendSample(dst []byte, series string, t time.Time, v float64) []byte {
 	dst = appendCommandHeader(dst, opAppendSample, series)
@@ -147,14 +149,14 @@ func decodeCommand(data []byte) (command, error) {
 func decodeCommandKey(b []byte) (key, rest []byte, err error) {
 	n, size, err := readUvarint(b)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: key length: %w", ErrBadCommand, err)
+		return nil, nil, fmt.Errorf("%w: key length: %w", ErrBadCommand, inner(err))
 	}
 	b = b[size:]
 	if n > uint64(len(b)) {
 		return nil, nil, fmt.Errorf("%w: key length %d exceeds the %d bytes left", ErrBadCommand, n, len(b))
 	}
 	if n == 0 {
-		return nil, nil, fmt.Errorf("%w: %w", ErrBadCommand, ErrEmptyKey)
+		return nil, nil, fmt.Errorf("%w: %w", ErrBadCommand, inner(ErrEmptyKey))
 	}
 	return b[:n], b[n:], nil
 }
@@ -171,7 +173,7 @@ func (c *command) decodePayload(b []byte) error {
 	case opCompareAndSwap:
 		version, size, err := readUvarint(b)
 		if err != nil {
-			return fmt.Errorf("%w: compare-and-swap version: %w", ErrBadCommand, err)
+			return fmt.Errorf("%w: compare-and-swap version: %w", ErrBadCommand, inner(err))
 		}
 		c.version = LSN(version)
 		c.value = b[size:len(b):len(b)]

@@ -279,7 +279,9 @@ func (c Config) withDefaults() Config {
 }
 
 // Validate reports the first field that is wrong, naming it and what is
-// allowed. Zero fields that have defaults are accepted.
+// allowed: a negative number or duration, a node ID that is empty, used
+// twice or CoordinatorID (reserved for the coordinator), and the rules
+// that tie fields together. Zero fields that have defaults are accepted.
 func (c Config) Validate() error {
 	bad := func(field, format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
@@ -287,11 +289,21 @@ func (c Config) Validate() error {
 	if c.Leader == "" {
 		return bad("Leader", "empty; name the node that leads (e.g. \"n1\")")
 	}
+	if c.Leader == CoordinatorID {
+		return bad("Leader", "%q is reserved for the coordinator; name a node", c.Leader)
+	}
 	seen := map[NodeID]string{c.Leader: "Leader"}
-	for field, ids := range map[string][]NodeID{"SyncFollowers": c.SyncFollowers, "AsyncFollowers": c.AsyncFollowers} {
-		for _, id := range ids {
+	for _, f := range []struct {
+		field string
+		ids   []NodeID
+	}{{"SyncFollowers", c.SyncFollowers}, {"AsyncFollowers", c.AsyncFollowers}} {
+		field := f.field
+		for _, id := range f.ids {
 			if id == "" {
 				return bad(field, "contains an empty node ID")
+			}
+			if id == CoordinatorID {
+				return bad(field, "contains %q, which is reserved for the coordinator", id)
 			}
 			if other, dup := seen[id]; dup {
 				return bad(field, "node %q is also in %s; each node has one role", id, other)
@@ -323,6 +335,9 @@ func (c Config) Validate() error {
 		if f.v < 0 {
 			return bad(f.name, "%d; must be positive (0 takes the default)", f.v)
 		}
+	}
+	if c.RetainBytes < 0 {
+		return bad("RetainBytes", "%d; must be positive (0 takes the default)", c.RetainBytes)
 	}
 	if c.TickInterval < 0 {
 		return bad("TickInterval", "%v; must be positive (0 takes the default)", c.TickInterval)

@@ -117,12 +117,19 @@ type FailoverOptions struct {
 // whether or not the leader is alive: an operator's "the leader is gone".
 // It returns once the promoted node leads. It fails with
 // ErrNoSafeCandidate, promoting nobody, when too few nodes answer.
+//
+// Its errors read "replstore: failover: ..." and wrap the cause; a
+// context already ended starts nothing.
 func (cl *Cluster) Failover(ctx context.Context, opts FailoverOptions) (Decision, error) {
 	if cl.closed.Load() {
-		return Decision{}, ErrClosed
+		return Decision{}, withOp("failover", ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return Decision{}, withOp("failover", err)
 	}
 	d, err := cl.coord.request(ctx, func(id uint64) { cl.coord.core.requestFailover(id, opts.AllowDataLoss) })
-	return cl.promoted(ctx, d, err)
+	d, err = cl.promoted(ctx, d, err)
+	return d, withOp("failover", err)
 }
 
 // promoted waits until the node a decision promoted leads.
@@ -149,15 +156,37 @@ func (cl *Cluster) promoted(ctx context.Context, d Decision, err error) (Decisio
 // and Write retries them on the new leader), waits until its writes are
 // committed and to holds them all, then the coordinator fences every node
 // and promotes to. Writes already accepted are committed before the move.
-// It returns once to leads.
+// It returns once to leads. A switchover to the node that already leads
+// does nothing and fails with ErrAlreadyLeader.
+//
+// Its errors read "replstore: switchover to <to>: ..." and wrap the
+// cause; a context already ended starts nothing.
 func (cl *Cluster) Switchover(ctx context.Context, to NodeID) (Decision, error) {
+	d, err := cl.switchover(ctx, to)
+	return d, withOp("switchover to "+string(to), err)
+}
+
+func (cl *Cluster) switchover(ctx context.Context, to NodeID) (Decision, error) {
 	if cl.closed.Load() {
 		return Decision{}, ErrClosed
 	}
 	if _, err := cl.slotOf(to); err != nil {
 		return Decision{}, err
 	}
-	d, err := cl.coord.request(ctx, func(id uint64) { cl.coord.core.requestSwitchover(id, to) })
+	if err := ctx.Err(); err != nil {
+		return Decision{}, err
+	}
+	d, err := cl.coord.request(ctx, func(id uint64) {
+		// The coordinator's own answer to this case is a Decision that
+		// promotes nobody new; say so instead, on its goroutine, so that
+		// its view of who leads is the one checked.
+		if c := cl.coord.core; c.round == nil && c.transfer == nil && c.leader != "" && c.leader == to {
+			c.results = append(c.results, roundResult{id: id,
+				err: fmt.Errorf("%w: %s already leads epoch %d; switchover did nothing", ErrAlreadyLeader, to, c.epoch)})
+			return
+		}
+		cl.coord.core.requestSwitchover(id, to)
+	})
 	return cl.promoted(ctx, d, err)
 }
 

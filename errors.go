@@ -3,6 +3,7 @@ package replstore
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. Test for them with errors.Is; most are wrapped with
@@ -21,6 +22,11 @@ var (
 	// ErrValueTooLarge is returned for a value longer than
 	// Config.MaxValueBytes.
 	ErrValueTooLarge = errors.New("replstore: value too large")
+	// ErrSampleTimeOutOfRange is returned by AppendSample for a sample
+	// time that its encoding, Unix nanoseconds in an int64, cannot hold:
+	// before 1677-09-21 00:12:43.145224192 UTC or after
+	// 2262-04-11 23:47:16.854775807 UTC. Nothing is written.
+	ErrSampleTimeOutOfRange = errors.New("replstore: sample time out of range")
 	// ErrEmptyCommand is returned by Write for an empty command.
 	ErrEmptyCommand = errors.New("replstore: empty command")
 	// ErrBadCommand is returned when a command cannot be decoded.
@@ -43,6 +49,9 @@ var (
 	// fails its pending writes and Leader reads with ErrNotLeader and
 	// ErrStaleEpoch. Nodes refuse every message from an older epoch.
 	ErrStaleEpoch = errors.New("replstore: stale epoch")
+	// ErrAlreadyLeader is returned by Switchover to the node that already
+	// leads: nothing was done (no fencing round, no new epoch).
+	ErrAlreadyLeader = errors.New("replstore: already the leader")
 	// ErrNodeDown is returned for a node that has been crashed and not
 	// restarted.
 	ErrNodeDown = errors.New("replstore: node down")
@@ -76,3 +85,48 @@ func (e *NotAcknowledgedError) Is(target error) bool { return target == ErrNotAc
 // Unwrap returns the context's error, so errors.Is(err,
 // context.DeadlineExceeded) holds too.
 func (e *NotAcknowledgedError) Unwrap() error { return e.Cause }
+
+// errPrefix starts every error message of this package, once.
+const errPrefix = "replstore: "
+
+// opError is the error of a call that failed while doing op:
+// "replstore: op: cause", where cause is err's message without its own
+// "replstore: ", so that the prefix appears once however errors nest.
+// errors.Is and errors.As see err.
+type opError struct {
+	op  string
+	err error
+}
+
+// withOp wraps err, if not nil, as the error of op (e.g. "stats").
+func withOp(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &opError{op: op, err: err}
+}
+
+func (e *opError) Error() string {
+	return errPrefix + e.op + ": " + strings.TrimPrefix(e.err.Error(), errPrefix)
+}
+
+func (e *opError) Unwrap() error { return e.err }
+
+// unprefixed is err inside another error's message: it reads as err
+// without its "replstore: ", which the outer message carries. errors.Is
+// and errors.As see err.
+type unprefixed struct{ err error }
+
+// inner returns err, if not nil, to be wrapped with %w in a message that
+// starts with "replstore: " itself (fmt.Errorf("%w: ...: %w", ErrX,
+// inner(err))).
+func inner(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unprefixed{err}
+}
+
+func (u unprefixed) Error() string { return strings.TrimPrefix(u.err.Error(), errPrefix) }
+
+func (u unprefixed) Unwrap() error { return u.err }

@@ -36,7 +36,10 @@ func ExampleCluster_Failover() {
 	pos, _ := cl.Put(ctx, "sat/ISS/elements", []byte("rev 1"))
 	fmt.Println("acknowledged:", pos)
 
-	cl.Net().Partition([]replstore.NodeID{"n1"}, []replstore.NodeID{"n2", "n3", replstore.CoordinatorID})
+	if err := cl.Net().Partition([]replstore.NodeID{"n1"}, []replstore.NodeID{"n2", "n3", replstore.CoordinatorID}); err != nil {
+		fmt.Println(err)
+		return
+	}
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	_, err = cl.Put(short, "sat/ISS/elements", []byte("rev 2, cut off"))
 	cancel()

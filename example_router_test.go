@@ -34,7 +34,10 @@ func laggingCluster(ctx context.Context) (*replstore.Cluster, error) {
 		cl.Close()
 		return nil, err
 	}
-	cl.Net().PauseLink("n1", "n3")
+	if err := cl.Net().PauseLink("n1", "n3"); err != nil {
+		cl.Close()
+		return nil, err
+	}
 	return cl, nil
 }
 
@@ -59,7 +62,10 @@ func ExampleLeader() {
 	}
 	fmt.Printf("%s from %s, linearizable: %v\n", rec.Value, served.Node, served.Linearizable)
 
-	cl.Net().PauseNode("n2")
+	if err := cl.Net().PauseNode("n2"); err != nil {
+		fmt.Println(err)
+		return
+	}
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	_, _, _, err = cl.Get(short, "sat/ISS/elements", replstore.Via(replstore.Leader{}))
@@ -212,7 +218,10 @@ func ExampleSession_Adopt() {
 		return
 	}
 	service := cl.NewSession(replstore.SessionConsistent{Wait: -1})
-	service.Adopt(tok)
+	if err := service.Adopt(tok); err != nil {
+		fmt.Println(err)
+		return
+	}
 	rec, _, served, err := service.Get(ctx, "sat/ISS/elements")
 	if err != nil {
 		fmt.Println(err)

@@ -178,7 +178,10 @@ func ExampleMemNet_PauseLink() {
 		return
 	}
 
-	cl.Net().PauseLink("n1", "n3")
+	if err := cl.Net().PauseLink("n1", "n3"); err != nil {
+		fmt.Println(err)
+		return
+	}
 	t0 := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 	for i := range 3 {
 		pos, err = cl.AppendSample(ctx, "sat/CSS/altitude_km", t0.Add(time.Duration(i)*time.Minute), 383.9)
@@ -194,7 +197,10 @@ func ExampleMemNet_PauseLink() {
 	_, ok := n3.Latest("sat/CSS/altitude_km")
 	fmt.Println("n3 has the series:", ok)
 
-	cl.Net().ResumeLink("n1", "n3")
+	if err := cl.Net().ResumeLink("n1", "n3"); err != nil {
+		fmt.Println(err)
+		return
+	}
 	_ = cl.Tick(ctx) // a heartbeat tells n3 the commit LSN
 	if err := cl.WaitApplied(ctx, "n3", pos.LSN); err != nil {
 		fmt.Println(err)
@@ -225,7 +231,10 @@ func ExampleNotAcknowledgedError() {
 	}
 	defer cl.Close()
 
-	cl.Net().PauseLink("n1", "n2") // the sync follower hears nothing
+	if err := cl.Net().PauseLink("n1", "n2"); err != nil { // the sync follower hears nothing
+		fmt.Println(err)
+		return
+	}
 	wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	_, err = cl.Put(wctx, "sat/ISS/reboost", []byte("dv=0.6m/s"))
 	cancel()
@@ -238,7 +247,10 @@ func ExampleNotAcknowledgedError() {
 	}
 	fmt.Println("appended at", nae.Pos, "waiting for", nae.AckLevel)
 
-	cl.Net().ResumeLink("n1", "n2")
+	if err := cl.Net().ResumeLink("n1", "n2"); err != nil {
+		fmt.Println(err)
+		return
+	}
 	if err := cl.WaitApplied(ctx, "n1", nae.Pos.LSN); err != nil {
 		fmt.Println(err)
 		return
@@ -280,12 +292,18 @@ func ExampleDegradeAfter() {
 		return
 	}
 
-	cl.Net().PauseLink("n1", "n2")
+	if err := cl.Net().PauseLink("n1", "n2"); err != nil {
+		fmt.Println(err)
+		return
+	}
 	tickUntil(ctx, cl, func(st replstore.Stats) bool { return st.Degraded })
 	pos, err := cl.Put(ctx, "sat/ISS/mode", []byte("safe-hold"))
 	fmt.Println("write while degraded:", pos, err)
 
-	cl.Net().ResumeLink("n1", "n2")
+	if err := cl.Net().ResumeLink("n1", "n2"); err != nil {
+		fmt.Println(err)
+		return
+	}
 	tickUntil(ctx, cl, func(st replstore.Stats) bool { return !st.Degraded })
 	pos, err = cl.Put(ctx, "sat/ISS/mode", []byte("nominal"))
 	fmt.Println("write after recovery:", pos, err)

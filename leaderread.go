@@ -40,7 +40,7 @@ func (n *node) answerReads() {
 	}
 	c.readsReady = c.readsReady[:0]
 	if c.role != roleLeader && len(n.readChs) > 0 {
-		n.failReads(fmt.Errorf("%w: %s lost leadership (%w: epoch %d has begun) before it could confirm the read", ErrNotLeader, n.id, ErrStaleEpoch, c.epoch))
+		n.failReads(fmt.Errorf("%w: %s lost leadership (%w: epoch %d has begun) before it could confirm the read", ErrNotLeader, n.id, inner(ErrStaleEpoch), c.epoch))
 	}
 }
 

@@ -302,20 +302,20 @@ func driveFaults(ctx context.Context, t *testing.T, cl *Cluster, rng *rand.Rand,
 		var step string
 		switch l, id := links[rng.IntN(len(links))], nodes[rng.IntN(len(nodes))]; rng.IntN(8) {
 		case 0:
-			net.PauseLink(l[0], l[1])
+			assert.NoError(t, net.PauseLink(l[0], l[1]))
 			step = fmt.Sprintf("pause %s->%s", l[0], l[1])
 		case 1, 2:
-			net.ResumeLink(l[0], l[1])
+			assert.NoError(t, net.ResumeLink(l[0], l[1]))
 			step = fmt.Sprintf("resume %s->%s", l[0], l[1])
 		case 3:
-			net.PauseNode(id)
+			assert.NoError(t, net.PauseNode(id))
 			step = "pause " + string(id)
 		case 4, 5:
-			net.ResumeNode(id)
+			assert.NoError(t, net.ResumeNode(id))
 			step = "resume " + string(id)
 		case 6:
 			k := 1 + rng.IntN(3)
-			net.DropNext(l[0], l[1], k)
+			assert.NoError(t, net.DropNext(l[0], l[1], k))
 			step = fmt.Sprintf("drop %d %s->%s", k, l[0], l[1])
 		default:
 			net.Heal()
@@ -354,7 +354,7 @@ func TestLinearizabilityCheckerCatchesStaleReads(t *testing.T) {
 			for _, id := range []NodeID{"n2", "n3"} {
 				require.NoError(t, cl.WaitApplied(ctx, id, 2))
 			}
-			cl.Net().PauseLink("n1", "n3")
+			require.NoError(t, cl.Net().PauseLink("n1", "n3"))
 			require.NoError(t, c.put(ctx, elementsKey, "v2")) // n2 stores it, applies it at the next heartbeat
 			// A session-less AnyFollower read picks a follower at random;
 			// both are behind, so the read is stale either way.

@@ -98,7 +98,7 @@ func (cl *Cluster) reconfigure(ctx context.Context, id NodeID, role memberRole) 
 		return c.pendingChange == nil && c.settleAcked && c.roleOf(id) == role
 	})
 	if err != nil {
-		return fmt.Errorf("replstore: making %s %v: %w", id, role, err)
+		return withOp(fmt.Sprintf("making %s %v", id, role), err)
 	}
 	return nil
 }

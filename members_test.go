@@ -111,7 +111,12 @@ func TestReseedProgressInStats(t *testing.T) {
 			ticks(t, cl, 1)
 		}
 	}
-	cl.Net().PauseLink("n4", "n1") // hold n4's answers until the watch is in place
+	// Hold n4's answers until the watch is in place. The network refuses
+	// to pause a link of a node it has never seen, so n4 is put on it
+	// first, with a handler that AddFollower's replaces (nothing is sent
+	// to n4 before it joins).
+	cl.Net().Register("n4", func(Message) {})
+	require.NoError(t, cl.Net().PauseLink("n4", "n1"))
 	require.NoError(t, cl.AddFollower(ctx, "n4"))
 	leader, err := cl.running("n1")
 	require.NoError(t, err)
@@ -130,7 +135,7 @@ func TestReseedProgressInStats(t *testing.T) {
 			return false
 		}})
 	}))
-	cl.Net().ResumeLink("n4", "n1")
+	require.NoError(t, cl.Net().ResumeLink("n4", "n1"))
 	for seenIt := false; !seenIt; {
 		select {
 		case <-watch:

@@ -33,6 +33,10 @@ import (
 // lock, from the goroutine that calls Send, ResumeLink, ResumeNode, Heal or
 // Delay, or from the goroutine that times a delayed link.
 //
+// The fault methods that name nodes fail with ErrUnknownNode for a node
+// that has never been registered (a crashed node, unregistered, is still
+// known), and do nothing.
+//
 // Use NewMemNet; the zero value is not ready. All methods are safe for
 // concurrent use.
 type MemNet struct {
@@ -48,8 +52,9 @@ type MemNet struct {
 
 	cfg sync.Mutex // serialises the fault methods and Close; Send never takes it
 
-	mu          sync.RWMutex // guards the fields below and receivers' replacement
-	registered  []*receiver  // every receiver ever registered, for Counts
+	mu          sync.RWMutex    // guards the fields below and receivers' replacement
+	registered  []*receiver     // every receiver ever registered, for Counts
+	known       map[NodeID]bool // every node ever registered; only grows
 	links       map[linkKey]*link
 	pausedNodes map[NodeID]bool
 	groups      map[NodeID]int // partition group of each named node; nil: no partition
@@ -76,6 +81,7 @@ func NewMemNet() *MemNet {
 	m := &MemNet{
 		links:       make(map[linkKey]*link),
 		pausedNodes: make(map[NodeID]bool),
+		known:       make(map[NodeID]bool),
 		done:        make(chan struct{}),
 	}
 	m.receivers.Store(&map[NodeID]*receiver{})
@@ -100,6 +106,7 @@ func (m *MemNet) Register(id NodeID, deliver func(Message)) {
 	} else {
 		next[id] = &receiver{deliver: deliver}
 		m.registered = append(m.registered, next[id])
+		m.known[id] = true
 	}
 	m.receivers.Store(&next)
 }
@@ -189,27 +196,27 @@ func (m *MemNet) Held(from, to NodeID) int {
 
 // PauseLink holds every message sent from -> to, in order, until
 // ResumeLink or Heal.
-func (m *MemNet) PauseLink(from, to NodeID) {
-	m.updateLink(from, to, func(l *link) { l.pausedLink = true })
+func (m *MemNet) PauseLink(from, to NodeID) error {
+	return m.updateLink(from, to, func(l *link) { l.pausedLink = true })
 }
 
 // ResumeLink lifts PauseLink: the held messages are delivered in order
 // (delayed ones when due) before any message sent after it. A link whose
 // end is paused by PauseNode stays paused.
-func (m *MemNet) ResumeLink(from, to NodeID) {
-	m.updateLink(from, to, func(l *link) { l.pausedLink = false })
+func (m *MemNet) ResumeLink(from, to NodeID) error {
+	return m.updateLink(from, to, func(l *link) { l.pausedLink = false })
 }
 
 // DropLink turns silent dropping of every message sent from -> to on or
 // off. Messages already held on the link are not dropped.
-func (m *MemNet) DropLink(from, to NodeID, on bool) {
-	m.updateLink(from, to, func(l *link) { l.drop = on })
+func (m *MemNet) DropLink(from, to NodeID, on bool) error {
+	return m.updateLink(from, to, func(l *link) { l.drop = on })
 }
 
 // DropNext drops the next n messages sent from -> to that no partition or
 // DropLink drops already. It replaces an earlier count; n <= 0 clears it.
-func (m *MemNet) DropNext(from, to NodeID, n int) {
-	m.updateLink(from, to, func(l *link) { l.dropNext = max(n, 0) })
+func (m *MemNet) DropNext(from, to NodeID, n int) error {
+	return m.updateLink(from, to, func(l *link) { l.dropNext = max(n, 0) })
 }
 
 // Delay delivers each message sent from -> to from now on d after its
@@ -217,8 +224,8 @@ func (m *MemNet) DropNext(from, to NodeID, n int) {
 // shrinks. d <= 0 removes the delay; messages already delayed still arrive
 // when due (Heal delivers them at once). A goroutine times the link until
 // Close.
-func (m *MemNet) Delay(from, to NodeID, d time.Duration) {
-	m.updateLink(from, to, func(l *link) {
+func (m *MemNet) Delay(from, to NodeID, d time.Duration) error {
+	return m.updateLink(from, to, func(l *link) {
 		l.delay = max(d, 0)
 		if l.delay > 0 {
 			m.startTimingLocked(l)
@@ -227,15 +234,19 @@ func (m *MemNet) Delay(from, to NodeID, d time.Duration) {
 }
 
 // PauseNode pauses every link to and from id, including links first used
-// later: a stalled process that neither hears nor speaks.
-func (m *MemNet) PauseNode(id NodeID) { m.setNodePaused(id, true) }
+// later: a stalled process that neither hears nor speaks. It fails with
+// ErrUnknownNode if id has never been registered.
+func (m *MemNet) PauseNode(id NodeID) error { return m.setNodePaused(id, true) }
 
 // ResumeNode lifts PauseNode(id): each of its links that is not paused
 // otherwise delivers its held messages in order.
-func (m *MemNet) ResumeNode(id NodeID) { m.setNodePaused(id, false) }
+func (m *MemNet) ResumeNode(id NodeID) error { return m.setNodePaused(id, false) }
 
 // setNodePaused is PauseNode (on) and ResumeNode (off).
-func (m *MemNet) setNodePaused(id NodeID, on bool) {
+func (m *MemNet) setNodePaused(id NodeID, on bool) error {
+	if err := m.checkKnown(id); err != nil {
+		return err
+	}
 	m.cfg.Lock()
 	defer m.cfg.Unlock()
 	links := m.updateGlobal(func() {
@@ -251,6 +262,7 @@ func (m *MemNet) setNodePaused(id NodeID, on bool) {
 			m.changeLink(l, func(l *link) { l.setNodePaused(id, on) })
 		}
 	}
+	return nil
 }
 
 // Partition splits the network: a message between nodes named in different
@@ -258,9 +270,12 @@ func (m *MemNet) setNodePaused(id NodeID, on bool) {
 // everyone; a node named twice is in the last group naming it. The call
 // replaces any earlier partition; Partition() with no group removes it.
 // Messages held before the call are not dropped.
-func (m *MemNet) Partition(groups ...[]NodeID) {
+func (m *MemNet) Partition(groups ...[]NodeID) error {
 	group := make(map[NodeID]int)
 	for i, g := range groups {
+		if err := m.checkKnown(g...); err != nil {
+			return err
+		}
 		for _, id := range g {
 			group[id] = i
 		}
@@ -278,6 +293,7 @@ func (m *MemNet) Partition(groups ...[]NodeID) {
 		cut := isCut(group, l.key)
 		m.changeLink(l, func(l *link) { l.cut = cut })
 	}
+	return nil
 }
 
 // isCut reports whether the partition group separates the ends of k.
@@ -329,12 +345,29 @@ func (m *MemNet) Close() {
 }
 
 // updateLink applies change to the link from -> to under the fault lock.
-func (m *MemNet) updateLink(from, to NodeID, change func(*link)) {
+func (m *MemNet) updateLink(from, to NodeID, change func(*link)) error {
+	if err := m.checkKnown(from, to); err != nil {
+		return err
+	}
 	m.cfg.Lock()
 	defer m.cfg.Unlock()
 	if l := m.link(from, to); l != nil {
 		m.changeLink(l, change)
 	}
+	return nil
+}
+
+// checkKnown returns an error wrapping ErrUnknownNode for the first of ids
+// that has never been registered.
+func (m *MemNet) checkKnown(ids ...NodeID) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, id := range ids {
+		if !m.known[id] {
+			return fmt.Errorf("%w: %q has never been registered on the network", ErrUnknownNode, id)
+		}
+	}
+	return nil
 }
 
 // changeLink applies change to l, then delivers what l may deliver now.

@@ -9,6 +9,14 @@ import (
 	"time"
 )
 
+// mustNet fails the test if a fault method refused its call.
+func mustNet(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // inbox is a test receiver: it records what one node gets, in order, and
 // never blocks.
 type inbox struct {
@@ -166,10 +174,10 @@ func TestMemNetDropsToUnregisteredNode(t *testing.T) {
 
 	// Held while paused, crashed before release: dropped on release.
 	net.Register("b", box["b"].deliver)
-	net.PauseLink("a", "b")
+	mustNet(t, net.PauseLink("a", "b"))
 	sendSeqs(net, "a", "b", 3, 4)
 	net.Unregister("b")
-	net.ResumeLink("a", "b")
+	mustNet(t, net.ResumeLink("a", "b"))
 	wantHeld(t, net, "a", "b", 0)
 	wantSeqs(t, box["b"], "a")
 	wantCounts(t, net, NetCounts{Sent: 4, Dropped: 4})
@@ -178,7 +186,7 @@ func TestMemNetDropsToUnregisteredNode(t *testing.T) {
 
 func TestMemNetPauseLink(t *testing.T) {
 	net, box := newTestNet(t, "a", "b", "c")
-	net.PauseLink("a", "b")
+	mustNet(t, net.PauseLink("a", "b"))
 	sendSeqs(net, "a", "b", 1, 2, 3)
 	sendSeqs(net, "b", "a", 1) // the other direction is open
 	sendSeqs(net, "a", "c", 1)
@@ -187,7 +195,7 @@ func TestMemNetPauseLink(t *testing.T) {
 	wantSeqs(t, box["a"], "b", 1)
 	wantSeqs(t, box["c"], "a", 1)
 
-	net.ResumeLink("a", "b")
+	mustNet(t, net.ResumeLink("a", "b"))
 	wantSeqs(t, box["b"], "a", 1, 2, 3)
 	sendSeqs(net, "a", "b", 4)
 	wantSeqs(t, box["b"], "a", 1, 2, 3, 4)
@@ -198,8 +206,8 @@ func TestMemNetPauseLink(t *testing.T) {
 
 func TestMemNetPauseNode(t *testing.T) {
 	net, box := newTestNet(t, "a", "b", "c")
-	net.PauseLink("a", "b")
-	net.PauseNode("b")
+	mustNet(t, net.PauseLink("a", "b"))
+	mustNet(t, net.PauseNode("b"))
 	sendSeqs(net, "a", "b", 1)
 	sendSeqs(net, "b", "a", 1)
 	sendSeqs(net, "b", "c", 1, 2)
@@ -210,13 +218,13 @@ func TestMemNetPauseNode(t *testing.T) {
 	wantHeld(t, net, "b", "a", 1)
 	wantHeld(t, net, "b", "c", 2)
 
-	net.ResumeNode("b")
+	mustNet(t, net.ResumeNode("b"))
 	wantSeqs(t, box["a"], "b", 1)
 	wantSeqs(t, box["c"], "b", 1, 2)
 	wantHeld(t, net, "a", "b", 1) // PauseLink still holds it
 	wantSeqs(t, box["b"], "")
 
-	net.ResumeLink("a", "b")
+	mustNet(t, net.ResumeLink("a", "b"))
 	wantSeqs(t, box["b"], "a", 1)
 	wantCounts(t, net, NetCounts{Sent: 5, Delivered: 5})
 	wantClean(t, net)
@@ -224,14 +232,14 @@ func TestMemNetPauseNode(t *testing.T) {
 
 func TestMemNetDropLink(t *testing.T) {
 	net, box := newTestNet(t, "a", "b")
-	net.DropLink("a", "b", true)
+	mustNet(t, net.DropLink("a", "b", true))
 	sendSeqs(net, "a", "b", 1, 2)
 	sendSeqs(net, "b", "a", 1)
 	wantSeqs(t, box["b"], "a")
 	wantSeqs(t, box["a"], "b", 1)
 	wantCounts(t, net, NetCounts{Sent: 3, Delivered: 1, Dropped: 2})
 
-	net.DropLink("a", "b", false)
+	mustNet(t, net.DropLink("a", "b", false))
 	sendSeqs(net, "a", "b", 3)
 	wantSeqs(t, box["b"], "a", 3)
 	wantClean(t, net)
@@ -239,14 +247,14 @@ func TestMemNetDropLink(t *testing.T) {
 
 func TestMemNetDropNext(t *testing.T) {
 	net, box := newTestNet(t, "a", "b")
-	net.DropNext("a", "b", 2)
+	mustNet(t, net.DropNext("a", "b", 2))
 	sendSeqs(net, "a", "b", 1, 2, 3, 4)
 	wantSeqs(t, box["b"], "a", 3, 4)
 	wantCounts(t, net, NetCounts{Sent: 4, Delivered: 2, Dropped: 2})
 	wantClean(t, net)
 
-	net.DropNext("a", "b", 5)
-	net.DropNext("a", "b", 0) // replaces: nothing left to drop
+	mustNet(t, net.DropNext("a", "b", 5))
+	mustNet(t, net.DropNext("a", "b", 0)) // replaces: nothing left to drop
 	sendSeqs(net, "a", "b", 5)
 	wantSeqs(t, box["b"], "a", 3, 4, 5)
 	wantClean(t, net)
@@ -254,10 +262,10 @@ func TestMemNetDropNext(t *testing.T) {
 
 func TestMemNetDropBeatsPause(t *testing.T) {
 	net, box := newTestNet(t, "a", "b", "c")
-	net.PauseNode("b")
-	net.DropLink("a", "b", true)
-	net.DropNext("b", "a", 1)
-	net.Partition([]NodeID{"b"}, []NodeID{"c"})
+	mustNet(t, net.PauseNode("b"))
+	mustNet(t, net.DropLink("a", "b", true))
+	mustNet(t, net.DropNext("b", "a", 1))
+	mustNet(t, net.Partition([]NodeID{"b"}, []NodeID{"c"}))
 	sendSeqs(net, "a", "b", 1)
 	sendSeqs(net, "b", "a", 1, 2) // 1 dropped, 2 held
 	sendSeqs(net, "c", "b", 1)
@@ -274,7 +282,7 @@ func TestMemNetDropBeatsPause(t *testing.T) {
 
 func TestMemNetPartition(t *testing.T) {
 	net, box := newTestNet(t, "a", "b", "c", "d")
-	net.Partition([]NodeID{"a", "b"}, []NodeID{"c"}) // d is in no group
+	mustNet(t, net.Partition([]NodeID{"a", "b"}, []NodeID{"c"})) // d is in no group
 	sendSeqs(net, "a", "b", 1)
 	sendSeqs(net, "a", "c", 1)
 	sendSeqs(net, "c", "a", 1)
@@ -286,7 +294,7 @@ func TestMemNetPartition(t *testing.T) {
 	wantSeqs(t, box["d"], "c", 1)
 	wantCounts(t, net, NetCounts{Sent: 5, Delivered: 3, Dropped: 2})
 
-	net.Partition([]NodeID{"a"}, []NodeID{"b", "c"}) // replaces
+	mustNet(t, net.Partition([]NodeID{"a"}, []NodeID{"b", "c"})) // replaces
 	sendSeqs(net, "a", "b", 2)
 	sendSeqs(net, "b", "c", 1)
 	sendSeqs(net, "a", "c", 2)
@@ -303,8 +311,8 @@ func TestMemNetPartition(t *testing.T) {
 
 func TestMemNetPartitionWithNoGroupRemovesIt(t *testing.T) {
 	net, box := newTestNet(t, "a", "b")
-	net.Partition([]NodeID{"a"}, []NodeID{"b"})
-	net.Partition()
+	mustNet(t, net.Partition([]NodeID{"a"}, []NodeID{"b"}))
+	mustNet(t, net.Partition())
 	sendSeqs(net, "a", "b", 1)
 	wantSeqs(t, box["b"], "a", 1)
 	wantClean(t, net)
@@ -312,12 +320,12 @@ func TestMemNetPartitionWithNoGroupRemovesIt(t *testing.T) {
 
 func TestMemNetHeal(t *testing.T) {
 	net, box := newTestNet(t, "a", "b", "c", "d")
-	net.PauseLink("a", "b")
-	net.PauseNode("c")
-	net.Delay("b", "a", time.Hour)
-	net.DropLink("a", "d", true)
-	net.DropNext("d", "a", 3)
-	net.Partition([]NodeID{"b"}, []NodeID{"d"})
+	mustNet(t, net.PauseLink("a", "b"))
+	mustNet(t, net.PauseNode("c"))
+	mustNet(t, net.Delay("b", "a", time.Hour))
+	mustNet(t, net.DropLink("a", "d", true))
+	mustNet(t, net.DropNext("d", "a", 3))
+	mustNet(t, net.Partition([]NodeID{"b"}, []NodeID{"d"}))
 	sendSeqs(net, "a", "b", 1, 2)
 	sendSeqs(net, "c", "a", 1, 2)
 	sendSeqs(net, "b", "a", 1, 2)
@@ -342,7 +350,7 @@ func TestMemNetHeal(t *testing.T) {
 func TestMemNetDelay(t *testing.T) {
 	const delay = 20 * time.Millisecond
 	net, box := newTestNet(t, "a", "b")
-	net.Delay("a", "b", delay)
+	mustNet(t, net.Delay("a", "b", delay))
 	var sentAt []time.Time
 	for seq := LSN(1); seq <= 3; seq++ {
 		sentAt = append(sentAt, time.Now())
@@ -360,7 +368,7 @@ func TestMemNetDelay(t *testing.T) {
 	}
 	wantHeld(t, net, "a", "b", 0)
 
-	net.Delay("a", "b", 0)
+	mustNet(t, net.Delay("a", "b", 0))
 	sendSeqs(net, "a", "b", 4) // no delay: delivered by Send
 	wantSeqs(t, box["b"], "a", 1, 2, 3, 4)
 	wantClean(t, net)
@@ -368,9 +376,9 @@ func TestMemNetDelay(t *testing.T) {
 
 func TestMemNetDelayKeepsOrderWhenRemoved(t *testing.T) {
 	net, box := newTestNet(t, "a", "b")
-	net.Delay("a", "b", time.Hour)
+	mustNet(t, net.Delay("a", "b", time.Hour))
 	sendSeqs(net, "a", "b", 1)
-	net.Delay("a", "b", 0)
+	mustNet(t, net.Delay("a", "b", 0))
 	sendSeqs(net, "a", "b", 2) // may not overtake 1
 	wantHeld(t, net, "a", "b", 2)
 	wantSeqs(t, box["b"], "a")
@@ -382,11 +390,11 @@ func TestMemNetDelayKeepsOrderWhenRemoved(t *testing.T) {
 
 func TestMemNetDelayWhilePaused(t *testing.T) {
 	net, box := newTestNet(t, "a", "b")
-	net.PauseLink("a", "b")
-	net.Delay("a", "b", time.Millisecond)
+	mustNet(t, net.PauseLink("a", "b"))
+	mustNet(t, net.Delay("a", "b", time.Millisecond))
 	sendSeqs(net, "a", "b", 1, 2, 3)
 	wantHeld(t, net, "a", "b", 3)
-	net.ResumeLink("a", "b")
+	mustNet(t, net.ResumeLink("a", "b"))
 	sendSeqs(net, "a", "b", 4)
 	box["b"].wait(t, 4)
 	wantSeqs(t, box["b"], "a", 1, 2, 3, 4)
@@ -476,8 +484,8 @@ func injectFaults(net *MemNet, senders int, stop <-chan struct{}) {
 
 func TestMemNetClose(t *testing.T) {
 	net, box := newTestNet(t, "a", "b")
-	net.Delay("a", "b", time.Hour)
-	net.PauseLink("b", "a")
+	mustNet(t, net.Delay("a", "b", time.Hour))
+	mustNet(t, net.PauseLink("b", "a"))
 	sendSeqs(net, "a", "b", 1, 2)
 	sendSeqs(net, "b", "a", 1)
 	net.Close()
@@ -486,8 +494,8 @@ func TestMemNetClose(t *testing.T) {
 	wantCounts(t, net, NetCounts{Sent: 3, Dropped: 3})
 
 	sendSeqs(net, "a", "b", 3)
-	net.Delay("b", "a", time.Hour) // no goroutine after Close
-	net.PauseLink("a", "b")
+	mustNet(t, net.Delay("b", "a", time.Hour)) // no goroutine after Close
+	mustNet(t, net.PauseLink("a", "b"))
 	net.Heal()
 	net.Close()
 	sendSeqs(net, "b", "a", 2)

@@ -111,7 +111,7 @@ func (m SessionConsistent) Route(ctx context.Context, req *RouteRequest) (Target
 			_ = req.WaitApplied(wctx, req.Replicas[i].ID, need.LSN) // on a timeout, try the others
 			cancel()
 			if err := ctx.Err(); err != nil {
-				return Target{}, fmt.Errorf("%w: no replica reached session token %v before the read's context ended: %w", ErrNoReplica, need, err)
+				return Target{}, fmt.Errorf("%w: no replica reached session token %v before the read's context ended: %w", ErrNoReplica, need, inner(err))
 			}
 			if err := req.Refresh(); err != nil {
 				return Target{}, err
@@ -127,7 +127,7 @@ func (m SessionConsistent) Route(ctx context.Context, req *RouteRequest) (Target
 	}
 	if !covered(&req.Replicas[l]) {
 		if err := req.WaitApplied(ctx, req.Replicas[l].ID, need.LSN); err != nil {
-			return Target{}, fmt.Errorf("%w: session token %v: %w", ErrNoReplica, need, err)
+			return Target{}, fmt.Errorf("%w: session token %v: %w", ErrNoReplica, need, inner(err))
 		}
 	}
 	return req.target(l, Position(need)), nil

@@ -381,7 +381,7 @@ func (nd *Node) appendReplicas(dst []ReplicaState, nodes []*node) ([]ReplicaStat
 		for _, rs := range *ads {
 			if rs.ID == nd.id {
 				self = true
-				measure(&rs, nd.id, n, n.pub.leaderLast.Load())
+				measure(&rs, nd.id, n, n.pub.leaderLast.Load(), nil)
 				dst, nodes = append(dst, rs), append(nodes, n)
 				continue
 			}
@@ -390,7 +390,7 @@ func (nd *Node) appendReplicas(dst []ReplicaState, nodes []*node) ([]ReplicaStat
 	}
 	if !self {
 		var rs ReplicaState
-		measure(&rs, nd.id, n, n.pub.leaderLast.Load())
+		measure(&rs, nd.id, n, n.pub.leaderLast.Load(), nil)
 		dst, nodes = append(dst, rs), append(nodes, n)
 	}
 	return dst, nodes, nil

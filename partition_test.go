@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The failure stories of DESIGN.md, each deterministic: time moves only
+// The failure stories, each deterministic: time moves only
 // with Cluster.Tick, faults come from the in-memory network and Crash.
 
 // writerPool runs closed-loop writers of unique keys and records what was
@@ -185,8 +185,8 @@ func TestFailoverAsyncLosesReportedRange(t *testing.T) {
 	ticks(t, cl, 1)
 	require.NoError(t, cl.WaitApplied(ctx, "n2", 11))
 	require.NoError(t, cl.WaitApplied(ctx, "n3", 11))
-	cl.Net().PauseLink("n1", "n2")
-	cl.Net().PauseLink("n1", "n3")
+	require.NoError(t, cl.Net().PauseLink("n1", "n2"))
+	require.NoError(t, cl.Net().PauseLink("n1", "n3"))
 	var lost []Position
 	for i := 0; i < 5; i++ {
 		pos, err := cl.Put(ctx, fmt.Sprint("lost", i), []byte("x"))
@@ -237,7 +237,7 @@ func TestFailoverPartitionedLeaderIsFenced(t *testing.T) {
 	ctx := testCtx(t)
 	_, err := cl.Put(ctx, "before", []byte("x"))
 	require.NoError(t, err)
-	cl.Net().Partition([]NodeID{"n1"}, []NodeID{"n2", "n3", CoordinatorID})
+	require.NoError(t, cl.Net().Partition([]NodeID{"n1"}, []NodeID{"n2", "n3", CoordinatorID}))
 	cut := startWrite(cl, ctx, "during-cut", "x")
 	waitAppended(t, cl, 3)
 	leader, _ := tickUntilLeader(t, cl, "n1")
@@ -275,7 +275,7 @@ func TestFailoverZombieLeaderRefused(t *testing.T) {
 	require.NoError(t, err)
 	zombie, err := cl.running("n1")
 	require.NoError(t, err)
-	cl.Net().PauseNode("n1")
+	require.NoError(t, cl.Net().PauseNode("n1"))
 	leader, _ := tickUntilLeader(t, cl, "n1")
 	require.Equal(t, NodeID("n2"), leader)
 
@@ -285,7 +285,7 @@ func TestFailoverZombieLeaderRefused(t *testing.T) {
 	go func() { _, err, _ := cl.writeTo(ctx, zombie, AppendPut(nil, "zombie", []byte("x"))); w <- err }()
 	read := make(chan error, 1)
 	require.True(t, zombie.mbox.call(func() { zombie.startRead(func(err error) { read <- err }) }))
-	cl.Net().ResumeNode("n1")
+	require.NoError(t, cl.Net().ResumeNode("n1"))
 	ticks(t, cl, 2)
 	require.ErrorIs(t, <-w, ErrNotLeader)
 	rerr := <-read
@@ -367,9 +367,9 @@ func TestFlappingLeaderNoPromotionStorm(t *testing.T) {
 	ctx := testCtx(t)
 	suspect := cl.Config().SuspectTicks
 	for round := 0; round < 10; round++ {
-		cl.Net().PauseNode("n1")
+		require.NoError(t, cl.Net().PauseNode("n1"))
 		ticks(t, cl, suspect-2)
-		cl.Net().ResumeNode("n1")
+		require.NoError(t, cl.Net().ResumeNode("n1"))
 		ticks(t, cl, 3)
 		_, err := cl.Put(ctx, fmt.Sprint("k", round), []byte("x"))
 		require.NoError(t, err)
@@ -395,7 +395,7 @@ func TestFailoverRefusesWithoutSyncQuorum(t *testing.T) {
 	}
 	ticks(t, cl, 1)
 	require.NoError(t, cl.WaitApplied(ctx, "n3", 6))
-	cl.Net().PauseLink("n1", "n3") // the async follower misses what follows
+	require.NoError(t, cl.Net().PauseLink("n1", "n3")) // the async follower misses what follows
 	var missed []Position
 	for i := 0; i < 4; i++ {
 		missed = append(missed, put(fmt.Sprint("n2-only", i)))
@@ -454,8 +454,8 @@ func TestTokensAcrossFailover(t *testing.T) {
 	_, err := kept.Put(ctx, "sat/ISS/elements", []byte("kept"))
 	require.NoError(t, err)
 	ticks(t, cl, 1)
-	cl.Net().PauseLink("n1", "n2")
-	cl.Net().PauseLink("n1", "n3")
+	require.NoError(t, cl.Net().PauseLink("n1", "n2"))
+	require.NoError(t, cl.Net().PauseLink("n1", "n3"))
 	lost := cl.NewSession(SessionConsistent{})
 	_, err = lost.Put(ctx, "sat/HST/elements", []byte("lost"))
 	require.NoError(t, err, "Local acknowledges without followers")

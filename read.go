@@ -200,7 +200,7 @@ func (cl *Cluster) read(ctx context.Context, s *Session, opts []ReadOption, fn f
 		}
 		short = err
 		if err := ctx.Err(); err != nil {
-			return Served{}, fmt.Errorf("%w: %w (last try: %v)", ErrNoReplica, err, short)
+			return Served{}, fmt.Errorf("%w: %w (last try: %v)", ErrNoReplica, inner(err), short)
 		}
 	}
 	return Served{}, fmt.Errorf("%w: routed %d times, last: %v", ErrNoReplica, maxRouteAttempts, short)
@@ -233,7 +233,7 @@ func (cl *Cluster) serve(t Target, measured *ReplicaState, fn func(*ReadTx)) (Se
 			if errors.Is(err, ErrNodeDown) {
 				return Served{}, &retryError{fmt.Sprintf("%s is down", t.Node)}
 			}
-			return Served{}, fmt.Errorf("replstore: read routed to %q: %w", t.Node, err)
+			return Served{}, withOp(fmt.Sprintf("read routed to %q", t.Node), err)
 		}
 	}
 	st := n.store()

@@ -12,12 +12,18 @@ import (
 type published struct {
 	appliedLSN   atomic.Uint64
 	appliedEpoch atomic.Uint64
-	appliedTime  atomic.Int64 // leader's clock on the applied entry (Unix ns)
-	lastLSN      atomic.Uint64
-	leaderLast   atomic.Uint64 // the end of the leader's log as this node knows it
-	epoch        atomic.Uint64
-	leading      atomic.Bool
-	caughtUp     atomic.Bool
+	appliedTime  atomic.Int64 // leader's clock on the applied entry (Unix ns); 0: unknown (nothing applied, or state restored from a snapshot or rebuilt)
+	// firstTime is, on a leader, the leader's clock on the oldest entry
+	// its log holds (Unix ns): the lag of a replica whose appliedTime is
+	// unknown is measured from it (lagTime). It only moves forward, as
+	// compaction drops entries; 0 until the node has led.
+	firstTime  atomic.Int64
+	firstLSN   LSN // the entry firstTime is of (owned by the node's goroutine)
+	lastLSN    atomic.Uint64
+	leaderLast atomic.Uint64 // the end of the leader's log as this node knows it
+	epoch      atomic.Uint64
+	leading    atomic.Bool
+	caughtUp   atomic.Bool
 
 	announced bool // the node's goroutine has published once (owned by it)
 }
@@ -51,11 +57,40 @@ func (n *node) publish() {
 		p.announced = true
 		n.env.shaped(n)
 	}
+	if leading {
+		if first := c.log.First(); first != p.firstLSN && first <= c.last.LSN {
+			// A log that compacted everything keeps the older time: still
+			// no later than any entry a replica lacks.
+			if ents, err := c.log.Entries(first, first); err == nil && len(ents) == 1 {
+				p.firstLSN = first
+				p.firstTime.Store(ents[0].Time)
+			}
+		}
+	}
 	if LSN(p.appliedLSN.Load()) != c.applied {
 		p.appliedTime.Store(c.appliedTime)
 		p.appliedEpoch.Store(uint64(c.epochAtApplied()))
 		p.appliedLSN.Store(uint64(c.applied))
 	}
+}
+
+// lagTime is the LagTime at now of a replica published in p that lags
+// the leader ldr: the time since the leader wrote the newest entry the
+// replica has applied or, when that is unknown (it has applied nothing,
+// or its state came from a snapshot or a rebuild), the oldest entry the
+// leader's log holds. Either is no later than the oldest entry the
+// replica lacks, so both bound its staleness from above, except when the
+// leader has compacted that entry: then the replica needs a reseed, and
+// the bound is the age of the leader's log.
+func lagTime(now int64, p *published, ldr *node) time.Duration {
+	since := p.appliedTime.Load()
+	if since == 0 && ldr != nil {
+		since = ldr.pub.firstTime.Load()
+	}
+	if since == 0 {
+		return 0 // no leader has published a time: nothing to measure against
+	}
+	return time.Duration(max(now-since, 0))
 }
 
 // epochAtApplied is the epoch of the applied entry.
@@ -77,7 +112,14 @@ type ReplicaState struct {
 	LagEntries uint64
 	// LagTime bounds how stale its state is: 0 when it has applied all
 	// the leader has, else the time since the leader wrote the newest
-	// entry it has applied (an upper bound on its staleness).
+	// entry it has applied (an upper bound on its staleness). When that
+	// entry's time is unknown (the node has applied nothing yet, or its
+	// state was restored from a snapshot or rebuilt after a rollback), it
+	// is the time since the leader wrote the oldest entry its log holds:
+	// no later than the oldest entry the node lacks, so still an upper
+	// bound, unless the leader has compacted entries the node lacks (it
+	// is then reseeded from a snapshot); never older than the leader's
+	// log.
 	LagTime time.Duration
 	Down    bool // crashed
 	// CaughtUp: the node has come within Config.CaughtUpLag of the leader
@@ -104,7 +146,8 @@ func (cl *Cluster) appendReplicas(dst []ReplicaState, nodes []*node) ([]ReplicaS
 		return dst, nodes, ErrClosed
 	}
 	var leaderLast uint64
-	if ldr := cl.leader.Load(); ldr != nil {
+	ldr := cl.leader.Load()
+	if ldr != nil {
 		leaderLast = ldr.pub.lastLSN.Load()
 	}
 	var now int64 // read once, when the first lagging replica needs it
@@ -123,7 +166,7 @@ func (cl *Cluster) appendReplicas(dst []ReplicaState, nodes []*node) ([]ReplicaS
 				now = time.Now().UnixNano()
 			}
 			rs.LagEntries = leaderLast - uint64(rs.Applied.LSN)
-			rs.LagTime = time.Duration(max(now-p.appliedTime.Load(), 0))
+			rs.LagTime = lagTime(now, p, ldr)
 		}
 		dst = append(dst, rs)
 	}
@@ -204,14 +247,15 @@ func (cl *Cluster) runs(v *replicaView, i int) bool {
 }
 
 // measure is appendReplicas for one running node: its state now, with
-// lag against leaderLast (the running leader's last LSN, read first),
-// written to rs.
-func measure(rs *ReplicaState, id NodeID, n *node, leaderLast uint64) {
+// lag against leaderLast (the running leader's last LSN, read first) and
+// the leader ldr's runtime if it is in this process (nil if not), written
+// to rs.
+func measure(rs *ReplicaState, id NodeID, n *node, leaderLast uint64, ldr *node) {
 	p := &n.pub
 	*rs = ReplicaState{ID: id, Leader: p.leading.Load(), Epoch: Epoch(p.epoch.Load()), CaughtUp: p.caughtUp.Load(),
 		Applied: Position{Epoch: Epoch(p.appliedEpoch.Load()), LSN: LSN(p.appliedLSN.Load())}}
 	if leaderLast > uint64(rs.Applied.LSN) {
 		rs.LagEntries = leaderLast - uint64(rs.Applied.LSN)
-		rs.LagTime = time.Duration(max(time.Now().UnixNano()-p.appliedTime.Load(), 0))
+		rs.LagTime = lagTime(time.Now().UnixNano(), p, ldr)
 	}
 }

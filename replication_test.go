@@ -110,7 +110,7 @@ func waitAppended(t *testing.T, cl *Cluster, lsn LSN) {
 func TestAsyncAckMayExistOnlyOnLeader(t *testing.T) {
 	cl, _ := newTestCluster(t, func(c *Config) { c.AckLevel = Local })
 	ctx := testCtx(t)
-	cl.Net().PauseNode("n1") // nothing leaves or reaches the leader
+	require.NoError(t, cl.Net().PauseNode("n1")) // nothing leaves or reaches the leader
 	pos, err := cl.Put(ctx, "sat/ISS/elements", []byte("epoch=2026-11-22"))
 	require.NoError(t, err, "a Local write must not wait for followers")
 	assert.Less(t, lastOf(t, cl, "n2").LSN, pos.LSN, "the sync follower already has the write")
@@ -119,7 +119,7 @@ func TestAsyncAckMayExistOnlyOnLeader(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, "epoch=2026-11-22", v)
 
-	cl.Net().ResumeNode("n1")
+	require.NoError(t, cl.Net().ResumeNode("n1"))
 	ticks(t, cl, 1) // the heartbeat carries the commit LSN
 	for _, id := range []NodeID{"n2", "n3"} {
 		require.NoError(t, cl.WaitApplied(ctx, id, pos.LSN))
@@ -136,7 +136,7 @@ func TestSyncAckLevels(t *testing.T) {
 		t.Run(level.String(), func(t *testing.T) {
 			cl, _ := newTestCluster(t, func(c *Config) { c.AckLevel = level })
 			ctx := testCtx(t)
-			cl.Net().PauseLink("n1", "n3") // the async follower hears nothing
+			require.NoError(t, cl.Net().PauseLink("n1", "n3")) // the async follower hears nothing
 			var pos Position
 			for i := 0; i < 20; i++ {
 				var err error
@@ -164,7 +164,7 @@ func TestSyncAckLevels(t *testing.T) {
 
 			// Hold n2's answers: n2 stores the next write, but until the
 			// leader hears so, the write is not committed and not answered.
-			cl.Net().PauseLink("n2", "n1")
+			require.NoError(t, cl.Net().PauseLink("n2", "n1"))
 			w := startWrite(cl, ctx, "held", "x")
 			next := pos.LSN + 1
 			require.NoError(t, cl.waitUntil(ctx, "n2", func(c *core) bool { return c.matched >= next }))
@@ -176,7 +176,7 @@ func TestSyncAckLevels(t *testing.T) {
 				t.Fatalf("acknowledged before the sync follower answered: %+v", r)
 			default:
 			}
-			cl.Net().ResumeLink("n2", "n1")
+			require.NoError(t, cl.Net().ResumeLink("n2", "n1"))
 			require.NoError(t, (<-w).err)
 		})
 	}
@@ -198,7 +198,7 @@ func TestFirstFallsBackToNextPriority(t *testing.T) {
 	assert.True(t, st.Followers[0].Sync, "n2 has the highest priority")
 	assert.False(t, st.Followers[1].Sync, "n3 is a potential sync follower only")
 
-	cl.Net().PauseNode("n2")
+	require.NoError(t, cl.Net().PauseNode("n2"))
 	w := startWrite(cl, ctx, "during", "y")
 	waitAppended(t, cl, 3)
 	select {
@@ -226,7 +226,7 @@ func TestAnyCommitsOnWhicheverAnswers(t *testing.T) {
 		c.Quorum = Any
 	})
 	ctx := testCtx(t)
-	cl.Net().PauseNode("n2")
+	require.NoError(t, cl.Net().PauseNode("n2"))
 	pos, err := cl.Put(ctx, "k", []byte("v")) // no ticks needed
 	require.NoError(t, err)
 	assert.Less(t, lastOf(t, cl, "n2").LSN, pos.LSN)
@@ -237,7 +237,7 @@ func TestAnyCommitsOnWhicheverAnswers(t *testing.T) {
 		c.SyncFollowers, c.AsyncFollowers = []NodeID{"n2", "n3"}, nil
 		c.Quorum, c.SyncCount = Any, 2
 	})
-	cl2.Net().PauseNode("n2")
+	require.NoError(t, cl2.Net().PauseNode("n2"))
 	w := startWrite(cl2, ctx, "k", "v")
 	waitAppended(t, cl2, 2)
 	select {
@@ -245,7 +245,7 @@ func TestAnyCommitsOnWhicheverAnswers(t *testing.T) {
 		t.Fatalf("ANY 2 acknowledged with one member paused: %+v", r)
 	default:
 	}
-	cl2.Net().ResumeNode("n2")
+	require.NoError(t, cl2.Net().ResumeNode("n2"))
 	require.NoError(t, (<-w).err)
 }
 
@@ -255,7 +255,7 @@ func TestAnyCommitsOnWhicheverAnswers(t *testing.T) {
 func TestSyncLossBlock(t *testing.T) {
 	cl, _ := newTestCluster(t, nil)
 	ctx := testCtx(t)
-	cl.Net().PauseNode("n2")
+	require.NoError(t, cl.Net().PauseNode("n2"))
 	wctx, cancel := context.WithCancel(ctx)
 	w := startWrite(cl, wctx, "k", "v")
 	waitAppended(t, cl, 2)
@@ -274,7 +274,7 @@ func TestSyncLossBlock(t *testing.T) {
 	_, ok := value(t, cl, "n1", "k")
 	assert.False(t, ok, "the leader applied an uncommitted write")
 
-	cl.Net().ResumeNode("n2")
+	require.NoError(t, cl.Net().ResumeNode("n2"))
 	ticks(t, cl, 1)
 	require.NoError(t, cl.WaitApplied(ctx, "n1", na.Pos.LSN), "the unacknowledged write never committed after the sync follower came back")
 }
@@ -286,7 +286,7 @@ func TestSyncLossReplace(t *testing.T) {
 	ctx := testCtx(t)
 	_, err := cl.Put(ctx, "before", []byte("x"))
 	require.NoError(t, err)
-	cl.Net().PauseNode("n2")
+	require.NoError(t, cl.Net().PauseNode("n2"))
 	w := startWrite(cl, ctx, "k", "v")
 	waitAppended(t, cl, 3)
 	ticks(t, cl, cl.Config().FollowerTimeoutTicks+1)
@@ -313,7 +313,7 @@ func TestSyncLossDegradeAfter(t *testing.T) {
 	cl, ev := newTestCluster(t, func(c *Config) { c.SyncLoss = DegradeAfter(200 * time.Millisecond) })
 	ctx := testCtx(t)
 	degradeTicks := cl.Config().ticksFor(200 * time.Millisecond)
-	cl.Net().PauseNode("n2")
+	require.NoError(t, cl.Net().PauseNode("n2"))
 	w := startWrite(cl, ctx, "k", "v")
 	waitAppended(t, cl, 2)
 	ticks(t, cl, cl.Config().FollowerTimeoutTicks+degradeTicks-1)
@@ -334,7 +334,7 @@ func TestSyncLossDegradeAfter(t *testing.T) {
 	require.NoError(t, err, "degraded writes must not wait")
 	assert.Less(t, lastOf(t, cl, "n2").LSN, pos.LSN)
 
-	cl.Net().ResumeNode("n2")
+	require.NoError(t, cl.Net().ResumeNode("n2"))
 	ticks(t, cl, 1) // n2 answers the heartbeat: the sync set is back
 	// The leader restores sync commit once the coordinator has recorded it.
 	require.NoError(t, cl.waitUntil(ctx, "n1", func(c *core) bool { return !c.degraded }))
@@ -345,7 +345,7 @@ func TestSyncLossDegradeAfter(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, st.Degraded)
 	// Sync again: a write needs n2.
-	cl.Net().PauseNode("n2")
+	require.NoError(t, cl.Net().PauseNode("n2"))
 	w = startWrite(cl, ctx, "k3", "sync again")
 	waitAppended(t, cl, pos.LSN+1)
 	select {
@@ -353,7 +353,7 @@ func TestSyncLossDegradeAfter(t *testing.T) {
 		t.Fatalf("acknowledged without the sync follower after restore: %+v", r)
 	default:
 	}
-	cl.Net().ResumeNode("n2")
+	require.NoError(t, cl.Net().ResumeNode("n2"))
 	require.NoError(t, (<-w).err)
 }
 

@@ -19,11 +19,11 @@ func (c *core) rollBack(lsn LSN) bool {
 	}
 	dropped, err := c.entriesFrom(lsn)
 	if err != nil {
-		c.fail(fmt.Errorf("read entries to roll back from %d: %w", lsn, err))
+		c.fail(fmt.Errorf("read entries to roll back from %d: %w", lsn, inner(err)))
 		return false
 	}
 	if err := c.log.TruncateAfter(lsn - 1); err != nil {
-		c.fail(fmt.Errorf("truncate after %d: %w", lsn-1, err))
+		c.fail(fmt.Errorf("truncate after %d: %w", lsn-1, inner(err)))
 		return false
 	}
 	detail := fmt.Sprintf("dropped LSNs %d..%d, which the leader of epoch %d does not have", lsn, c.last.LSN, c.epoch)
@@ -80,7 +80,7 @@ func (c *core) rebuildState() bool {
 			return false
 		}
 		if err := sm.Restore(bytes.NewReader(s.data)); err != nil {
-			c.fail(fmt.Errorf("restore the node's own snapshot at %v: %w", s.pos, err))
+			c.fail(fmt.Errorf("restore the node's own snapshot at %v: %w", s.pos, inner(err)))
 			return false
 		}
 		applied = s.pos.LSN

@@ -104,7 +104,7 @@ func (r *RouteRequest) ConfirmLeader(ctx context.Context) (Target, error) {
 	case errors.Is(err, ErrClosed):
 		return Target{}, err
 	case err != nil:
-		return Target{}, fmt.Errorf("%w (leader read): %w", ErrNoReplica, err)
+		return Target{}, fmt.Errorf("%w (leader read): %w", ErrNoReplica, inner(err))
 	}
 	return t, nil
 }
@@ -232,7 +232,7 @@ func (cl *Cluster) pickOnView(seq uint64, p *viewPick) bool {
 			p.leaderLast = ldr.pub.lastLSN.Load()
 		}
 		n, id := v.nodes[i], v.mem.list[i].id
-		measure(&p.measured, id, n, p.leaderLast)
+		measure(&p.measured, id, n, p.leaderLast, cl.leader.Load())
 		p.target = Target{Node: id, node: n}
 		return isUpFollower(&p.measured)
 	}

@@ -48,7 +48,9 @@ func benchRead(b *testing.B, mode ReadRouter, followers int) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		s := cl.NewSession(mode)
-		s.Adopt(Token(last))
+		if err := s.Adopt(Token(last)); err != nil {
+			b.Error(err)
+		}
 		for i := 0; pb.Next(); i++ {
 			if _, found, _, err := s.Get(ctx, keys[i%len(keys)]); err != nil || !found {
 				b.Errorf("read: %v (found %v)", err, found)
@@ -187,7 +189,9 @@ func BenchmarkSessionOverhead(b *testing.B) {
 			session := func(mode ReadRouter) func() *Session {
 				return func() *Session {
 					s := cl.NewSession(mode)
-					s.Adopt(Token(last))
+					if err := s.Adopt(Token(last)); err != nil {
+						b.Error(err)
+					}
 					return s
 				}
 			}
@@ -220,7 +224,9 @@ func BenchmarkReadScaling(b *testing.B) {
 				cl, keys, last := benchCluster(b, followers)
 				arms = append(arms, readArm{name: fmt.Sprintf("f%d", followers), keys: keys, session: func() *Session {
 					s := cl.NewSession(m.mode)
-					s.Adopt(Token(last))
+					if err := s.Adopt(Token(last)); err != nil {
+						b.Error(err)
+					}
 					return s
 				}})
 			}

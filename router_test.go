@@ -130,7 +130,7 @@ func TestFollowerReadsBypassNodeGoroutines(t *testing.T) {
 	defer close(release)
 	for _, mode := range []ReadRouter{AnyFollower{}, SessionConsistent{}, MaxLagEntries(0)} {
 		s := cl.NewSession(mode)
-		s.Adopt(Token(pos))
+		require.NoError(t, s.Adopt(Token(pos)))
 		for range 2 {
 			rec, _, sv, err := s.Get(ctx, "k")
 			require.NoError(t, err, modeName(mode))
@@ -170,7 +170,7 @@ func TestCustomRouter(t *testing.T) {
 		assert.Equal(t, NodeID("n3"), sv.Node, "the nearest follower")
 	}
 	// n3 falls behind the session: the custom router delegates.
-	cl.Net().PauseLink("n1", "n3")
+	require.NoError(t, cl.Net().PauseLink("n1", "n3"))
 	pos, err = s.Put(ctx, "k", []byte("v2"))
 	require.NoError(t, err)
 	rec, _, sv, err := s.Get(ctx, "k")
@@ -280,7 +280,7 @@ func TestSessionConsistentNeverHangs(t *testing.T) {
 	cl := heldBack(t)
 	ctx := testCtx(t)
 	s := cl.NewSession(SessionConsistent{Wait: time.Hour})
-	s.Adopt(Token{Epoch: 1, LSN: 1 << 40})
+	require.NoError(t, s.Adopt(Token{Epoch: 1, LSN: 1 << 40}))
 	_, _, _, err := s.Get(ctx, elementsKey)
 	require.ErrorIs(t, err, ErrBadToken)
 	assert.Contains(t, err.Error(), "never had")
@@ -288,7 +288,7 @@ func TestSessionConsistentNeverHangs(t *testing.T) {
 	pos, err := cl.Put(ctx, elementsKey, []byte("v2")) // n2 will not apply it: no tick
 	require.NoError(t, err)
 	s = cl.NewSession(SessionConsistent{Wait: time.Hour})
-	s.Adopt(Token(pos))
+	require.NoError(t, s.Adopt(Token(pos)))
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
 	_, _, _, err = s.Get(short, elementsKey)
@@ -373,7 +373,7 @@ func TestViewRoutingMatchesRoute(t *testing.T) {
 		var viaView, viaRoute []Served
 		for _, r := range []ReadRouter{mode, throughRoute{mode}} {
 			s := cl.NewSession(r)
-			s.Adopt(Token(pos))
+			require.NoError(t, s.Adopt(Token(pos)))
 			for range 9 {
 				_, _, sv, err := s.Get(ctx, "k")
 				require.NoError(t, err, modeName(mode))

@@ -49,8 +49,19 @@ func (s *Session) Token() Token {
 
 // Adopt merges t into the session's token, so that its reads under
 // SessionConsistent see everything the session that issued t had written
-// or read: "a ground station writes, a second service reads".
-func (s *Session) Adopt(t Token) { s.observe(t) }
+// or read: "a ground station writes, a second service reads". A token
+// that ParseToken would refuse (an LSN without an epoch, or an epoch
+// without an LSN) fails with ErrBadToken at once and is not merged. A
+// well-formed token this cluster never issued (past the end of the
+// leader's log) is found only by the next read, which fails with
+// ErrBadToken.
+func (s *Session) Adopt(t Token) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	s.observe(t)
+	return nil
+}
 
 // observe merges t into the token.
 func (s *Session) observe(t Token) {
@@ -95,8 +106,8 @@ func (s *Session) CompareAndSwap(ctx context.Context, key string, version LSN, v
 	return s.wrote(s.cl.CompareAndSwap(ctx, key, version, value))
 }
 
-// AppendSample is Cluster.AppendSample; the session learns the write's
-// position.
+// AppendSample is Cluster.AppendSample (a sample at a time the series
+// already holds replaces it); the session learns the write's position.
 func (s *Session) AppendSample(ctx context.Context, series string, t time.Time, v float64) (Position, error) {
 	if s.nd != nil {
 		return s.wrote(s.nd.AppendSample(ctx, series, t, v))

@@ -170,7 +170,7 @@ func TestSessionToken(t *testing.T) {
 	}
 
 	before := s.Token()
-	cl.Net().PauseNode("n2") // the sync follower: nothing commits
+	require.NoError(t, cl.Net().PauseNode("n2")) // the sync follower: nothing commits
 	wctx, cancel := context.WithCancel(ctx)
 	go func() {
 		defer cancel()
@@ -179,9 +179,9 @@ func TestSessionToken(t *testing.T) {
 	_, err = s.Put(wctx, "k", []byte("never acknowledged"))
 	require.ErrorIs(t, err, ErrNotAcknowledged)
 	assert.Equal(t, before, s.Token(), "an unacknowledged write entered the token")
-	cl.Net().ResumeNode("n2")
+	require.NoError(t, cl.Net().ResumeNode("n2"))
 
-	s.Adopt(Token{Epoch: 1, LSN: 2})
+	require.NoError(t, s.Adopt(Token{Epoch: 1, LSN: 2}))
 	assert.Equal(t, before, s.Token(), "adopting an older token lowered the session's")
 }
 

@@ -88,7 +88,7 @@ func (p *progress) forgetSnapshot() { p.snapPos, p.snapAcked, p.snapSent = Posit
 func (c *core) takeSnapshot() bool {
 	var buf bytes.Buffer
 	if err := c.sm.Snapshot(&buf); err != nil {
-		c.fail(fmt.Errorf("snapshot: %w", err))
+		c.fail(fmt.Errorf("snapshot: %w", inner(err)))
 		return false
 	}
 	return c.setSnapshot(&localSnapshot{pos: Position{Epoch: c.epochAtApplied(), LSN: c.applied}, data: buf.Bytes()})
@@ -210,7 +210,7 @@ func (c *core) installSnapshot(from NodeID, s *SnapshotChunk) {
 		return
 	}
 	if err := c.log.Reset(s.Pos); err != nil {
-		c.fail(fmt.Errorf("reset log to snapshot %v: %w", s.Pos, err))
+		c.fail(fmt.Errorf("reset log to snapshot %v: %w", s.Pos, inner(err)))
 		return
 	}
 	c.sm = sm

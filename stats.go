@@ -59,28 +59,47 @@ type Stats struct {
 }
 
 // Stats collects every node's state. Each node answers on its own
-// goroutine, so the numbers of different nodes are moments apart.
+// goroutine, so the numbers of different nodes are moments apart. Its
+// errors read "replstore: stats: ..." and wrap the cause (ErrClosed, the
+// context's error).
 func (cl *Cluster) Stats(ctx context.Context) (Stats, error) {
+	if err := ctx.Err(); err != nil {
+		return Stats{}, withOp("stats", err)
+	}
 	var st Stats
 	for _, id := range cl.mem.Load().order {
-		ns, err := cl.NodeStats(ctx, id)
+		ns, err := cl.nodeStats(ctx, id)
 		if err != nil {
-			return Stats{}, err
+			return Stats{}, withOp("stats", err)
 		}
 		st.Nodes = append(st.Nodes, ns)
 	}
 	if n := cl.leader.Load(); n != nil {
 		err := n.do(ctx, func() { n.core.leaderStats(&st, time.Now().UnixNano()) })
 		if err != nil {
-			return Stats{}, err
+			return Stats{}, withOp("stats", err)
 		}
 	}
 	return st, nil
 }
 
 // NodeStats returns one node's state; a crashed node reports Role "down"
-// and what its log holds.
+// and what its log holds. Its errors read "replstore: node stats of id:
+// ..." and wrap the cause (ErrUnknownNode, ErrClosed, the context's
+// error).
 func (cl *Cluster) NodeStats(ctx context.Context, id NodeID) (NodeStats, error) {
+	if err := ctx.Err(); err != nil {
+		return NodeStats{}, withOp("node stats of "+string(id), err)
+	}
+	ns, err := cl.nodeStats(ctx, id)
+	if err != nil {
+		return NodeStats{}, withOp("node stats of "+string(id), err)
+	}
+	return ns, nil
+}
+
+// nodeStats is NodeStats with its errors unwrapped.
+func (cl *Cluster) nodeStats(ctx context.Context, id NodeID) (NodeStats, error) {
 	n, err := cl.running(id)
 	if err != nil {
 		if err == ErrClosed {

@@ -353,7 +353,7 @@ func (s *Store) Snapshot(w io.Writer) error {
 	buf := s.state.appendSnapshot(nil)
 	s.mu.RUnlock()
 	if _, err := w.Write(buf); err != nil {
-		return fmt.Errorf("replstore: write snapshot: %w", err)
+		return withOp("write snapshot", err)
 	}
 	return nil
 }
@@ -375,7 +375,7 @@ func (s *Store) Restore(r io.Reader) error {
 		data, err = io.ReadAll(r)
 	}
 	if err != nil {
-		return fmt.Errorf("replstore: read snapshot: %w", err)
+		return withOp("read snapshot", err)
 	}
 	st, err := decodeSnapshot(data)
 	if err != nil {

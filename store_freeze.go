@@ -1,7 +1,6 @@
 package replstore
 
 import (
-	"fmt"
 	"io"
 	"maps"
 )
@@ -37,7 +36,7 @@ func (s *Store) SnapshotFunc() func(io.Writer) error {
 		s.frozen--
 		s.mu.Unlock()
 		if _, err := w.Write(buf); err != nil {
-			return fmt.Errorf("replstore: write snapshot: %w", err)
+			return withOp("write snapshot", err)
 		}
 		return nil
 	}

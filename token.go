@@ -117,10 +117,27 @@ func ParseToken(s string) (Token, error) {
 	if err != nil {
 		return bad("LSN: " + err.Error())
 	}
-	if (epoch == 0) != (lsn == 0) {
-		return bad("an entry has both an epoch and an LSN (only \"0:0\" has neither)")
+	t := Token{Epoch: Epoch(epoch), LSN: LSN(lsn)}
+	if !t.wellFormed() {
+		return bad(tokenHalfEmpty)
 	}
-	return Token{Epoch: Epoch(epoch), LSN: LSN(lsn)}, nil
+	return t, nil
+}
+
+// tokenHalfEmpty says why a token with only one of epoch and LSN is bad.
+const tokenHalfEmpty = "an entry has both an epoch and an LSN (only \"0:0\" has neither)"
+
+// wellFormed reports whether t could name an entry: both its epoch and its
+// LSN are set, or neither is (the zero Token).
+func (t Token) wellFormed() bool { return (t.Epoch == 0) == (t.LSN == 0) }
+
+// check returns an error wrapping ErrBadToken for a token ParseToken would
+// refuse, nil otherwise.
+func (t Token) check() error {
+	if !t.wellFormed() {
+		return fmt.Errorf("%w %v: %s", ErrBadToken, t, tokenHalfEmpty)
+	}
+	return nil
 }
 
 // parseTokenNumber accepts decimal digits only: no sign, space or

@@ -80,9 +80,12 @@ func (n *node) waitUntil(ctx context.Context, pred func(*core) bool) error {
 // heartbeat: with Config.ManualTicks, call Tick (or write) or this waits
 // for ctx.
 func (cl *Cluster) WaitApplied(ctx context.Context, id NodeID, lsn LSN) error {
-	err := cl.waitUntil(ctx, id, func(c *core) bool { return c.applied >= lsn })
+	err := ctx.Err()
+	if err == nil {
+		err = cl.waitUntil(ctx, id, func(c *core) bool { return c.applied >= lsn })
+	}
 	if err != nil {
-		return fmt.Errorf("replstore: waiting for %s to apply LSN %d: %w", id, lsn, err)
+		return withOp(fmt.Sprintf("waiting for %s to apply LSN %d", id, lsn), err)
 	}
 	return nil
 }

@@ -63,10 +63,19 @@ func (cl *Cluster) CompareAndSwap(ctx context.Context, key string, version LSN, 
 	return cl.write(ctx, AppendCompareAndSwap(nil, key, version, value))
 }
 
-// AppendSample adds a sample (t, v) to a time series.
+// AppendSample adds a sample (t, v) to a time series. A series holds one
+// sample per time: a sample at a time the series already holds replaces
+// that sample (last write wins, in log order), it is not added beside it.
+// t is stored as Unix nanoseconds: a time outside what an int64 holds
+// (before 1677-09-21, after 2262-04-11) fails with ErrSampleTimeOutOfRange
+// and writes nothing.
 func (cl *Cluster) AppendSample(ctx context.Context, series string, t time.Time, v float64) (Position, error) {
 	if err := cl.checkKeyValue(series, nil); err != nil {
 		return Position{}, err
+	}
+	if t.Before(minSampleTime) || t.After(maxSampleTime) {
+		return Position{}, fmt.Errorf("%w: %s; Unix nanoseconds hold %s to %s", ErrSampleTimeOutOfRange,
+			t.UTC().Format(time.RFC3339Nano), minSampleTime.UTC().Format(time.RFC3339Nano), maxSampleTime.UTC().Format(time.RFC3339Nano))
 	}
 	return cl.write(ctx, AppendSample(nil, series, t, v))
 }

@@ -147,7 +147,9 @@ func (d *demo) asyncLags(ctx context.Context) error {
 		return err
 	}
 	d.say("\n3. Sync vs async: pause link %s -> %s", d.leader, d.async)
-	d.cl.Net().PauseLink(d.leader, d.async)
+	if err := d.cl.Net().PauseLink(d.leader, d.async); err != nil {
+		return err
+	}
 	pos, err := d.cl.Put(ctx, "sat/CSS/elements", []byte(elements["CSS"]))
 	if err != nil {
 		return err
@@ -166,7 +168,9 @@ func (d *demo) asyncLags(ctx context.Context) error {
 			return err
 		}
 	}
-	d.cl.Net().ResumeLink(d.leader, d.async)
+	if err := d.cl.Net().ResumeLink(d.leader, d.async); err != nil {
+		return err
+	}
 	d.say("  resume link")
 	if err := d.catchUp(ctx, d.async); err != nil {
 		return err
@@ -179,7 +183,9 @@ func (d *demo) asyncLags(ctx context.Context) error {
 // cannot be acknowledged, and fails when its deadline passes.
 func (d *demo) syncLost(ctx context.Context) error {
 	d.say("\n4. Sync follower cut off: pause link %s -> %s, write with a 200ms deadline", d.leader, d.sync)
-	d.cl.Net().PauseLink(d.leader, d.sync)
+	if err := d.cl.Net().PauseLink(d.leader, d.sync); err != nil {
+		return err
+	}
 	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	_, err := d.cl.Put(wctx, "sat/ISS/reboost", []byte("dv=0.6m/s"))
 	cancel()
@@ -192,7 +198,9 @@ func (d *demo) syncLost(ctx context.Context) error {
 	if err := d.awaitEvent(ctx, replstore.EventSyncUnavailable); err != nil {
 		return err
 	}
-	d.cl.Net().ResumeLink(d.leader, d.sync)
+	if err := d.cl.Net().ResumeLink(d.leader, d.sync); err != nil {
+		return err
+	}
 	d.say("  resume link")
 	if err := d.awaitEvent(ctx, replstore.EventSyncAvailable); err != nil {
 		return err
