@@ -165,4 +165,3 @@ func newStalledPeer(t testing.TB, id replstore.NodeID) *stalledPeer {
 	})
 	return s
 }
-
