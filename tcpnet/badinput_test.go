@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -164,4 +165,48 @@ func newStalledPeer(t testing.TB, id replstore.NodeID) *stalledPeer {
 		s.wg.Wait()
 	})
 	return s
+}
+
+// A connection that passed the handshake and then goes silent (a peer
+// that vanished without a FIN) is closed after IdleTimeout, while an idle
+// but healthy connection survives it: its sender pings.
+func TestIdleConnectionClosed(t *testing.T) {
+	ln1, ln2 := listen(t), listen(t)
+	peers := map[replstore.NodeID]string{"n1": ln1.Addr().String(), "n2": ln2.Addr().String(), "n3": freeAddr(t)}
+	cfg1, cfg2 := fastConfig("n1", ln1, peers), fastConfig("n2", ln2, peers)
+	cfg1.IdleTimeout, cfg2.IdleTimeout = 300*time.Millisecond, 300*time.Millisecond
+	n1, n2 := start(t, cfg1), start(t, cfg2)
+	n2.Send(appendMsg("n2", "n1", 1))
+	n1.inbox.wait(t, "n2's message", func(ms []replstore.Message) bool { return len(ms) == 1 })
+
+	// Two silent connections one after the other: by the time the second
+	// is closed, n2's connections have carried no message for longer
+	// than IdleTimeout.
+	began := time.Now()
+	for round := 1; round <= 2; round++ {
+		silent := handshake(t, n1.addr, "n3", "n1")
+		e := n1.events.wait(t, "the silent connection closed", func(es []Event) bool {
+			return countPeerEvents(es, EventDisconnected, "n3") == round
+		})
+		i := slices.IndexFunc(e, func(e Event) bool { return e.Kind == EventDisconnected && e.Peer == "n3" })
+		require.ErrorContains(t, e[i].Err, "nothing received for")
+		requireClosed(t, silent)
+	}
+	require.GreaterOrEqual(t, time.Since(began), 2*3*cfg1.IdleTimeout/4)
+
+	// n2's connection was idle as long, and is still up.
+	require.Zero(t, n1.events.count(func(e Event) bool { return e.Kind == EventDisconnected && e.Peer == "n2" }))
+	require.Zero(t, n2.events.count(func(e Event) bool { return e.Kind == EventDisconnected }))
+	n2.Send(appendMsg("n2", "n1", 2))
+	n1.inbox.wait(t, "n2's second message", func(ms []replstore.Message) bool { return len(ms) == 2 })
+}
+
+func countPeerEvents(es []Event, kind EventKind, peer replstore.NodeID) int {
+	n := 0
+	for _, e := range es {
+		if e.Kind == kind && e.Peer == peer {
+			n++
+		}
+	}
+	return n
 }

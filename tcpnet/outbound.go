@@ -64,7 +64,11 @@ func (t *Transport) runPeer(p *peer) {
 			var refused *refusedError
 			switch {
 			case errors.As(err, &refused):
-				t.log.Error("tcpnet: peer refused our connection", "peer", p.id, "addr", p.addr, "reason", refused.reason)
+				level := slog.LevelError
+				if failures > 1 {
+					level = slog.LevelDebug // reported on the first refusal of a run; events report each
+				}
+				t.log.Log(t.ctx, level, "tcpnet: peer refused our connection", "peer", p.id, "addr", p.addr, "reason", refused.reason)
 				t.event(Event{Kind: EventRefusedByPeer, Peer: p.id, Addr: p.addr, Reason: refused.reason})
 			default:
 				level := slogDebugAfterFirst(failures)
