@@ -185,6 +185,8 @@ func (t *Transport) readLoop(raw net.Conn, br *bufio.Reader, from replstore.Node
 	idle := t.cfg.IdleTimeout
 	var deadlineSet time.Time
 	buf := make([]byte, 0, 64<<10)
+	dec := wire.Decoder{Names: t.names}
+	var m replstore.Message // reused: decoding into it allocates only what the handler keeps
 	for {
 		// Refresh the read deadline every idle/4: the connection is closed
 		// after between 3/4 idle and idle without a byte.
@@ -217,8 +219,7 @@ func (t *Transport) readLoop(raw net.Conn, br *bufio.Reader, from replstore.Node
 		default:
 			return &badInputError{fmt.Errorf("unexpected %s frame after the handshake", kind)}
 		}
-		m, err := wire.DecodeMessage(payload)
-		if err != nil {
+		if err := dec.Decode(&m, payload); err != nil {
 			return &badInputError{err}
 		}
 		if m.From != from {

@@ -178,6 +178,7 @@ func (t *Transport) writeLoop(p *peer, c net.Conn, br *bufio.Reader) error {
 	batch := 0     // messages in bw, not yet flushed
 	sinceSnap := 0 // ordinary messages since the last snapshot chunk
 	var frame []byte
+	var m replstore.Message // one per connection: &m escapes to the encoder
 
 	next := func() (replstore.Message, bool) {
 		if sinceSnap < t.cfg.SnapshotRatio {
@@ -208,7 +209,8 @@ func (t *Transport) writeLoop(p *peer, c net.Conn, br *bufio.Reader) error {
 	}
 
 	for {
-		m, ok := next()
+		var ok bool
+		m, ok = next()
 		if !ok {
 			if batch > 0 {
 				c.SetWriteDeadline(time.Now().Add(idle))

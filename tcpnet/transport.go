@@ -43,8 +43,9 @@ type Transport struct {
 	cfg    Config
 	log    *slog.Logger
 	ln     net.Listener
-	peers  map[replstore.NodeID]*peer // immutable after New
-	ctx    context.Context            // cancelled by Close: aborts dials and handshakes
+	peers  map[replstore.NodeID]*peer  // immutable after New
+	names  map[string]replstore.NodeID // Self and the peers: decoded NodeIDs reuse these strings
+	ctx    context.Context             // cancelled by Close: aborts dials and handshakes
 	cancel context.CancelFunc
 	done   chan struct{} // closed by Close
 
@@ -105,6 +106,7 @@ func New(cfg Config) (*Transport, error) {
 		inbound: make(map[replstore.NodeID]net.Conn),
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.names = map[string]replstore.NodeID{string(cfg.Self): cfg.Self}
 	for id, addr := range cfg.Peers {
 		if id == cfg.Self {
 			continue
@@ -118,6 +120,7 @@ func New(cfg Config) (*Transport, error) {
 			tlsCfg: clientTLS(cfg.TLS, addr),
 		}
 		t.peers[id] = p
+		t.names[string(id)] = id
 	}
 	t.log.Info("tcpnet: listening", "addr", ln.Addr().String(), "peers", len(t.peers), "tls", cfg.TLS != nil)
 	t.wg.Go(t.acceptLoop)

@@ -3,6 +3,8 @@ package wire
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/replstore/replstore"
 )
 
 // The primitive encodings every payload is built from. Integers are
@@ -23,8 +25,9 @@ func appendBytes(dst []byte, b []byte) []byte {
 // every later read returns a zero value, so a decode function reads
 // straight through and checks err once.
 type decoder struct {
-	b   []byte
-	err error
+	b     []byte
+	err   error
+	names map[string]replstore.NodeID // strings to reuse instead of allocating; may be nil
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -93,9 +96,12 @@ func (d *decoder) string(what string) string {
 	if d.err != nil {
 		return ""
 	}
-	s := string(d.b[:n])
+	b := d.b[:n]
 	d.b = d.b[n:]
-	return s
+	if id, ok := d.names[string(b)]; ok {
+		return string(id)
+	}
+	return string(b)
 }
 
 // bytes returns a copy, never a slice of d.b: the payload usually lives in

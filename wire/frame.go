@@ -120,10 +120,14 @@ func ReadFrame(r *bufio.Reader, maxFrame int, buf []byte) (FrameKind, []byte, er
 	if maxFrame <= 0 {
 		maxFrame = DefaultMaxFrame
 	}
-	var h [HeaderLen]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
+	h, err := r.Peek(HeaderLen)
+	if err != nil {
+		if len(h) > 0 && err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
 		return 0, nil, err
 	}
+	r.Discard(HeaderLen) // h stays valid until the next read from r: read it all first
 	if m := binary.BigEndian.Uint16(h[0:]); m != Magic {
 		return 0, nil, fmt.Errorf("%w (got %#04x)", ErrBadMagic, m)
 	}

@@ -19,9 +19,13 @@ import (
 // nil-ness (an empty non-nil Update is present with no fields of its own).
 //
 // To add a field to Message: append one line to msgFields (a new bit;
-// never reorder or reuse one), bump Version if peers of the old version
-// must be refused. To add a MsgKind: raise MaxKind. The tests fail until
-// both are done.
+// never reorder or reuse one) with the constructor for its type (strField,
+// uintField, intField, boolField, posField, bytesField, idsField; a new
+// struct type gets its own field table like chunkFields), and bump
+// Version if peers of the old version must be refused. To add a MsgKind:
+// raise MaxKind. The tests fail until both are done: the round-trip test
+// fills every field of Message by reflection, and enumerates every named
+// MsgKind.
 
 // MaxKind is the highest MsgKind this version encodes and decodes; the
 // kinds are 1..MaxKind.
@@ -69,7 +73,7 @@ var msgFields = [...]field[message]{
 		func(b []byte, m *message) ([]byte, error) { return appendStruct(b, m.Snapshot, chunkFields[:]) },
 		func(d *decoder, m *message) {
 			m.Snapshot = new(replstore.SnapshotChunk)
-			decodeStruct(d, "Snapshot", m.Snapshot, chunkFields[:])
+			decodeStruct(d, "Snapshot fields", m.Snapshot, chunkFields[:])
 		}},
 }
 
@@ -127,18 +131,38 @@ func AppendMessageFrame(dst []byte, m *replstore.Message) ([]byte, error) {
 // DecodeMessage decodes a payload written by AppendMessage. The result
 // shares no memory with payload, which may be reused at once.
 func DecodeMessage(payload []byte) (replstore.Message, error) {
-	d := decoder{b: payload}
 	var m replstore.Message
+	err := (&Decoder{}).Decode(&m, payload)
+	return m, err
+}
+
+// A Decoder decodes message payloads like DecodeMessage, with less
+// allocation: a connection's reader keeps one.
+type Decoder struct {
+	// Names are strings the decoder returns instead of allocating a new
+	// one for an equal NodeID (or any other string field): a
+	// transport's peers. Optional; not modified.
+	Names map[string]replstore.NodeID
+}
+
+// Decode decodes payload into *m, which it overwrites entirely; on error
+// *m is the zero Message. The result shares no memory with payload.
+func (dec *Decoder) Decode(m *replstore.Message, payload []byte) error {
+	*m = replstore.Message{}
+	d := decoder{b: payload, names: dec.Names}
 	m.Kind = replstore.MsgKind(d.byte("kind"))
 	if d.err == nil && (m.Kind == 0 || m.Kind > MaxKind) {
-		return replstore.Message{}, fmt.Errorf("%w: %s", ErrUnknownKind, m.Kind)
+		err := fmt.Errorf("%w: %s", ErrUnknownKind, m.Kind)
+		*m = replstore.Message{}
+		return err
 	}
-	decodeStruct(&d, "message", &m, msgFields[:])
+	decodeStruct(&d, "message fields", m, msgFields[:])
 	d.end("message")
 	if d.err != nil {
-		return replstore.Message{}, d.err
+		*m = replstore.Message{}
+		return d.err
 	}
-	return m, nil
+	return nil
 }
 
 func appendStruct[T any](dst []byte, v *T, fields []field[T]) ([]byte, error) {
@@ -161,7 +185,7 @@ func appendStruct[T any](dst []byte, v *T, fields []field[T]) ([]byte, error) {
 }
 
 func decodeStruct[T any](d *decoder, what string, v *T, fields []field[T]) {
-	mask := d.fieldMask(what+" fields", 1<<len(fields)-1)
+	mask := d.fieldMask(what, 1<<len(fields)-1)
 	decodeFields(d, mask, v, fields)
 }
 
@@ -264,18 +288,32 @@ func strField[T any, S ~string](name string, at func(*T) *S) field[T] {
 		func(d *decoder, v *T) { *at(v) = S(d.string(name)) }}
 }
 
-func uintField[T any, U ~uint64](name string, at func(*T) *U) field[T] {
+// uintField is any unsigned integer type, as a uvarint; a value too large
+// for the type is refused.
+func uintField[T any, U ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~uint](name string, at func(*T) *U) field[T] {
 	return field[T]{name,
 		func(v *T) bool { return *at(v) != 0 },
 		func(b []byte, v *T) ([]byte, error) { return binary.AppendUvarint(b, uint64(*at(v))), nil },
-		func(d *decoder, v *T) { *at(v) = U(d.uvarint(name)) }}
+		func(d *decoder, v *T) {
+			x := d.uvarint(name)
+			if *at(v) = U(x); uint64(*at(v)) != x {
+				d.fail("%s: %d out of range", name, x)
+			}
+		}}
 }
 
-func intField[T any](name string, at func(*T) *int64) field[T] {
+// intField is any signed integer type, as a varint; a value out of the
+// type's range is refused.
+func intField[T any, S ~int8 | ~int16 | ~int32 | ~int64 | ~int](name string, at func(*T) *S) field[T] {
 	return field[T]{name,
 		func(v *T) bool { return *at(v) != 0 },
-		func(b []byte, v *T) ([]byte, error) { return binary.AppendVarint(b, *at(v)), nil },
-		func(d *decoder, v *T) { *at(v) = d.varint(name) }}
+		func(b []byte, v *T) ([]byte, error) { return binary.AppendVarint(b, int64(*at(v))), nil },
+		func(d *decoder, v *T) {
+			x := d.varint(name)
+			if *at(v) = S(x); int64(*at(v)) != x {
+				d.fail("%s: %d out of range", name, x)
+			}
+		}}
 }
 
 func boolField[T any](name string, at func(*T) *bool) field[T] {

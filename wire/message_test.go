@@ -275,3 +275,34 @@ func TestHelloRoundTrip(t *testing.T) {
 	_, err = DecodeHello([]byte{1, 5, 'a'})
 	require.ErrorIs(t, err, ErrMalformed)
 }
+
+// A Decoder with Names decodes a heartbeat without allocating, and an
+// append with one allocation per slice it returns.
+func TestDecoderAllocations(t *testing.T) {
+	dec := Decoder{Names: map[string]replstore.NodeID{"n1": "n1", "n2": "n2"}}
+	hb := replstore.Message{Kind: replstore.MsgAppend, From: "n1", To: "n2", Epoch: 3, Commit: 10, Time: 5, ReadSeq: 1, WantAck: true}
+	p, err := AppendMessage(nil, &hb)
+	require.NoError(t, err)
+	var m replstore.Message
+	require.Zero(t, testing.AllocsPerRun(100, func() {
+		if err := dec.Decode(&m, p); err != nil {
+			t.Fatal(err)
+		}
+	}))
+	require.Equal(t, hb, m)
+
+	app := hb
+	app.Entries = []replstore.Entry{{Pos: replstore.Position{Epoch: 3, LSN: 11}, Data: make([]byte, 64)}}
+	p, err = AppendMessage(nil, &app)
+	require.NoError(t, err)
+	require.Equal(t, 2.0, testing.AllocsPerRun(100, func() {
+		if err := dec.Decode(&m, p); err != nil {
+			t.Fatal(err)
+		}
+	}), "the Entries slice and the entry's Data")
+	require.Equal(t, app, m)
+
+	// On error the message is zeroed, not half-filled.
+	require.Error(t, dec.Decode(&m, p[:len(p)-1]))
+	require.Equal(t, replstore.Message{}, m)
+}
