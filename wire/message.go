@@ -137,26 +137,31 @@ func DecodeMessage(payload []byte) (replstore.Message, error) {
 }
 
 // A Decoder decodes message payloads like DecodeMessage, with less
-// allocation: a connection's reader keeps one.
+// allocation: a connection's reader keeps one. It is not safe for
+// concurrent use.
 type Decoder struct {
 	// Names are strings the decoder returns instead of allocating a new
 	// one for an equal NodeID (or any other string field): a
 	// transport's peers. Optional; not modified.
 	Names map[string]replstore.NodeID
+
+	d decoder // reused: the field functions make it escape
 }
 
 // Decode decodes payload into *m, which it overwrites entirely; on error
 // *m is the zero Message. The result shares no memory with payload.
 func (dec *Decoder) Decode(m *replstore.Message, payload []byte) error {
 	*m = replstore.Message{}
-	d := decoder{b: payload, names: dec.Names}
+	dec.d = decoder{b: payload, names: dec.Names}
+	d := &dec.d
+	defer func() { dec.d = decoder{} }() // keep no reference to payload
 	m.Kind = replstore.MsgKind(d.byte("kind"))
 	if d.err == nil && (m.Kind == 0 || m.Kind > MaxKind) {
 		err := fmt.Errorf("%w: %s", ErrUnknownKind, m.Kind)
 		*m = replstore.Message{}
 		return err
 	}
-	decodeStruct(&d, "message fields", m, msgFields[:])
+	decodeStruct(d, "message fields", m, msgFields[:])
 	d.end("message")
 	if d.err != nil {
 		*m = replstore.Message{}
