@@ -23,7 +23,7 @@ type Config struct {
 	// is required.
 	Listen string
 	// Listener, when set, is used instead of listening on Listen. The
-	// Transport owns it and closes it on Close.
+	// Transport owns it: Close closes it, and so does New when it fails.
 	Listener net.Listener
 	// Peers maps every other node (coordinator included) to the address
 	// to dial. Only these nodes may connect, and only they are sent to.
@@ -40,7 +40,8 @@ type Config struct {
 	Logger *slog.Logger
 	// OnEvent, when set, is called for connects, disconnects, refusals,
 	// bad input and drops. It is called from the Transport's goroutines
-	// and from Send, and must not block or call the Transport.
+	// and from Send, possibly concurrently, and must not block or call
+	// the Transport.
 	OnEvent func(Event)
 
 	// QueueLen bounds each peer's queue of ordinary messages; a message
@@ -66,9 +67,10 @@ type Config struct {
 	// both ends. Default 5s.
 	DialTimeout time.Duration
 	// IdleTimeout closes a connection that has received nothing for this
-	// long, and bounds each batch write; the sender pings a connection
-	// it has written nothing to for IdleTimeout/3, so only a dead peer
-	// hits it. Default 5s.
+	// long (between 3/4 of it and all of it), and bounds each write; the
+	// sender pings a connection it has written nothing to for
+	// IdleTimeout/4, so only a dead or stalled peer hits it. Both ends
+	// should use the same value. Default 5s.
 	IdleTimeout time.Duration
 	// KeepAlive is the TCP keepalive period. Default 15s; negative
 	// disables it.

@@ -27,8 +27,10 @@ const (
 	// EventDialFailed: a dial to Peer failed (Err); it is retried after a
 	// backoff.
 	EventDialFailed
-	// EventDropping: messages to Peer are being dropped (Reason); reported
-	// once, then again only after the queue has drained.
+	// EventDropping: messages are being dropped (Reason): to Peer because
+	// its queue is full (reported again only after the queue has drained)
+	// or it is not a configured peer (once per node); or from Peer because
+	// no handler is registered (reported again only after Register).
 	EventDropping
 )
 

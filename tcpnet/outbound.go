@@ -172,7 +172,11 @@ func (t *Transport) writeLoop(p *peer, c net.Conn, br *bufio.Reader) error {
 
 	bw := bufio.NewWriterSize(c, t.cfg.MaxBatchBytes)
 	idle := t.cfg.IdleTimeout
-	ping := time.NewTimer(idle / 3)
+	// A ping goes out when nothing was written for a whole pingEvery, so
+	// the gap between frames stays under idle/2: the reader's idle timer
+	// fires after at least 3/4 idle.
+	pingEvery := idle / 4
+	ping := time.NewTimer(pingEvery)
 	defer ping.Stop()
 	wrote := false // since the ping timer was last reset
 	batch := 0     // messages in bw, not yet flushed
@@ -234,7 +238,7 @@ func (t *Transport) writeLoop(p *peer, c net.Conn, br *bufio.Reader) error {
 					}
 				}
 				wrote = false
-				ping.Reset(idle / 3)
+				ping.Reset(pingEvery)
 				continue
 			case err := <-dead:
 				return fmt.Errorf("read: %w", err)
@@ -252,9 +256,19 @@ func (t *Transport) writeLoop(p *peer, c net.Conn, br *bufio.Reader) error {
 			t.log.Error("tcpnet: cannot send message; dropped", "to", p.id, "kind", m.Kind, "err", err)
 			continue
 		}
-		if bw.Available() < len(frame) {
-			// The write may reach the connection.
+		if bw.Available() < len(frame) && bw.Buffered() > 0 {
+			// The frame does not fit: send what is buffered first, so that
+			// batch counts exactly the messages bw holds.
 			c.SetWriteDeadline(time.Now().Add(idle))
+			if err := bw.Flush(); err != nil {
+				batch++ // and m, which will not be written
+				return fail(fmt.Errorf("write: %w", err))
+			}
+			p.sent.Add(uint64(batch))
+			batch = 0
+		}
+		if bw.Available() < len(frame) {
+			c.SetWriteDeadline(time.Now().Add(idle)) // bw writes it straight to c
 		}
 		batch++
 		if _, err := bw.Write(frame); err != nil {

@@ -51,8 +51,10 @@ type Transport struct {
 
 	handler atomic.Pointer[func(replstore.Message)] // nil: nothing registered
 	closed  atomic.Bool                             // set once by Close, before done closes
-	close   sync.Once
-	wg      sync.WaitGroup // every goroutine the Transport starts
+
+	noHandlerReported atomic.Bool // a drop for want of a handler was reported; Register clears it
+	close             sync.Once
+	wg                sync.WaitGroup // every goroutine the Transport starts
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}         // every open connection (the raw TCP one); Close closes them
@@ -159,6 +161,7 @@ func (t *Transport) Register(id replstore.NodeID, deliver func(replstore.Message
 		return
 	}
 	t.handler.Store(&deliver)
+	t.noHandlerReported.Store(false)
 }
 
 // Unregister stops delivery to Config.Self: arriving messages are dropped
@@ -211,6 +214,10 @@ func (t *Transport) deliver(msg replstore.Message) {
 	h := t.handler.Load()
 	if h == nil {
 		t.dropNoHandler.Add(1)
+		if t.noHandlerReported.CompareAndSwap(false, true) {
+			t.log.Info("tcpnet: dropping messages: no handler registered (logged once until Register)", "from", msg.From, "kind", msg.Kind)
+			t.event(Event{Kind: EventDropping, Peer: msg.From, Reason: "no handler"})
+		}
 		return
 	}
 	(*h)(msg)

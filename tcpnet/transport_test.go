@@ -266,3 +266,73 @@ func TestConfigValidate(t *testing.T) {
 		require.ErrorContains(t, err, tc.field)
 	}
 }
+
+// Close while senders are busy and connections are mid-batch: Close
+// returns, every goroutine is gone (goleak, in TestMain), and the
+// counts add up: every Send is sent or dropped.
+func TestCloseWhileBusy(t *testing.T) {
+	nodes := startCluster(t, "n1", "n2", "n3")
+	stop := make(chan struct{})
+	sends := make([]int, len(nodes))
+	done := make(chan int)
+	for i, from := range nodes {
+		go func() {
+			n := 0
+			defer func() { done <- i }()
+			for seq := uint64(1); ; seq++ {
+				select {
+				case <-stop:
+					sends[i] = n
+					return
+				default:
+				}
+				for _, to := range nodes {
+					if to != from {
+						from.Send(appendMsg(from.id, to.id, seq))
+						n++
+					}
+				}
+			}
+		}()
+	}
+	nodes[2].inbox.wait(t, "traffic", func(ms []replstore.Message) bool { return len(ms) > 1000 })
+	for _, n := range nodes {
+		require.NoError(t, n.Close())
+	}
+	close(stop)
+	for range nodes {
+		<-done
+	}
+	for i, n := range nodes {
+		s := n.Stats()
+		queued := 0
+		for _, p := range s.Peers {
+			queued += p.Queued + p.QueuedSnapshots
+			require.False(t, p.Connected)
+		}
+		require.Equal(t, uint64(sends[i]), s.Sent+s.Dropped.Total()-s.Dropped.NoHandler-s.Dropped.Misaddressed+uint64(queued),
+			"%s: %d sends, stats %+v, %d still queued", n.id, sends[i], s, queued)
+	}
+}
+
+// Messages that arrive while no handler is registered are dropped and
+// counted; a new Register gets the next ones.
+func TestUnregisteredDrops(t *testing.T) {
+	nodes := startCluster(t, "n1", "n2")
+	n1, n2 := nodes[0], nodes[1]
+	n2.Unregister("n2")
+	n1.Send(appendMsg("n1", "n2", 1))
+	e := waitEvent(t, n2.events, EventDropping, "n1")
+	require.Equal(t, "no handler", e.Reason)
+	require.Equal(t, uint64(1), n2.Stats().Dropped.NoHandler)
+	got := make(chan replstore.Message, 1)
+	deadline := time.After(waitFor)
+	n2.Register("n2", func(m replstore.Message) { got <- m })
+	n1.Send(appendMsg("n1", "n2", 2))
+	select {
+	case m := <-got:
+		require.Equal(t, uint64(2), m.ReadSeq)
+	case <-deadline:
+		t.Fatal("the message after Register did not arrive")
+	}
+}
