@@ -36,6 +36,14 @@ type Config struct {
 	// When ServerName is empty, the host of the peer's address is used.
 	TLS *tls.Config
 
+	// VerifyPeer, when set with TLS, binds certificates to node IDs: it is
+	// called after the handshake on both ends, with the node the other end
+	// claims to be (acceptor) or was dialed as (dialer) and the TLS state;
+	// an error refuses the connection. Without it, any certificate the CAs
+	// accept may claim any configured node ID. VerifyCommonName checks the
+	// leaf certificate's subject common name or DNS names.
+	VerifyPeer func(id replstore.NodeID, state tls.ConnectionState) error
+
 	// Logger receives connection and refusal lines. Nil discards.
 	Logger *slog.Logger
 	// OnEvent, when set, is called for connects, disconnects, refusals,

@@ -144,6 +144,10 @@ func (t *Transport) acceptHello(c net.Conn, br *bufio.Reader, addr string) (repl
 		reason = fmt.Sprintf("unknown node %q (not in this node's peers)", h.From)
 	case h.Want != "" && h.Want != t.cfg.Self:
 		reason = fmt.Sprintf("this node is %q, not %q", t.cfg.Self, h.Want)
+	default:
+		if err := t.verifyPeer(h.From, c); err != nil {
+			reason = err.Error()
+		}
 	}
 	if reason != "" {
 		t.refuse(c, h.From, addr, reason)

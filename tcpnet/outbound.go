@@ -150,6 +150,9 @@ func (t *Transport) clientHandshake(p *peer, raw net.Conn) (net.Conn, *bufio.Rea
 	if ans.From != p.id {
 		return nil, nil, fmt.Errorf("the node at %s is %q, not %q", p.addr, ans.From, p.id)
 	}
+	if err := t.verifyPeer(p.id, c); err != nil {
+		return nil, nil, err
+	}
 	raw.SetDeadline(time.Time{})
 	return c, br, nil
 }

@@ -137,3 +137,28 @@ func TestMutualTLS(t *testing.T) {
 		})
 	}
 }
+
+// With VerifyPeer, a node holding a valid certificate for one node ID
+// cannot claim another.
+func TestMutualTLSVerifyPeer(t *testing.T) {
+	ca := newTestCA(t, "replstore test CA")
+	ln1, ln2 := listen(t), listen(t)
+	peers := map[replstore.NodeID]string{"n1": ln1.Addr().String(), "n2": ln2.Addr().String(), "n3": freeAddr(t)}
+	cfg1, cfg2 := fastConfig("n1", ln1, peers), fastConfig("n2", ln2, peers)
+	cfg1.TLS, cfg2.TLS = ca.tlsConfig(t, "n1", true), ca.tlsConfig(t, "n2", true)
+	cfg1.VerifyPeer, cfg2.VerifyPeer = VerifyCommonName, VerifyCommonName
+	n1, n2 := start(t, cfg1), start(t, cfg2)
+	n2.Send(appendMsg("n2", "n1", 1))
+	n1.inbox.wait(t, "a message from n2", func(ms []replstore.Message) bool { return len(ms) == 1 })
+
+	// n3 holds n2's certificate (valid, same CA) but claims to be n3.
+	cfg3 := fastConfig("n3", listen(t), peers)
+	cfg3.TLS = ca.tlsConfig(t, "n2", true)
+	n3 := start(t, cfg3)
+	n3.Send(appendMsg("n3", "n1", 1))
+	e := waitEvent(t, n1.events, EventRefused, "n3")
+	require.Contains(t, e.Reason, `certificate does not identify node "n3"`)
+	e = waitEvent(t, n3.events, EventRefusedByPeer, "n1")
+	require.Contains(t, e.Reason, `certificate does not identify node "n3"`)
+	require.Zero(t, n1.inbox.count(func(m replstore.Message) bool { return m.From == "n3" }))
+}
