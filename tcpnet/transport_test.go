@@ -336,3 +336,21 @@ func TestUnregisteredDrops(t *testing.T) {
 		t.Fatal("the message after Register did not arrive")
 	}
 }
+
+// A message over MaxFrameBytes is dropped by the sender (the receiver
+// would close the connection over it); the link goes on.
+func TestTooLargeDroppedBySender(t *testing.T) {
+	ln1, ln2 := listen(t), listen(t)
+	peers := map[replstore.NodeID]string{"n1": ln1.Addr().String(), "n2": ln2.Addr().String()}
+	cfg1 := fastConfig("n1", ln1, peers)
+	cfg1.MaxFrameBytes = 4096
+	n1, n2 := start(t, cfg1), start(t, fastConfig("n2", ln2, peers))
+	big := appendMsg("n1", "n2", 1)
+	big.Entries[0].Data = make([]byte, 8192)
+	n1.Send(big)
+	n1.Send(appendMsg("n1", "n2", 2))
+	ms := n2.inbox.wait(t, "the small message", func(ms []replstore.Message) bool { return len(ms) == 1 })
+	require.Equal(t, uint64(2), ms[0].ReadSeq)
+	require.Equal(t, uint64(1), n1.Stats().Dropped.TooLarge)
+	require.Zero(t, n1.events.count(func(e Event) bool { return e.Kind == EventDisconnected }))
+}
