@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"testing"
 
@@ -309,4 +310,31 @@ func TestDecoderAllocations(t *testing.T) {
 	// On error the message is zeroed, not half-filled.
 	require.Error(t, dec.Decode(&m, p[:len(p)-1]))
 	require.Equal(t, replstore.Message{}, m)
+}
+
+func TestWriteFrameReadFrame(t *testing.T) {
+	var stream bytes.Buffer
+	bw := bufio.NewWriter(&stream)
+	p, err := AppendMessage(nil, &goldenMessage)
+	require.NoError(t, err)
+	require.NoError(t, WriteFrame(bw, FrameMessage, p))
+	require.NoError(t, WriteFrame(bw, FramePing, nil))
+	require.NoError(t, WriteFrame(bw, FrameHello, AppendHello(nil, &Hello{ClusterID: "c", Version: Version, From: "n1"})))
+	require.NoError(t, bw.Flush())
+	f, err := AppendMessageFrame(nil, &goldenMessage)
+	require.NoError(t, err)
+	require.Equal(t, f, stream.Bytes()[:len(f)], "WriteFrame and AppendMessageFrame agree")
+
+	r := bufio.NewReader(&stream)
+	buf := make([]byte, 0, 16) // too small for the message: ReadFrame allocates
+	for _, want := range []FrameKind{FrameMessage, FramePing, FrameHello} {
+		kind, payload, err := ReadFrame(r, 0, buf)
+		require.NoError(t, err)
+		require.Equal(t, want, kind)
+		if kind == FrameMessage {
+			require.Equal(t, p, payload)
+		}
+	}
+	_, _, err = ReadFrame(r, 0, buf)
+	require.ErrorIs(t, err, io.EOF)
 }
