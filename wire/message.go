@@ -21,11 +21,14 @@ import (
 // To add a field to Message: append one line to msgFields (a new bit;
 // never reorder or reuse one) with the constructor for its type (strField,
 // uintField, intField, boolField, posField, bytesField, idsField; a new
-// struct type gets its own field table like chunkFields), and bump
-// Version if peers of the old version must be refused. To add a MsgKind:
-// raise MaxKind. The tests fail until both are done: the round-trip test
-// fills every field of Message by reflection, and enumerates every named
-// MsgKind.
+// struct type gets its own field table like chunkFields), set it in the
+// test's goldenMessage and update goldenHex. To add a MsgKind: raise
+// MaxKind. Either way bump Version: a node of the old version refuses an
+// unknown field bit or kind as malformed and closes the connection,
+// while a version mismatch is refused cleanly at the handshake. The
+// tests fail until this is done: the round-trip test fills every field
+// of Message by reflection and enumerates every named MsgKind, and the
+// golden test wants every field set.
 
 // MaxKind is the highest MsgKind this version encodes and decodes; the
 // kinds are 1..MaxKind.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"runtime"
 	"testing"
 
@@ -90,6 +91,12 @@ const goldenHex = "01ffff0f026e31026e320706ac020207ad02018080d0e2c6bfce972f00" +
 	"c8018040a09c0103000102"
 
 func TestGoldenBytes(t *testing.T) {
+	// Every field set: a field added to Message must be added here too
+	// (and goldenHex updated with it).
+	v := reflect.ValueOf(goldenMessage)
+	for i := range v.NumField() {
+		require.False(t, v.Field(i).IsZero(), "goldenMessage.%s is not set", v.Type().Field(i).Name)
+	}
 	p, err := AppendMessage(nil, &goldenMessage)
 	require.NoError(t, err)
 	want, err := hex.DecodeString(goldenHex)
