@@ -210,3 +210,20 @@ func countPeerEvents(es []Event, kind EventKind, peer replstore.NodeID) int {
 	}
 	return n
 }
+
+// A peer's new connection replaces its old one (left half-open by a
+// restart, say): the old one is closed.
+func TestNewConnectionReplacesOld(t *testing.T) {
+	ln1 := listen(t)
+	peers := map[replstore.NodeID]string{"n1": ln1.Addr().String(), "n2": freeAddr(t)}
+	n1 := start(t, fastConfig("n1", ln1, peers))
+	old := handshake(t, n1.addr, "n2", "n1")
+	waitEvent(t, n1.events, EventAccepted, "n2")
+	fresh := handshake(t, n1.addr, "n2", "n1")
+	requireClosed(t, old)
+	m, err := wire.AppendMessageFrame(nil, &replstore.Message{Kind: replstore.MsgAppend, From: "n2", To: "n1", Epoch: 1})
+	require.NoError(t, err)
+	_, err = fresh.Write(m)
+	require.NoError(t, err)
+	n1.inbox.wait(t, "a message on the new connection", func(ms []replstore.Message) bool { return len(ms) == 1 })
+}

@@ -1,6 +1,7 @@
 package tcpnet
 
 import (
+	"bytes"
 	"net"
 	"slices"
 	"sync"
@@ -182,4 +183,22 @@ func fromCount(ms []replstore.Message, from replstore.NodeID) int {
 		}
 	}
 	return n
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -33,6 +33,26 @@ type peer struct {
 	rng *rand.Rand // backoff jitter; only runPeer uses it
 }
 
+// backoff is the wait between dials to a peer: none after a success,
+// then doubling from min to max with each failure. Each delay is drawn
+// uniformly from [wait/2, wait], so that nodes restarted together do not
+// dial in lockstep.
+type backoff struct {
+	min, max time.Duration
+	wait     time.Duration // 0 until a failure
+}
+
+func (b *backoff) fail()  { b.wait = min(max(2*b.wait, b.min), b.max) }
+func (b *backoff) reset() { b.wait = 0 }
+
+// delay draws the next wait from rng.
+func (b *backoff) delay(rng *rand.Rand) time.Duration {
+	if b.wait <= 0 {
+		return 0
+	}
+	return b.wait/2 + time.Duration(rng.Int64N(int64(b.wait/2)+1))
+}
+
 // refusedError is a HelloAnswer that refused us.
 type refusedError struct{ reason string }
 
@@ -41,11 +61,10 @@ func (e *refusedError) Error() string { return "refused by peer: " + e.reason }
 // runPeer keeps a connection to p open and drains p's queues into it,
 // until Close.
 func (t *Transport) runPeer(p *peer) {
-	wait := time.Duration(0)
+	b := backoff{min: t.cfg.BackoffMin, max: t.cfg.BackoffMax}
 	failures := 0
 	for {
-		if wait > 0 {
-			d := wait/2 + time.Duration(p.rng.Int64N(int64(wait/2)+1))
+		if d := b.delay(p.rng); d > 0 {
 			timer := time.NewTimer(d)
 			select {
 			case <-t.done:
@@ -60,7 +79,7 @@ func (t *Transport) runPeer(p *peer) {
 				return
 			}
 			failures++
-			wait = min(max(2*wait, t.cfg.BackoffMin), t.cfg.BackoffMax)
+			b.fail()
 			var refused *refusedError
 			switch {
 			case errors.As(err, &refused):
@@ -72,12 +91,13 @@ func (t *Transport) runPeer(p *peer) {
 				t.event(Event{Kind: EventRefusedByPeer, Peer: p.id, Addr: p.addr, Reason: refused.reason})
 			default:
 				level := slogDebugAfterFirst(failures)
-				t.log.Log(t.ctx, level, "tcpnet: dial failed; retrying", "peer", p.id, "addr", p.addr, "err", err, "retry_in", wait, "failures", failures)
+				t.log.Log(t.ctx, level, "tcpnet: dial failed; retrying", "peer", p.id, "addr", p.addr, "err", err, "backoff", b.wait, "failures", failures)
 				t.event(Event{Kind: EventDialFailed, Peer: p.id, Addr: p.addr, Err: err})
 			}
 			continue
 		}
-		failures, wait = 0, 0
+		failures = 0
+		b.reset()
 		p.connected.Store(true)
 		t.log.Info("tcpnet: connected", "peer", p.id, "addr", p.addr)
 		t.event(Event{Kind: EventConnected, Peer: p.id, Addr: p.addr})

@@ -2,6 +2,7 @@ package tcpnet
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -102,7 +103,10 @@ func TestHandshakeRefusals(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ln1, ln2 := listen(t), listen(t)
-			n1 := start(t, fastConfig("n1", ln1, map[replstore.NodeID]string{"n2": freeAddr(t)}))
+			var logs syncBuffer
+			cfg1 := fastConfig("n1", ln1, map[replstore.NodeID]string{"n2": freeAddr(t)})
+			cfg1.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			n1 := start(t, cfg1)
 			cfg := fastConfig(tc.self, ln2, map[replstore.NodeID]string{"n1": ln1.Addr().String()})
 			cfg.ClusterID = tc.cluster
 			bad := start(t, cfg)
@@ -119,6 +123,7 @@ func TestHandshakeRefusals(t *testing.T) {
 			require.Empty(t, items)
 			require.Zero(t, n1.Stats().Delivered)
 			require.Zero(t, n1.events.count(func(e Event) bool { return e.Kind == EventAccepted }))
+			require.Contains(t, logs.String(), `msg="tcpnet: refused connection" node=n1 claimed_peer=`+string(tc.self))
 		})
 	}
 }
