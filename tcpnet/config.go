@@ -89,6 +89,10 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	// Seed seeds the backoff jitter. 0 draws a random seed.
 	Seed uint64
+
+	// wrapConn, set by tests, wraps each outbound connection after the
+	// handshake (to count writes).
+	wrapConn func(net.Conn) net.Conn
 }
 
 func (c *Config) setDefaults() {

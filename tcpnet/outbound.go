@@ -98,6 +98,9 @@ func (t *Transport) runPeer(p *peer) {
 		}
 		failures = 0
 		b.reset()
+		if t.cfg.wrapConn != nil {
+			c = t.cfg.wrapConn(c)
+		}
 		p.connected.Store(true)
 		t.log.Info("tcpnet: connected", "peer", p.id, "addr", p.addr)
 		t.event(Event{Kind: EventConnected, Peer: p.id, Addr: p.addr})

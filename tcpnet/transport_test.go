@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -358,4 +359,37 @@ func TestTooLargeDroppedBySender(t *testing.T) {
 	require.Equal(t, uint64(2), ms[0].ReadSeq)
 	require.Equal(t, uint64(1), n1.Stats().Dropped.TooLarge)
 	require.Zero(t, n1.events.count(func(e Event) bool { return e.Kind == EventDisconnected }))
+}
+
+// countingConn counts Write calls: system calls, for a TCP connection.
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// Messages queued together go out in one write, not one per message.
+func TestBatchesAreOneWrite(t *testing.T) {
+	addr2 := freeAddr(t)
+	ln1 := listen(t)
+	peers := map[replstore.NodeID]string{"n1": ln1.Addr().String(), "n2": addr2}
+	var writes atomic.Int64
+	cfg := fastConfig("n1", ln1, peers)
+	cfg.wrapConn = func(c net.Conn) net.Conn { return countingConn{c, &writes} }
+	cfg.IdleTimeout = time.Minute // no ping among the writes counted
+	n1 := start(t, cfg)
+	waitEvent(t, n1.events, EventDialFailed, "n2") // n2 is not there yet: everything below queues
+	const queued = 1000                            // about 110 KB: less than one MaxBatchBytes
+	for seq := uint64(1); seq <= queued; seq++ {
+		n1.Send(appendMsg("n1", "n2", seq))
+	}
+	ln2, err := net.Listen("tcp", addr2)
+	require.NoError(t, err)
+	n2 := start(t, fastConfig("n2", ln2, peers))
+	n2.inbox.wait(t, "every message", func(ms []replstore.Message) bool { return len(ms) == queued })
+	require.Equal(t, int64(1), writes.Load(), "%d messages queued before the connection went out in %d writes", queued, writes.Load())
 }
