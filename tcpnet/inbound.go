@@ -58,6 +58,11 @@ func (t *Transport) serveInbound(raw net.Conn) {
 	addr := raw.RemoteAddr().String()
 	if tc, ok := raw.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
+		// Config.Listener may not have been made with our keepalive.
+		if t.cfg.KeepAlive > 0 {
+			tc.SetKeepAlivePeriod(t.cfg.KeepAlive)
+		}
+		tc.SetKeepAlive(t.cfg.KeepAlive > 0)
 	}
 	raw.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
 	var c net.Conn = raw
