@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/replstore/replstore"
 )
@@ -32,7 +33,7 @@ import (
 
 // MaxKind is the highest MsgKind this version encodes and decodes; the
 // kinds are 1..MaxKind.
-const MaxKind = replstore.MsgSnapshotResp
+const MaxKind = replstore.MsgReadResp
 
 // MaxUpdateDepth bounds a TopologyUpdate chain: an Update, its Base, the
 // Base's Base... counting the Update itself. A deeper one is refused by
@@ -78,6 +79,48 @@ var msgFields = [...]field[message]{
 			m.Snapshot = new(replstore.SnapshotChunk)
 			decodeStruct(d, "Snapshot fields", m.Snapshot, chunkFields[:])
 		}},
+	// Version 2: client requests between nodes and advertised replicas.
+	uintField("ReqID", func(m *message) *uint64 { return &m.ReqID }),
+	bytesField("Data", func(m *message) *[]byte { return &m.Data }),
+	uintField("ErrCode", func(m *message) *replstore.ErrCode { return &m.ErrCode }),
+	strField("ErrText", func(m *message) *string { return &m.ErrText }),
+	uintField("Op", func(m *message) *replstore.ReadOp { return &m.Op }),
+	posField("AtLeast", func(m *message) *replstore.Position { return &m.AtLeast }),
+	boolField("Confirm", func(m *message) *bool { return &m.Confirm }),
+	uintField("WaitTicks", func(m *message) *uint32 { return &m.WaitTicks }),
+	{"Replicas", func(m *message) bool { return len(m.Replicas) > 0 },
+		func(b []byte, m *message) ([]byte, error) {
+			b = binary.AppendUvarint(b, uint64(len(m.Replicas)))
+			for i := range m.Replicas {
+				var err error
+				if b, err = appendStruct(b, &m.Replicas[i], replicaFields[:]); err != nil {
+					return b, err
+				}
+			}
+			return b, nil
+		},
+		func(d *decoder, m *message) {
+			n := d.count("Replicas", 1)
+			m.Replicas = make([]replstore.ReplicaState, n)
+			for i := range m.Replicas {
+				decodeStruct(d, "Replicas fields", &m.Replicas[i], replicaFields[:])
+			}
+			if n == 0 {
+				m.Replicas = nil
+				d.fail("Replicas: present but empty")
+			}
+		}},
+}
+
+var replicaFields = [...]field[replstore.ReplicaState]{
+	strField("ID", func(r *replstore.ReplicaState) *replstore.NodeID { return &r.ID }),
+	boolField("Leader", func(r *replstore.ReplicaState) *bool { return &r.Leader }),
+	uintField("Epoch", func(r *replstore.ReplicaState) *replstore.Epoch { return &r.Epoch }),
+	posField("Applied", func(r *replstore.ReplicaState) *replstore.Position { return &r.Applied }),
+	uintField("LagEntries", func(r *replstore.ReplicaState) *uint64 { return &r.LagEntries }),
+	intField("LagTime", func(r *replstore.ReplicaState) *time.Duration { return &r.LagTime }),
+	boolField("Down", func(r *replstore.ReplicaState) *bool { return &r.Down }),
+	boolField("CaughtUp", func(r *replstore.ReplicaState) *bool { return &r.CaughtUp }),
 }
 
 var chunkFields = [...]field[replstore.SnapshotChunk]{
