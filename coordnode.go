@@ -9,7 +9,8 @@ import (
 // coordNode runs the in-process coordinator: one goroutine that owns a
 // coordCore, fed by a mailbox on the network under CoordinatorID.
 type coordNode struct {
-	cl      *Cluster
+	tr      Transport
+	report  func(Event)
 	core    *coordCore
 	mbox    *mailbox
 	done    chan struct{}
@@ -21,17 +22,22 @@ type coordNode struct {
 }
 
 func (cl *Cluster) startCoordinator() {
-	cfg := cl.cfg
+	cl.coord = startCoordNode(&cl.cfg, cl.net, cl.report)
+}
+
+// startCoordNode starts a coordinator for cfg's cluster on tr, under
+// CoordinatorID.
+func startCoordNode(cfg *Config, tr Transport, report func(Event)) *coordNode {
 	cc := &coordConfig{quorum: cfg.Quorum, syncCount: cfg.SyncCount, ackLevel: cfg.AckLevel,
 		suspectTicks: cfg.SuspectTicks, fenceTicks: cfg.FenceTicks, auto: !cfg.ManualFailover,
 		allowDataLoss: cfg.AllowDataLoss, decider: cfg.Coordinator}
 	topo := Topology{Leader: cfg.Leader, Sync: cfg.SyncFollowers, Async: cfg.AsyncFollowers}
-	n := &coordNode{cl: cl, core: newCoordCore(cc, cfg.Leader, 1, topo), mbox: newMailbox(),
+	n := &coordNode{tr: tr, report: report, core: newCoordCore(cc, cfg.Leader, 1, topo), mbox: newMailbox(),
 		done: make(chan struct{}), waiting: map[uint64]chan roundResult{}, remote: map[uint64]Message{}}
 	n.tickFn = n.core.onTick
-	cl.coord = n
-	cl.net.Register(CoordinatorID, n.mbox.put)
+	tr.Register(CoordinatorID, n.mbox.put)
 	go n.run()
+	return n
 }
 
 func (n *coordNode) run() {
@@ -63,12 +69,12 @@ func (n *coordNode) run() {
 func (n *coordNode) flush() {
 	c := n.core
 	for _, m := range c.msgs {
-		n.cl.net.Send(m)
+		n.tr.Send(m)
 	}
 	clear(c.msgs)
 	c.msgs = c.msgs[:0]
 	for _, e := range c.events {
-		n.cl.report(e)
+		n.report(e)
 	}
 	c.events = c.events[:0]
 	for _, r := range c.results {
@@ -176,18 +182,22 @@ func (cl *Cluster) switchover(ctx context.Context, to NodeID) (Decision, error) 
 	if err := ctx.Err(); err != nil {
 		return Decision{}, err
 	}
-	d, err := cl.coord.request(ctx, func(id uint64) {
-		// The coordinator's own answer to this case is a Decision that
-		// promotes nobody new; say so instead, on its goroutine, so that
-		// its view of who leads is the one checked.
-		if c := cl.coord.core; c.round == nil && c.transfer == nil && c.leader != "" && c.leader == to {
-			c.results = append(c.results, roundResult{id: id,
-				err: fmt.Errorf("%w: %s already leads epoch %d; switchover did nothing", ErrAlreadyLeader, to, c.epoch)})
-			return
-		}
-		cl.coord.core.requestSwitchover(id, to)
-	})
+	d, err := cl.coord.request(ctx, func(id uint64) { cl.coord.startSwitchover(id, to) })
 	return cl.promoted(ctx, d, err)
+}
+
+// startSwitchover starts switchover round id on the coordinator's
+// goroutine.
+func (n *coordNode) startSwitchover(id uint64, to NodeID) {
+	// The coordinator's own answer to this case is a Decision that
+	// promotes nobody new; say so instead, on its goroutine, so that its
+	// view of who leads is the one checked.
+	if c := n.core; c.round == nil && c.transfer == nil && c.leader != "" && c.leader == to {
+		c.results = append(c.results, roundResult{id: id,
+			err: fmt.Errorf("%w: %s already leads epoch %d; switchover did nothing", ErrAlreadyLeader, to, c.epoch)})
+		return
+	}
+	n.core.requestSwitchover(id, to)
 }
 
 // tick queues a tick for the coordinator.
@@ -223,7 +233,7 @@ func (n *coordNode) requested(m Message) {
 		n.core.requestFailover(n.nextID, m.Confirm)
 	case ReadSwitchover:
 		n.remote[n.nextID] = m
-		n.core.requestSwitchover(n.nextID, m.Target)
+		n.startSwitchover(n.nextID, m.Target)
 	default:
 		n.answer(m, Decision{}, fmt.Errorf("%w: the coordinator does not serve %v", ErrBadCommand, m.Op))
 	}
@@ -236,5 +246,5 @@ func (n *coordNode) answer(m Message, d Decision, err error) {
 		resp.Data, err = json.Marshal(d)
 	}
 	resp.ErrCode, resp.ErrText = encodeErr(err)
-	n.cl.net.Send(resp)
+	n.tr.Send(resp)
 }

@@ -169,7 +169,7 @@ func (n *node) forward(r *request, leader NodeID) {
 		n.fwd.reqs = map[uint64]*request{}
 	}
 	n.fwd.nextID++
-	r.id = n.fwd.nextID
+	r.id, r.to = n.fwd.nextID, leader
 	n.fwd.reqs[r.id] = r
 	n.env.tr.Send(Message{Kind: MsgForward, From: n.id, To: leader, Epoch: n.core.epoch, ReqID: r.id, Data: r.data})
 }
@@ -178,6 +178,19 @@ func (n *node) forward(r *request, leader NodeID) {
 func (n *node) dropForward(r *request) {
 	if r.id != 0 && n.fwd.reqs[r.id] == r {
 		delete(n.fwd.reqs, r.id)
+	}
+}
+
+// checkForwarded fails the forwarded writes whose leader this node no
+// longer follows (a failover): their answers may never come, and whether
+// the old leader appended them is unknown, so they are not sent again.
+func (n *node) checkForwarded() {
+	for id, r := range n.fwd.reqs {
+		if r.to != n.core.leader {
+			delete(n.fwd.reqs, id)
+			r.done <- result{err: &NotAcknowledgedError{AckLevel: n.env.cfg.AckLevel, Cause: ErrNotLeader,
+				Detail: fmt.Sprintf("the write was forwarded to %s, which no longer leads (the leader is now %q); its outcome is unknown", r.to, n.core.leader)}}
+		}
 	}
 }
 

@@ -359,6 +359,9 @@ func (nd *Node) NodeStats(ctx context.Context) (NodeStats, error) {
 	if err != nil {
 		return NodeStats{}, err
 	}
+	if err := ctx.Err(); err != nil {
+		return NodeStats{}, fmt.Errorf("replstore: stats of %s: %w", nd.id, err)
+	}
 	var ns NodeStats
 	err = n.do(ctx, func() {
 		c := n.core
@@ -376,6 +379,9 @@ func (nd *Node) WaitApplied(ctx context.Context, lsn LSN) error {
 	n, err := nd.running()
 	if err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("replstore: waiting for %s to apply LSN %d: %w", nd.id, lsn, err)
 	}
 	if err := n.waitUntil(ctx, func(c *core) bool { return c.applied >= lsn }); err != nil {
 		return fmt.Errorf("replstore: waiting for %s to apply LSN %d: %w", nd.id, lsn, err)

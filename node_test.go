@@ -3,6 +3,7 @@ package replstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -317,4 +318,59 @@ func TestNodeMembershipAndFailoverByMessage(t *testing.T) {
 	rec, _, _, err = n3.Get(ctx, "k")
 	require.NoError(t, err)
 	require.Equal(t, pos, rec.Pos)
+}
+
+// Standalone Nodes with a CoordinatorNode on the same transport fail
+// over on their own when the leader's process goes away, with no
+// acknowledged write lost; a switchover moves leadership back.
+func TestNodesWithCoordinatorFailOver(t *testing.T) {
+	ctx := testCtx(t)
+	nodes, net := newTestNodes(t, func(c *Config) { c.ManualFailover = false; c.SuspectTicks = 20 })
+	cfg := DefaultConfig()
+	cfg.TickInterval, cfg.SuspectTicks = 2*time.Millisecond, 20
+	coord, err := NewCoordinatorNode(cfg, net)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = coord.Close() })
+	var acked []Position
+	for i := 0; i < 20; i++ {
+		pos, err := nodes["n3"].Put(ctx, fmt.Sprint("k", i), []byte("v"))
+		require.NoError(t, err)
+		acked = append(acked, pos)
+	}
+	require.NoError(t, nodes["n1"].Close()) // the leader's process dies
+	select { // n3 hears of the promotion
+	case <-waitLeader(nodes["n3"], "n2"):
+	case <-ctx.Done():
+		t.Fatal("no failover")
+	}
+	pos, err := nodes["n3"].Put(ctx, "after", []byte("failover"))
+	require.NoError(t, err)
+	require.Equal(t, NodeID("n2"), nodes["n3"].Leader(), "the sync follower, which holds every acknowledged write, leads")
+	require.Greater(t, pos.Epoch, acked[0].Epoch)
+	for i, want := range acked {
+		rec, found, _, err := nodes["n3"].Get(ctx, fmt.Sprint("k", i))
+		require.NoError(t, err)
+		require.True(t, found)
+		require.Equal(t, want, rec.Pos, "acknowledged write %d kept its place", i)
+	}
+	_, err = coord.Switchover(ctx, "n2")
+	require.ErrorIs(t, err, ErrAlreadyLeader)
+	require.NoError(t, coord.Close())
+	require.ErrorIs(t, coord.Close(), ErrClosed)
+}
+
+// waitLeader returns a channel closed once nd knows want as the leader.
+func waitLeader(nd *Node, want NodeID) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			changed := nd.leaderChanged()
+			if nd.Leader() == want || nd.closed.Load() {
+				return
+			}
+			<-changed
+		}
+	}()
+	return done
 }

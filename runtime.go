@@ -27,6 +27,7 @@ type request struct {
 	// forward: a follower that takes this write forwards it to the
 	// leader it knows (Node.Write). typed: refuse with *NotLeaderError.
 	forward, typed bool
+	to             NodeID // the leader a forwarded write went to
 }
 
 type result struct {
@@ -277,6 +278,9 @@ func (n *node) cancel(r *request) {
 func (n *node) afterStep() {
 	c := n.core
 	n.drv.advance()
+	if len(n.fwd.reqs) > 0 {
+		n.checkForwarded()
+	}
 	n.publish()
 	n.env.afterBatch(n)
 	if c.sm != n.sm.Load().sm {
