@@ -338,7 +338,7 @@ func TestNodesWithCoordinatorFailOver(t *testing.T) {
 		acked = append(acked, pos)
 	}
 	require.NoError(t, nodes["n1"].Close()) // the leader's process dies
-	select { // n3 hears of the promotion
+	select {                                // n3 hears of the promotion
 	case <-waitLeader(nodes["n3"], "n2"):
 	case <-ctx.Done():
 		t.Fatal("no failover")
