@@ -230,11 +230,12 @@ func (nd *Node) running() (*node, error) {
 
 // noteLeader records the leader the node's core knows, after a batch.
 func (nd *Node) noteLeader(n *node) {
-	l := n.core.leader
-	if cur := nd.leaderID.Load(); cur != nil && *cur == l {
-		return
+	if cur := nd.leaderID.Load(); cur != nil && *cur == n.core.leader {
+		return // the common case: nothing allocated
 	}
-	nd.leaderID.Store(&l)
+	l := new(NodeID)
+	*l = n.core.leader
+	nd.leaderID.Store(l)
 	nd.leaderMu.Lock()
 	if nd.leaderCh != nil {
 		close(nd.leaderCh)

@@ -45,9 +45,11 @@ func (n *node) publish() {
 	} else {
 		p.leaderLast.Store(uint64(max(c.leaderLast, c.last.LSN)))
 	}
-	if ads := c.ads; len(ads) > 0 {
-		if cur := n.adsPub.Load(); cur == nil || len(*cur) != len(ads) || &(*cur)[0] != &ads[0] {
-			n.adsPub.Store(&ads)
+	if len(c.ads) > 0 {
+		if cur := n.adsPub.Load(); cur == nil || len(*cur) != len(c.ads) || &(*cur)[0] != &c.ads[0] {
+			ads := new([]ReplicaState) // once per tick at most: allocated only when it changed
+			*ads = c.ads
+			n.adsPub.Store(ads)
 		}
 	}
 	p.epoch.Store(ep)
