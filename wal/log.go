@@ -47,7 +47,8 @@ type Log struct {
 	flushedLSN replstore.LSN
 
 	// cache holds the entries cacheBase+1..lastPos.LSN. Invariant:
-	// cacheBase <= flushedLSN, so every entry not in the cache is in a file.
+	// base.LSN <= cacheBase <= max(flushedLSN, base.LSN), so every held
+	// entry not in the cache is in a file.
 	cache     *replstore.MemLog
 	cacheBase replstore.LSN
 
@@ -63,6 +64,11 @@ type Log struct {
 	err    error // sticky storage failure: refuses every later write
 	closed bool
 	stats  Stats
+
+	// Test hooks: fsync is fdatasync, beforeFsync (if set) runs in a sync
+	// round just before its fdatasync, without mu.
+	fsync       func(*os.File) error
+	beforeFsync func()
 }
 
 var _ replstore.LogStore = (*Log)(nil)
@@ -100,7 +106,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, opts: opts.withDefaults(), lock: lock, cache: replstore.NewMemLog()}
+	l := &Log{dir: dir, opts: opts.withDefaults(), lock: lock, cache: replstore.NewMemLog(), fsync: fdatasync}
 	l.cond = sync.NewCond(&l.mu)
 	if err := l.recover(); err != nil {
 		l.closeFiles()
@@ -165,8 +171,9 @@ func (l *Log) recover() error {
 		}
 	}
 	l.lastPos = base
-	if t := l.tail(); t.last() > base.LSN {
-		l.lastPos = replstore.Position{Epoch: t.recs[len(t.recs)-1].epoch, LSN: t.last()}
+	if last := l.tail().last(); last > base.LSN {
+		// The tail may be empty (a crash right after a rotation).
+		l.lastPos = replstore.Position{Epoch: l.segs[l.segmentOf(last)].rec(last).epoch, LSN: last}
 	}
 	for _, s := range l.segs {
 		for i, r := range s.recs {
@@ -341,7 +348,7 @@ func (l *Log) rotate() error {
 		return err
 	}
 	t := l.tail()
-	if err := fdatasync(t.f); err != nil {
+	if err := l.fsync(t.f); err != nil {
 		return l.fail(fmt.Errorf("%w: sync %s: %v", errStorage, t.path, err))
 	}
 	l.stats.RotationSyncs++

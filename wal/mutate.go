@@ -50,7 +50,7 @@ func (l *Log) TruncateAfter(lsn replstore.LSN) error {
 	l.flushedLSN = lsn
 	l.lastPos = l.base
 	if lsn > l.base.LSN {
-		l.lastPos = replstore.Position{Epoch: s.rec(lsn).epoch, LSN: lsn}
+		l.lastPos = replstore.Position{Epoch: l.segs[l.segmentOf(lsn)].rec(lsn).epoch, LSN: lsn}
 	}
 	if lsn >= l.cacheBase {
 		if err := l.cache.TruncateAfter(lsn); err != nil {

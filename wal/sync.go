@@ -46,7 +46,10 @@ func (l *Log) syncRound() {
 	l.syncing = true
 	l.mu.Unlock()
 
-	err := fdatasync(t.f)
+	if l.beforeFsync != nil {
+		l.beforeFsync()
+	}
+	err := l.fsync(t.f)
 	if err != nil {
 		err = fmt.Errorf("%w: sync %s: %v", errStorage, t.path, err)
 	} else if dirty {
@@ -77,7 +80,7 @@ func (l *Log) syncAllLocked() error {
 		return err
 	}
 	t := l.tail()
-	if err := fdatasync(t.f); err != nil {
+	if err := l.fsync(t.f); err != nil {
 		return l.fail(fmt.Errorf("%w: sync %s: %v", errStorage, t.path, err))
 	}
 	if l.dirDirty {
