@@ -20,6 +20,9 @@ func (l *Log) Sync() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.stats.Syncs++
+	if err := l.usable(); err != nil {
+		return err
+	}
 	want := l.writeSeq
 	for l.syncedSeq < want {
 		if err := l.usable(); err != nil {
