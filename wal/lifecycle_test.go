@@ -42,6 +42,8 @@ func TestUseAfterClose(t *testing.T) {
 	}
 	_, err := l.Entries(1, 3)
 	calls["Entries"] = err
+	_, err = l.EpochAt(2)
+	calls["EpochAt"] = err
 	for name, err := range calls {
 		if !errors.Is(err, replstore.ErrClosed) {
 			t.Errorf("%s after Close: %v, want ErrClosed", name, err)

@@ -408,6 +408,8 @@ func (l *Log) EpochAt(lsn replstore.LSN) (replstore.Epoch, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
+	case l.closed:
+		return 0, l.usable()
 	case lsn == l.base.LSN:
 		return l.base.Epoch, nil
 	case lsn < l.base.LSN:

@@ -45,6 +45,11 @@ func (l *Log) TruncateAfter(lsn replstore.LSN) error {
 	if err := s.f.Truncate(off); err != nil {
 		return l.fail(fmt.Errorf("%w: truncate %s at %d: %v", errStorage, s.path, off, err))
 	}
+	// A full fsync: shrinking is a metadata change fdatasync need not
+	// write, and the cut suffix must never come back.
+	if err := s.f.Sync(); err != nil {
+		return l.fail(fmt.Errorf("%w: sync %s: %v", errStorage, s.path, err))
+	}
 	s.size = off
 	s.recs = s.recs[:lsn+1-s.first]
 	l.flushedLSN = lsn

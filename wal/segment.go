@@ -105,7 +105,7 @@ func (s *segment) load(isLast bool, rec *Recovery) error {
 			if err := f.Truncate(int64(off)); err != nil {
 				return fmt.Errorf("%w: truncate torn tail of %s at %d: %v", errStorage, s.path, off, err)
 			}
-			if err := fdatasync(f); err != nil {
+			if err := f.Sync(); err != nil {
 				return fmt.Errorf("%w: sync %s: %v", errStorage, s.path, err)
 			}
 			*rec = Recovery{File: s.path, Offset: int64(off), DroppedBytes: int64(len(data) - off), Reason: st.String()}

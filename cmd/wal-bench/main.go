@@ -13,7 +13,10 @@
 //	go run ./cmd/wal-bench -batches 1,16,256 -reps 6 -dur 1s
 //
 // It prints, per batch size, the median appends/s of each side over the
-// reps, their ratio (log/raw) and the per-rep ratios.
+// reps and their ratio (log/raw); "paired", the median over every
+// (log batch, raw batch) pair of raw time / log time, which is robust to
+// the bursts of a shared disk; and the ratio of each rep. -aa runs the
+// raw loop on both sides, to show the harness's own noise.
 package main
 
 import (
@@ -37,6 +40,7 @@ func main() {
 	reps := flag.Int("reps", 6, "interleaved repetitions per batch size")
 	dur := flag.Duration("dur", time.Second, "duration of one run")
 	size := flag.Int("size", 64, "command bytes per entry")
+	flag.BoolVar(&selfTest, "aa", false, "A/A check of the harness: run the raw loop on both sides")
 	flag.Parse()
 	var ks []int
 	for _, s := range strings.Split(*batches, ",") {
@@ -50,12 +54,13 @@ func main() {
 		fail(fmt.Errorf("need -reps >= 1 and -dur > 0"))
 	}
 	fmt.Printf("wal-bench: dir=%q reps=%d dur=%v size=%d\n", *dir, *reps, *dur, *size)
-	fmt.Printf("%-6s %14s %14s %7s  %s\n", "batch", "log appends/s", "raw appends/s", "ratio", "per-rep ratios")
+	fmt.Printf("%-6s %14s %14s %7s %7s %7s  %s\n", "batch", "log appends/s", "raw appends/s", "ratio", "paired", "pairs", "per-rep ratios")
 	for _, k := range ks {
 		framed := framedBatch(*dir, k, *size)
-		var logRates, rawRates, ratios []float64
+		var logRates, rawRates, ratios, pairs []float64
 		for r := range *reps {
-			lr, rr := run(*dir, k, *size, framed, *dur, r)
+			lr, rr, p := run(*dir, k, *size, framed, *dur, r)
+			pairs = append(pairs, p...)
 			logRates, rawRates, ratios = append(logRates, lr), append(rawRates, rr), append(ratios, lr/rr)
 		}
 		ml, mr := median(logRates), median(rawRates)
@@ -63,7 +68,7 @@ func main() {
 		for _, x := range ratios {
 			rs = append(rs, fmt.Sprintf("%.2f", x))
 		}
-		fmt.Printf("%-6d %14.0f %14.0f %7.2f  %s\n", k, ml, mr, ml/mr, strings.Join(rs, " "))
+		fmt.Printf("%-6d %14.0f %14.0f %7.2f %7.2f %7d  %s\n", k, ml, mr, ml/mr, median(pairs), len(pairs), strings.Join(rs, " "))
 	}
 }
 
@@ -100,6 +105,15 @@ func batch(first replstore.LSN, k int, data []byte) []replstore.Entry {
 		es[i] = replstore.Entry{Pos: replstore.Position{Epoch: 1, LSN: lsn}, Time: int64(lsn), Data: data}
 	}
 	return es
+}
+
+// selfTest (-aa) puts a raw loop in the log's place, to check that the
+// harness itself has no bias between its two sides.
+var selfTest bool
+
+type side interface {
+	step()
+	close()
 }
 
 // logSide runs Append(k)+Sync batches on a fresh Log.
@@ -177,8 +191,12 @@ func (s *rawSide) close() {
 // dur, timing each batch, and returns the appends/s of each side over
 // the time it spent. One unmeasured batch each goes first: the log's
 // first Sync also syncs the directory entry of its new segment.
-func run(parent string, k, size int, framed []byte, dur time.Duration, rep int) (logRate, rawRate float64) {
-	ls, rs := newLogSide(parent, k, size), newRawSide(parent, framed)
+func run(parent string, k, size int, framed []byte, dur time.Duration, rep int) (logRate, rawRate float64, pairs []float64) {
+	var ls side = newRawSide(parent, framed)
+	if !selfTest {
+		ls = newLogSide(parent, k, size)
+	}
+	rs := newRawSide(parent, framed)
 	defer ls.close()
 	defer rs.close()
 	ls.step()
@@ -186,18 +204,21 @@ func run(parent string, k, size int, framed []byte, dur time.Duration, rep int) 
 	var logT, rawT time.Duration
 	n := 0
 	for start := time.Now(); time.Since(start) < dur; n++ {
+		var l, r time.Duration
 		for i := range 2 {
 			t0 := time.Now()
 			if (i+rep)%2 == 0 {
 				ls.step()
-				logT += time.Since(t0)
+				l = time.Since(t0)
 			} else {
 				rs.step()
-				rawT += time.Since(t0)
+				r = time.Since(t0)
 			}
 		}
+		logT, rawT = logT+l, rawT+r
+		pairs = append(pairs, float64(r)/float64(l))
 	}
-	return float64(n*k) / logT.Seconds(), float64(n*k) / rawT.Seconds()
+	return float64(n*k) / logT.Seconds(), float64(n*k) / rawT.Seconds(), pairs
 }
 
 func mkdir(parent string) string {
