@@ -1,5 +1,3 @@
-// Package wal is a durable replstore.LogStore: a write-ahead log in
-// segment files, with group commit, and a durable HardStateStore.
 package wal
 
 import (

@@ -3,6 +3,7 @@ package wal
 import (
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/replstore/replstore"
@@ -115,7 +116,26 @@ func TestModel(t *testing.T) {
 			case 8:
 				name = "crash+Open"
 				synced := l.SyncedLSN()
+				path, cutFrom := l.unsyncedTail(synced)
 				l.crash()
+				// The crash may tear what was written but not synced, or
+				// leave zeroes after it.
+				if fi, err := os.Stat(path); err == nil {
+					switch rapid.IntRange(0, 2).Draw(rt, "tear") {
+					case 1:
+						if fi.Size() > cutFrom {
+							cut := rapid.Int64Range(cutFrom, fi.Size()).Draw(rt, "cut")
+							os.Truncate(path, cut)
+							name += fmt.Sprintf(" (tail cut at %d of %d)", cut, fi.Size())
+						}
+					case 2:
+						zeros := rapid.IntRange(1, 300).Draw(rt, "zeros")
+						f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+						f.Write(make([]byte, zeros))
+						f.Close()
+						name += fmt.Sprintf(" (%d zero bytes added)", zeros)
+					}
+				}
 				l = mustOpen(t, dir, opts)
 				got := l.Last().LSN
 				if got < synced || got > last || l.First() != m.First() {
@@ -145,4 +165,20 @@ func TestModel(t *testing.T) {
 			check(fmt.Sprintf("step %d %s", step, name))
 		}
 	})
+}
+
+// unsyncedTail returns the last segment's path and the offset from which
+// its records are not known durable (segments before it were synced when
+// the log rotated).
+func (l *Log) unsyncedTail(synced replstore.LSN) (string, int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.tail()
+	switch {
+	case synced < t.first:
+		return t.path, 0
+	case synced >= t.last():
+		return t.path, t.size
+	}
+	return t.path, t.recs[synced+1-t.first].off
 }
