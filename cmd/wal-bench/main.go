@@ -41,6 +41,8 @@ func main() {
 	dur := flag.Duration("dur", time.Second, "duration of one run")
 	size := flag.Int("size", 64, "command bytes per entry")
 	flag.BoolVar(&selfTest, "aa", false, "A/A check of the harness: run the raw loop on both sides")
+	flag.BoolVar(&prealloc, "prealloc", false, "experiment: the first side is a raw loop writing into a 64 MiB file pre-filled with zeroes (or -fallocate) and fsynced")
+	flag.BoolVar(&useFallocate, "fallocate", false, "with -prealloc: fallocate(2) the file instead of writing zeroes")
 	flag.Parse()
 	var ks []int
 	for _, s := range strings.Split(*batches, ",") {
@@ -110,6 +112,10 @@ func batch(first replstore.LSN, k int, data []byte) []replstore.Entry {
 // selfTest (-aa) puts a raw loop in the log's place, to check that the
 // harness itself has no bias between its two sides.
 var selfTest bool
+
+// prealloc (-prealloc) puts a raw loop over a pre-zeroed file in the log's
+// place, to measure what preallocating segments could gain.
+var prealloc, useFallocate bool
 
 type side interface {
 	step()
@@ -182,6 +188,29 @@ func (s *rawSide) step() {
 	}
 }
 
+// preallocate fills the file with n zero bytes, fsyncs it and rewinds,
+// so that later writes overwrite allocated blocks without growing it.
+func (s *rawSide) preallocate(n int64) {
+	if useFallocate {
+		if err := syscall.Fallocate(int(s.f.Fd()), 0, 0, n); err != nil {
+			fail(err)
+		}
+		n = 0
+	}
+	zero := make([]byte, 1<<20)
+	for off := int64(0); off < n; off += int64(len(zero)) {
+		if _, err := s.f.Write(zero); err != nil {
+			fail(err)
+		}
+	}
+	if err := s.f.Sync(); err != nil {
+		fail(err)
+	}
+	if _, err := s.f.Seek(0, 0); err != nil {
+		fail(err)
+	}
+}
+
 func (s *rawSide) close() {
 	s.f.Close()
 	os.RemoveAll(s.dir)
@@ -192,8 +221,15 @@ func (s *rawSide) close() {
 // the time it spent. One unmeasured batch each goes first: the log's
 // first Sync also syncs the directory entry of its new segment.
 func run(parent string, k, size int, framed []byte, dur time.Duration, rep int) (logRate, rawRate float64, pairs []float64) {
-	var ls side = newRawSide(parent, framed)
-	if !selfTest {
+	var ls side
+	switch {
+	case prealloc:
+		r := newRawSide(parent, framed)
+		r.preallocate(64 << 20)
+		ls = r
+	case selfTest:
+		ls = newRawSide(parent, framed)
+	default:
 		ls = newLogSide(parent, k, size)
 	}
 	rs := newRawSide(parent, framed)
