@@ -128,7 +128,7 @@ func (l *Log) recover() error {
 	}
 	l.segs = segs
 	for i, s := range segs {
-		if err := s.load(i == len(segs)-1, &l.recovered); err != nil {
+		if err := s.load(i == len(segs)-1, l.opts.Preallocate, &l.recovered); err != nil {
 			return err
 		}
 		if i > 0 && s.first != segs[i-1].last()+1 {
@@ -202,6 +202,12 @@ func (l *Log) newSegment(first replstore.LSN) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("%w: create %s: %v", errStorage, path, err)
+	}
+	if l.opts.Preallocate {
+		if err := preallocate(f, l.opts.SegmentBytes); err != nil {
+			f.Close()
+			return fmt.Errorf("%w: preallocate %s: %v", errStorage, path, err)
+		}
 	}
 	l.segs = append(l.segs, &segment{first: first, path: path, f: f})
 	l.dirDirty = true
@@ -346,7 +352,16 @@ func (l *Log) rotate() error {
 		return err
 	}
 	t := l.tail()
-	if err := l.fsync(t.f); err != nil {
+	sync := l.fsync
+	if fi, err := t.f.Stat(); err == nil && fi.Size() > t.size {
+		// Cut off preallocated space: only the last segment may end
+		// in zeroes. Shrinking needs a full fsync.
+		if err := t.f.Truncate(t.size); err != nil {
+			return l.fail(fmt.Errorf("%w: truncate %s at %d: %v", errStorage, t.path, t.size, err))
+		}
+		sync = (*os.File).Sync
+	}
+	if err := sync(t.f); err != nil {
 		return l.fail(fmt.Errorf("%w: sync %s: %v", errStorage, t.path, err))
 	}
 	l.stats.RotationSyncs++

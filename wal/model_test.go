@@ -21,6 +21,7 @@ func TestModel(t *testing.T) {
 			SegmentBytes: int64(rapid.IntRange(40, 2000).Draw(rt, "segmentBytes")),
 			BufferBytes:  rapid.IntRange(1, 4096).Draw(rt, "bufferBytes"),
 			CacheBytes:   int64(rapid.SampledFrom([]int{1, 100, 1 << 20}).Draw(rt, "cacheBytes")),
+			Preallocate:  rapid.Bool().Draw(rt, "preallocate"),
 		}
 		l := mustOpen(t, dir, opts)
 		defer func() { l.Close() }()

@@ -15,6 +15,11 @@ type Options struct {
 	// entries Entries serves from memory; older ones are read from the
 	// segment files. Default 8 MiB.
 	CacheBytes int64
+	// Preallocate reserves SegmentBytes for each new segment with
+	// fallocate(2) (Linux), so that appends overwrite reserved blocks. The
+	// unused end of the last segment then reads as zeroes, which Open
+	// keeps without reporting it as a torn tail.
+	Preallocate bool
 }
 
 const (

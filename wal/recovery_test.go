@@ -227,3 +227,50 @@ func TestRotationAndReopen(t *testing.T) {
 		t.Fatalf("Size = %d, %d", n, b)
 	}
 }
+
+// TestPreallocatedTail: with Preallocate the last segment is reserved up
+// to SegmentBytes; its zeroes are kept and not reported, a rotated segment
+// is cut to its records, and a tear inside the records is still repaired.
+func TestPreallocatedTail(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentBytes: 1 << 16, Preallocate: true}
+	l := mustOpen(t, dir, opts)
+	want := entries(1, 3000, 1, 40)
+	if err := l.Append(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs := segFiles(t, dir)
+	for i, p := range segs {
+		fi, _ := os.Stat(p)
+		if last := i == len(segs)-1; last != (fi.Size() == opts.SegmentBytes) {
+			t.Fatalf("%s (last: %v) is %d bytes", p, last, fi.Size())
+		}
+	}
+	l = mustOpen(t, dir, opts)
+	if l.Recovered() != (Recovery{}) || l.Last().LSN != 3000 {
+		t.Fatalf("reopen: recovered %+v, last %v", l.Recovered(), l.Last())
+	}
+	if err := sameEntries(readAll(t, l), want); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(entries(3001, 5, 2, 40)); err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	tail := l.tail()
+	path, off := tail.path, tail.rec(3003).off
+	l.mu.Unlock()
+	l.Close()
+	// Tear record 3003 in the middle of the preallocated file: zeroes after.
+	f, _ := os.OpenFile(path, os.O_WRONLY, 0)
+	f.WriteAt(make([]byte, 200), off+10)
+	f.Close()
+	l = mustOpen(t, dir, opts)
+	defer l.Close()
+	if rec := l.Recovered(); rec.Offset != off || rec.File != path || l.Last().LSN != 3002 {
+		t.Fatalf("tear at %d: recovered %+v, last %v", off, rec, l.Last())
+	}
+}

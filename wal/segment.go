@@ -77,7 +77,10 @@ func listSegments(dir string) ([]*segment, error) {
 // torn tail, that is a bad or short record with no intact record after it,
 // is cut off and reported in *rec; anywhere else a bad record is an error
 // naming the file and offset.
-func (s *segment) load(isLast bool, rec *Recovery) error {
+//
+// With keepZeroes (preallocation), a last segment whose records are
+// followed by zeroes only keeps its length and nothing is reported.
+func (s *segment) load(isLast, keepZeroes bool, rec *Recovery) error {
 	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("%w: open %s: %v", errStorage, s.path, err)
@@ -98,7 +101,11 @@ func (s *segment) load(isLast bool, rec *Recovery) error {
 			if !isLast {
 				return fmt.Errorf("%w: %s: offset %d: %v (LSN %d, not the last segment)", errStorage, s.path, off, st, next)
 			}
-			if at, ok := findValidRecord(data[off+1:], next); ok {
+			if allZero(data[off:]) {
+				if keepZeroes {
+					break
+				}
+			} else if at, ok := findValidRecord(data[off+1:], next); ok {
 				return fmt.Errorf("%w: %s: offset %d: %v (LSN %d; an intact record follows at offset %d, so this is damage, not a torn tail)",
 					errStorage, s.path, off, st, next, off+1+at)
 			}
@@ -141,4 +148,13 @@ func (s *segment) readEntries(lo, hi replstore.LSN, maxBytes int64) ([]replstore
 		off += n
 	}
 	return out, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
