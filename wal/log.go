@@ -189,7 +189,11 @@ func (l *Log) recover() error {
 	l.flushedLSN = l.lastPos.LSN
 	l.cacheBase = l.lastPos.LSN
 	l.cache.Reset(replstore.Position{LSN: l.cacheBase})
-	l.syncedLSN = l.lastPos.LSN
+	// What a crashed process wrote may still be only in the page cache:
+	// make it durable before SyncedLSN claims it.
+	if err := l.syncAllLocked(); err != nil {
+		return l.err
+	}
 	return nil
 }
 
@@ -293,6 +297,10 @@ func (l *Log) Append(entries []replstore.Entry) error {
 	for i := range entries {
 		if entries[i].Pos.LSN != next+replstore.LSN(i) {
 			return fmt.Errorf("wal: append: entry %d has LSN %d, want %d", i, entries[i].Pos.LSN, next+replstore.LSN(i))
+		}
+		if len(entries[i].Data) > maxRecord-recordFixed {
+			return fmt.Errorf("wal: append: entry %d (LSN %d) has %d data bytes, at most %d fit a record",
+				i, entries[i].Pos.LSN, len(entries[i].Data), maxRecord-recordFixed)
 		}
 	}
 	if len(entries) == 0 {
