@@ -25,15 +25,16 @@ func (l *Log) checkInvariants() error {
 		if i > 0 && s.first != l.segs[i-1].last()+1 {
 			return fmt.Errorf("segment %d starts at %d, previous ends at %d", i, s.first, l.segs[i-1].last())
 		}
-		for j, r := range s.recs {
-			if j > 0 && r.off <= s.recs[j-1].off {
+		for j := range s.recs.len() {
+			r := s.recs.at(j)
+			if j > 0 && r.off <= s.recs.at(j-1).off {
 				return fmt.Errorf("segment %d: record offsets not increasing at %d", i, j)
 			}
 			if s.first+replstore.LSN(j) > l.base.LSN {
 				bytes += int64(r.dataLen)
 			}
 		}
-		if i < len(l.segs)-1 && (len(s.recs) == 0 || s.recs[len(s.recs)-1].off >= s.size) {
+		if i < len(l.segs)-1 && (s.recs.len() == 0 || s.recs.at(s.recs.len()-1).off >= s.size) {
 			return fmt.Errorf("segment %d is not the tail but not fully written", i)
 		}
 	}

@@ -174,9 +174,9 @@ func (l *Log) recover() error {
 		l.lastPos = replstore.Position{Epoch: l.segs[l.segmentOf(last)].rec(last).epoch, LSN: last}
 	}
 	for _, s := range l.segs {
-		for i, r := range s.recs {
+		for i := range s.recs.len() {
 			if s.first+replstore.LSN(i) > base.LSN {
-				l.bytes += int64(r.dataLen)
+				l.bytes += int64(s.recs.at(i).dataLen)
 			}
 		}
 	}
@@ -310,13 +310,13 @@ func (l *Log) Append(entries []replstore.Entry) error {
 		e := &entries[i]
 		t := l.tail()
 		size := int64(recordSize(e))
-		if len(t.recs) > 0 && t.size+int64(len(l.buf))+size > l.opts.SegmentBytes {
+		if t.recs.len() > 0 && t.size+int64(len(l.buf))+size > l.opts.SegmentBytes {
 			if err := l.rotate(); err != nil {
 				return err
 			}
 			t = l.tail()
 		}
-		t.recs = append(t.recs, recIndex{off: t.size + int64(len(l.buf)), epoch: e.Pos.Epoch, dataLen: uint32(len(e.Data))})
+		t.recs.add(recIndex{off: t.size + int64(len(l.buf)), epoch: e.Pos.Epoch, dataLen: uint32(len(e.Data))})
 		l.buf = appendRecord(l.buf, e)
 		l.lastPos = e.Pos
 		l.bytes += int64(len(e.Data))

@@ -181,5 +181,5 @@ func (l *Log) unsyncedTail(synced replstore.LSN) (string, int64) {
 	case synced >= t.last():
 		return t.path, t.size
 	}
-	return t.path, t.recs[synced+1-t.first].off
+	return t.path, t.rec(synced + 1).off
 }

@@ -51,7 +51,7 @@ func (l *Log) TruncateAfter(lsn replstore.LSN) error {
 		return l.fail(fmt.Errorf("%w: sync %s: %v", errStorage, s.path, err))
 	}
 	s.size = off
-	s.recs = s.recs[:lsn+1-s.first]
+	s.recs.truncate(int(lsn + 1 - s.first))
 	l.flushedLSN = lsn
 	l.lastPos = l.base
 	if lsn > l.base.LSN {

@@ -23,8 +23,8 @@ type segment struct {
 	first replstore.LSN
 	path  string
 	f     *os.File
-	size  int64      // bytes written to the file (buffered records come after)
-	recs  []recIndex // every record in the file, compacted ones included
+	size  int64   // bytes written to the file (buffered records come after)
+	recs  recList // every record in the file, compacted ones included
 }
 
 // recIndex locates one record and keeps what EpochAt and Size need.
@@ -37,15 +37,15 @@ type recIndex struct {
 func segName(first replstore.LSN) string { return fmt.Sprintf("%020d%s", first, segSuffix) }
 
 // last is the LSN of the segment's last record (first-1 when empty).
-func (s *segment) last() replstore.LSN { return s.first + replstore.LSN(len(s.recs)) - 1 }
+func (s *segment) last() replstore.LSN { return s.first + replstore.LSN(s.recs.len()) - 1 }
 
 // rec returns the index entry of lsn, which the segment holds.
-func (s *segment) rec(lsn replstore.LSN) recIndex { return s.recs[lsn-s.first] }
+func (s *segment) rec(lsn replstore.LSN) recIndex { return s.recs.at(int(lsn - s.first)) }
 
 // recEnd is the offset just past the record of lsn, which must be written.
 func (s *segment) recEnd(lsn replstore.LSN) int64 {
-	if i := int(lsn-s.first) + 1; i < len(s.recs) {
-		return s.recs[i].off
+	if i := int(lsn-s.first) + 1; i < s.recs.len() {
+		return s.recs.at(i).off
 	}
 	return s.size
 }
@@ -118,7 +118,7 @@ func (s *segment) load(isLast, keepZeroes bool, rec *Recovery) error {
 			*rec = Recovery{File: s.path, Offset: int64(off), DroppedBytes: int64(len(data) - off), Reason: st.String()}
 			break
 		}
-		s.recs = append(s.recs, recIndex{off: int64(off), epoch: e.Pos.Epoch, dataLen: uint32(len(e.Data))})
+		s.recs.add(recIndex{off: int64(off), epoch: e.Pos.Epoch, dataLen: uint32(len(e.Data))})
 		off += n
 		next++
 	}
