@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,10 @@ import (
 )
 
 var errStorage = replstore.ErrStorage
+
+// ErrLocked is wrapped by Open and OpenHardState when another Log or
+// HardStateFile (in this process or another) holds the directory.
+var ErrLocked = errors.New("replstore: wal: directory locked")
 
 // syncDir fsyncs a directory, making the creation, removal and renaming
 // of its entries durable.

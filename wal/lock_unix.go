@@ -9,10 +9,6 @@ import (
 	"syscall"
 )
 
-// ErrLocked is wrapped by Open and OpenHardState when another Log (in this
-// process or another) holds the directory.
-var ErrLocked = errors.New("replstore: wal: directory locked")
-
 // lockFile takes an exclusive, non-blocking flock on path (creating it).
 // Locks belong to the open file: a second lockFile on the same path fails
 // also within one process.
