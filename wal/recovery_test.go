@@ -274,3 +274,48 @@ func TestPreallocatedTail(t *testing.T) {
 		t.Fatalf("tear at %d: recovered %+v, last %v", off, rec, l.Last())
 	}
 }
+
+// TestCrashMidCompaction: META already names the new base but the
+// segments below it are still there (a crash between the two steps):
+// Open finishes the compaction.
+func TestCrashMidCompaction(t *testing.T) {
+	opts := Options{SegmentBytes: 500}
+	dir := writeLog(t, opts, 100, 20)
+	before := len(segFiles(t, dir))
+	if err := writeFileAtomic(dir, metaName, encodeMeta(replstore.Position{Epoch: 1, LSN: 60})); err != nil {
+		t.Fatal(err)
+	}
+	l := mustOpen(t, dir, opts)
+	defer l.Close()
+	if l.First() != 61 || l.Last().LSN != 100 {
+		t.Fatalf("first %d last %v", l.First(), l.Last())
+	}
+	if after := len(segFiles(t, dir)); after >= before {
+		t.Fatalf("%d segments before, %d after: compaction not finished", before, after)
+	}
+	if err := sameEntries(readAll(t, l), entries(61, 40, 1, 20)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBadMeta: a damaged META is an error naming it; a META whose base
+// epoch disagrees with the log is too.
+func TestBadMeta(t *testing.T) {
+	dir := writeLog(t, Options{}, 10, 20)
+	path := filepath.Join(dir, metaName)
+	good := encodeMeta(replstore.Position{Epoch: 1, LSN: 4})
+	os.WriteFile(path, flip(good, 8), 0o644)
+	if _, err := Open(dir, Options{}); !errors.Is(err, replstore.ErrStorage) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("corrupt META: %v", err)
+	}
+	os.WriteFile(path, encodeMeta(replstore.Position{Epoch: 9, LSN: 4}), 0o644)
+	if _, err := Open(dir, Options{}); !errors.Is(err, replstore.ErrStorage) || !strings.Contains(err.Error(), "epoch") {
+		t.Fatalf("META with a wrong epoch: %v", err)
+	}
+	os.WriteFile(path, good, 0o644)
+	l := mustOpen(t, dir, Options{})
+	defer l.Close()
+	if e, err := l.EpochAt(4); l.First() != 5 || e != 1 || err != nil {
+		t.Fatalf("first %d, EpochAt(4) = %d, %v", l.First(), e, err)
+	}
+}
