@@ -125,3 +125,27 @@ func flip(b []byte, i int) []byte {
 	c[i] ^= 0x01
 	return c
 }
+
+// TestHardStateLeftoverTemp: a crash during Save leaves HARDSTATE.tmp;
+// the previous state is what loads.
+func TestHardStateLeftoverTemp(t *testing.T) {
+	dir := t.TempDir()
+	h, err := OpenHardState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := replstore.HardState{Epoch: 4, Commit: 9}
+	if err := h.Save(want); err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	os.WriteFile(filepath.Join(dir, hardStateName+".tmp"), []byte("half a hard st"), 0o644)
+	h, err = OpenHardState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if got, err := h.Load(); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Load = %+v, %v", got, err)
+	}
+}
