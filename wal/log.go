@@ -128,7 +128,7 @@ func (l *Log) recover() error {
 	}
 	l.segs = segs
 	for i, s := range segs {
-		if err := s.load(i == len(segs)-1, l.opts.Preallocate, &l.recovered); err != nil {
+		if err := s.load(i == len(segs)-1, !l.opts.NoPreallocate, &l.recovered); err != nil {
 			return err
 		}
 		if i > 0 && s.first != segs[i-1].last()+1 {
@@ -207,7 +207,7 @@ func (l *Log) newSegment(first replstore.LSN) error {
 	if err != nil {
 		return fmt.Errorf("%w: create %s: %v", errStorage, path, err)
 	}
-	if l.opts.Preallocate {
+	if !l.opts.NoPreallocate {
 		if err := preallocate(f, l.opts.SegmentBytes); err != nil {
 			f.Close()
 			return fmt.Errorf("%w: preallocate %s: %v", errStorage, path, err)

@@ -18,10 +18,10 @@ func TestModel(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		dir := t.TempDir()
 		opts := Options{
-			SegmentBytes: int64(rapid.IntRange(40, 2000).Draw(rt, "segmentBytes")),
-			BufferBytes:  rapid.IntRange(1, 4096).Draw(rt, "bufferBytes"),
-			CacheBytes:   int64(rapid.SampledFrom([]int{1, 100, 1 << 20}).Draw(rt, "cacheBytes")),
-			Preallocate:  rapid.Bool().Draw(rt, "preallocate"),
+			SegmentBytes:  int64(rapid.IntRange(40, 2000).Draw(rt, "segmentBytes")),
+			BufferBytes:   rapid.IntRange(1, 4096).Draw(rt, "bufferBytes"),
+			CacheBytes:    int64(rapid.SampledFrom([]int{1, 100, 1 << 20}).Draw(rt, "cacheBytes")),
+			NoPreallocate: rapid.Bool().Draw(rt, "noPreallocate"),
 		}
 		l := mustOpen(t, dir, opts)
 		defer func() { l.Close() }()

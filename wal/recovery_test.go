@@ -57,7 +57,8 @@ func copyDir(t *testing.T, from string) string {
 // drops it, reports the cut, and the log continues after the one before.
 func TestTornTailEveryOffset(t *testing.T) {
 	const n = 5
-	dir := writeLog(t, Options{}, n, 40)
+	exact := Options{NoPreallocate: true} // files end at their last record
+	dir := writeLog(t, exact, n, 40)
 	seg := segFiles(t, dir)[0]
 	full, _ := os.ReadFile(seg)
 	recLen := frameHeader + recordFixed + 40
@@ -68,7 +69,7 @@ func TestTornTailEveryOffset(t *testing.T) {
 		if err := os.Truncate(path, int64(cut)); err != nil {
 			t.Fatal(err)
 		}
-		l := mustOpen(t, d, Options{})
+		l := mustOpen(t, d, exact)
 		rec := l.Recovered()
 		want := Recovery{File: path, Offset: int64(lastOff), DroppedBytes: int64(cut - lastOff)}
 		if rec.File != want.File || rec.Offset != want.Offset || rec.DroppedBytes != want.DroppedBytes || rec.Reason == "" {
@@ -87,7 +88,7 @@ func TestTornTailEveryOffset(t *testing.T) {
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
-		l = mustOpen(t, d, Options{})
+		l = mustOpen(t, d, exact)
 		if l.Last() != (replstore.Position{Epoch: 2, LSN: n}) || l.Recovered() != (Recovery{}) {
 			t.Fatalf("cut at %d: reopened at %v, recovered %+v", cut, l.Last(), l.Recovered())
 		}
@@ -99,14 +100,15 @@ func TestTornTailEveryOffset(t *testing.T) {
 // a torn tail too.
 func TestGarbageTail(t *testing.T) {
 	r := testRand(t)
-	dir := writeLog(t, Options{}, 3, 10)
+	exact := Options{NoPreallocate: true}
+	dir := writeLog(t, exact, 3, 10)
 	seg := segFiles(t, dir)[0]
 	full, _ := os.ReadFile(seg)
 	for _, tail := range [][]byte{make([]byte, 1), make([]byte, 4096), {0xff, 0xff, 0xff, 0xff, 1, 2, 3}, randBytes(r, 777)} {
 		d := copyDir(t, dir)
 		path := filepath.Join(d, filepath.Base(seg))
 		os.WriteFile(path, append(append([]byte(nil), full...), tail...), 0o644)
-		l := mustOpen(t, d, Options{})
+		l := mustOpen(t, d, exact)
 		if rec := l.Recovered(); rec.Offset != int64(len(full)) || rec.DroppedBytes != int64(len(tail)) {
 			t.Fatalf("tail of %d bytes: Recovered() = %+v", len(tail), rec)
 		}
@@ -228,12 +230,12 @@ func TestRotationAndReopen(t *testing.T) {
 	}
 }
 
-// TestPreallocatedTail: with Preallocate the last segment is reserved up
+// TestPreallocatedTail: preallocated, the last segment is reserved up
 // to SegmentBytes; its zeroes are kept and not reported, a rotated segment
 // is cut to its records, and a tear inside the records is still repaired.
 func TestPreallocatedTail(t *testing.T) {
 	dir := t.TempDir()
-	opts := Options{SegmentBytes: 1 << 16, Preallocate: true}
+	opts := Options{SegmentBytes: 1 << 16}
 	l := mustOpen(t, dir, opts)
 	want := entries(1, 3000, 1, 40)
 	if err := l.Append(want); err != nil {

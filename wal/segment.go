@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"os"
@@ -150,11 +151,15 @@ func (s *segment) readEntries(lo, hi replstore.LSN, maxBytes int64) ([]replstore
 	return out, nil
 }
 
+var zeroBlock [64 << 10]byte
+
 func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
+	for len(b) > 0 {
+		n := min(len(b), len(zeroBlock))
+		if !bytes.Equal(b[:n], zeroBlock[:n]) {
 			return false
 		}
+		b = b[n:]
 	}
 	return true
 }

@@ -40,7 +40,7 @@ func main() {
 	reps := flag.Int("reps", 6, "interleaved repetitions per batch size")
 	dur := flag.Duration("dur", time.Second, "duration of one run")
 	size := flag.Int("size", 64, "command bytes per entry")
-	flag.BoolVar(&logPrealloc, "preallocate", false, "open the log with Options.Preallocate")
+	flag.BoolVar(&logNoPrealloc, "nopreallocate", false, "open the log with Options.NoPreallocate")
 	flag.BoolVar(&selfTest, "aa", false, "A/A check of the harness: run the raw loop on both sides")
 	flag.BoolVar(&prealloc, "prealloc", false, "experiment: the first side is a raw loop writing into a 64 MiB file pre-filled with zeroes (or -fallocate) and fsynced")
 	flag.BoolVar(&useFallocate, "fallocate", false, "with -prealloc: fallocate(2) the file instead of writing zeroes")
@@ -56,8 +56,8 @@ func main() {
 	if *reps < 1 || *dur <= 0 {
 		fail(fmt.Errorf("need -reps >= 1 and -dur > 0"))
 	}
-	fmt.Printf("wal-bench: dir=%q reps=%d dur=%v size=%d preallocate=%v aa=%v prealloc-raw=%v fallocate=%v\n",
-		*dir, *reps, *dur, *size, logPrealloc, selfTest, prealloc, useFallocate)
+	fmt.Printf("wal-bench: dir=%q reps=%d dur=%v size=%d nopreallocate=%v aa=%v prealloc-raw=%v fallocate=%v\n",
+		*dir, *reps, *dur, *size, logNoPrealloc, selfTest, prealloc, useFallocate)
 	fmt.Printf("%-6s %14s %14s %7s %7s %7s  %s\n", "batch", "log appends/s", "raw appends/s", "ratio", "paired", "pairs", "per-rep ratios")
 	for _, k := range ks {
 		framed := framedBatch(*dir, k, *size)
@@ -119,8 +119,9 @@ var selfTest bool
 // place, to measure what preallocating segments could gain.
 var prealloc, useFallocate bool
 
-// logPrealloc (-preallocate) sets Options.Preallocate on the measured log.
-var logPrealloc bool
+// logNoPrealloc (-nopreallocate) sets Options.NoPreallocate on the
+// measured log.
+var logNoPrealloc bool
 
 type side interface {
 	step()
@@ -138,7 +139,7 @@ type logSide struct {
 
 func newLogSide(parent string, k, size int) *logSide {
 	s := &logSide{dir: mkdir(parent), es: make([]replstore.Entry, k), data: make([]byte, size), next: 1}
-	l, err := wal.Open(s.dir, wal.Options{Preallocate: logPrealloc})
+	l, err := wal.Open(s.dir, wal.Options{NoPreallocate: logNoPrealloc})
 	if err != nil {
 		fail(err)
 	}
