@@ -81,7 +81,8 @@ func main() {
 func framedBatch(parent string, k, size int) []byte {
 	dir := mkdir(parent)
 	defer os.RemoveAll(dir)
-	l, err := wal.Open(dir, wal.Options{})
+	// No preallocation here: the file must end at its last record.
+	l, err := wal.Open(dir, wal.Options{NoPreallocate: true})
 	if err != nil {
 		fail(err)
 	}
@@ -98,6 +99,11 @@ func framedBatch(parent string, k, size int) []byte {
 	b, err := os.ReadFile(segs[0])
 	if err != nil {
 		fail(err)
+	}
+	// The frame: length and CRC-32C (4 bytes each), epoch, LSN, kind and
+	// time (25 bytes), data.
+	if want := k * (8 + 25 + size); len(b) != want {
+		fail(fmt.Errorf("scratch segment holds %d bytes, want %d for %d records", len(b), want, k))
 	}
 	return b
 }
