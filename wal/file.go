@@ -1,0 +1,61 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/replstore/replstore"
+)
+
+var errStorage = replstore.ErrStorage
+
+// ErrLocked is wrapped by Open and OpenHardState when another Log or
+// HardStateFile (in this process or another) holds the directory.
+var ErrLocked = errors.New("replstore: wal: directory locked")
+
+// syncDir fsyncs a directory, making the creation, removal and renaming
+// of its entries durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// writeFileAtomic replaces dir/name with data: a crash leaves either the
+// old file or the new one, and once it returns the new one is durable.
+// It writes a temporary file, fsyncs it, renames it over name and fsyncs
+// the directory.
+func writeFileAtomic(dir, name string, data []byte) error {
+	path := filepath.Join(dir, name)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("%w: write %s: %v", errStorage, path, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("%w: write %s: %v", errStorage, path, err)
+	}
+	return nil
+}
