@@ -24,4 +24,7 @@ const (
 	// bugApplyUncommitted: a follower applies entries as soon as it
 	// stores them, before they are committed.
 	bugApplyUncommitted
+	// bugAckBeforeFlush: a follower acknowledges entries as Durable
+	// before the flush that covers them (it syncs a batch later).
+	bugAckBeforeFlush
 )

@@ -2,6 +2,7 @@ package replstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -365,17 +366,17 @@ func (cl *Cluster) Close() error {
 	cl.leaderMu.Unlock()
 	cl.coord.stopAndWait()
 	m := cl.mem.Load()
+	var errs []error
 	for _, id := range m.order {
 		s := m.slots[id]
-		n := s.node.Load()
-		if n == nil {
-			continue
+		if n := s.node.Load(); n != nil {
+			n.stopWith(ErrClosed)
+			s.node.Store(nil)
 		}
-		n.stopWith(ErrClosed)
-		s.node.Store(nil)
+		errs = append(errs, s.closeStorage())
 	}
 	cl.net.Close()
-	return nil
+	return errors.Join(errs...)
 }
 
 // Node returns the Node that hosts replica id in this cluster, the type a

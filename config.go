@@ -268,9 +268,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.NewLogStore == nil {
 		c.NewLogStore = func(NodeID) (LogStore, error) { return NewMemLog(), nil }
+		if testLogStore != nil {
+			c.NewLogStore = testLogStore
+		}
 	}
 	if c.NewHardState == nil {
 		c.NewHardState = func(NodeID) (HardStateStore, error) { return NewMemHardState(), nil }
+		if testHardState != nil {
+			c.NewHardState = testHardState
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -359,3 +365,12 @@ func (c Config) ticksFor(d time.Duration) int {
 	t := int((d + c.TickInterval - 1) / c.TickInterval)
 	return max(t, 1)
 }
+
+// testLogStore and testHardState replace the in-memory default storage
+// when this package's tests run with REPLSTORE_TEST_STORAGE=wal (see
+// walsuite_test.go): the whole suite then runs on files once. Nothing
+// else sets them; they are nil in every program.
+var (
+	testLogStore  func(id NodeID) (LogStore, error)
+	testHardState func(id NodeID) (HardStateStore, error)
+)

@@ -56,6 +56,8 @@ type driver struct {
 	store HardStateStore
 	saved HardState // what store holds
 	host  nodeHost
+	// skipped: bugAckBeforeFlush left this batch's appends unsynced.
+	skipped bool
 }
 
 // loadHard reads a node's hard state and snapshot from its store.
@@ -123,7 +125,10 @@ func (d *driver) advance() {
 // state if it changed.
 func (d *driver) persist() {
 	c := d.c
-	if c.unsynced {
+	if c.unsynced && c.cfg.bug == bugAckBeforeFlush && c.role == roleFollower && !d.skipped {
+		d.skipped = true // the planted bug: answer first, flush next batch
+	} else if c.unsynced {
+		d.skipped = false
 		c.unsynced = false
 		if err := c.log.Sync(); err != nil {
 			c.fail(fmt.Errorf("%w: sync the log: %w", ErrStorage, err))

@@ -159,7 +159,22 @@ func (q QuorumCoordinator) Decide(v FailoverView) (Decision, error) {
 	if lossPossible {
 		d.MayLose = LSNRange{From: v.divergence(v.Replies[cand]) + 1, To: MaxLSN}
 	}
-	best, _ := bestReply(v, func(id NodeID) bool { return id != cand && !slices.Contains(v.Topology.Sync, id) })
+	best, ok := bestReply(v, func(id NodeID) bool { return id != cand && !slices.Contains(v.Topology.Sync, id) })
+	if !ok {
+		// No async follower answered before the round decided (their
+		// answers may be on the way). Fill the vacated sync slot with one
+		// of them anyway, not with the old leader, which the round has
+		// just failed to reach: under Block a sync set of a dead node
+		// commits nothing, and the new sync set settles only once a
+		// member holds the epoch's first entry, so a lagging but live
+		// follower catches up and commits resume.
+		for _, a := range v.Topology.Async {
+			if a != cand && a != v.Topology.Leader {
+				best = a
+				break
+			}
+		}
+	}
 	d.Topology = v.Topology.promote(cand, best)
 	return d, nil
 }

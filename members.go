@@ -124,5 +124,8 @@ func (cl *Cluster) forget(id NodeID) {
 		return
 	}
 	cl.stop(s, fmt.Errorf("%w: %s was removed", ErrNodeDown, id))
+	if err := s.closeStorage(); err != nil {
+		cl.cfg.Logger.Warn("removed node's storage did not close cleanly", "node", id, "err", err)
+	}
 	cl.mem.Store(newMembers(slices.DeleteFunc(slices.Clone(old.list), func(o *Node) bool { return o == s })))
 }

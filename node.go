@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -193,8 +194,9 @@ func (nd *Node) runTicker(d time.Duration) {
 func (nd *Node) ID() NodeID { return nd.id }
 
 // Close stops the node: pending writes and reads fail with ErrClosed,
-// its goroutines end, it leaves the Transport. Its storage is not
-// closed (the caller opened it through Config). Later calls return
+// its goroutines end, it leaves the Transport, and its log and hard
+// state store are closed if they implement io.Closer (a durable one
+// releases its files and its directory lock). Later calls return
 // ErrClosed.
 func (nd *Node) Close() error {
 	if !nd.closed.CompareAndSwap(false, true) {
@@ -213,6 +215,23 @@ func (nd *Node) Close() error {
 		nd.leaderCh = nil
 	}
 	nd.leaderMu.Unlock()
+	return nd.closeStorage()
+}
+
+// closeStorage closes the node's log and hard state store if they can
+// be closed.
+func (nd *Node) closeStorage() error {
+	var errs []error
+	for _, s := range []any{nd.log, nd.hard} {
+		if c, ok := s.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("replstore: close %s's storage: %w", nd.id, err)
+	}
 	return nil
 }
 

@@ -325,6 +325,8 @@ func TestNodeMembershipAndFailoverByMessage(t *testing.T) {
 // acknowledged write lost; a switchover moves leadership back.
 func TestNodesWithCoordinatorFailOver(t *testing.T) {
 	ctx := testCtx(t)
+	// Under the default Block policy: the vacated sync slot goes to n3,
+	// never to the dead old leader (which would block every commit).
 	nodes, net := newTestNodes(t, func(c *Config) { c.ManualFailover = false; c.SuspectTicks = 20 })
 	cfg := DefaultConfig()
 	cfg.TickInterval, cfg.SuspectTicks = 2*time.Millisecond, 20
@@ -346,6 +348,9 @@ func TestNodesWithCoordinatorFailOver(t *testing.T) {
 	pos, err := nodes["n3"].Put(ctx, "after", []byte("failover"))
 	require.NoError(t, err)
 	require.Equal(t, NodeID("n2"), nodes["n3"].Leader(), "the sync follower, which holds every acknowledged write, leads")
+	st, err := nodes["n3"].Stats(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []NodeID{"n3"}, st.Topology.Sync, "the live async follower takes the vacated sync slot, not the dead leader")
 	require.Greater(t, pos.Epoch, acked[0].Epoch)
 	for i, want := range acked {
 		rec, found, _, err := nodes["n3"].Get(ctx, fmt.Sprint("k", i))

@@ -23,6 +23,7 @@ var simPlanted = []struct {
 	{bugAcceptOldEpoch, "bugAcceptOldEpoch (accept an append from an older epoch)"},
 	{bugStaleLeaderReads, "bugStaleLeaderReads (a deposed leader serves Leader reads)"},
 	{bugApplyUncommitted, "bugApplyUncommitted (apply an entry before it is committed)"},
+	{bugAckBeforeFlush, "bugAckBeforeFlush (acknowledge Durable before the flush that covers it)"},
 }
 
 // findPlanted runs schedules seed 0, 1, ... with bug planted until one

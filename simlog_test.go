@@ -11,6 +11,11 @@ type simLog struct {
 	// entries it covers are unknown (zero) until the simulation copies
 	// them from the node that sent the snapshot.
 	shadow []Entry
+	// synced is the highest LSN the node has synced: a crash loses what
+	// lies past it (a disk loses what was never flushed). durableSaid is
+	// the highest LSN the node has told a leader it holds Durable (what
+	// a rollback removed no longer counts).
+	synced, durableSaid LSN
 }
 
 var _ LogStore = (*simLog)(nil)
@@ -28,11 +33,31 @@ func (l *simLog) Append(entries []Entry) error {
 	return nil
 }
 
+// Sync implements LogStore: everything appended is on disk.
+func (l *simLog) Sync() error {
+	l.synced = l.Last().LSN
+	return nil
+}
+
+// crash loses what was appended and never synced, as a power cut does;
+// it returns the first LSN lost (0 if none).
+func (l *simLog) crash() LSN {
+	if l.synced >= l.Last().LSN {
+		return 0
+	}
+	lost := max(l.synced, l.First()-1)
+	if err := l.TruncateAfter(lost); err != nil {
+		panic("simulation: losing the unsynced tail: " + err.Error())
+	}
+	return lost + 1
+}
+
 // TruncateAfter implements LogStore.
 func (l *simLog) TruncateAfter(lsn LSN) error {
 	if err := l.MemLog.TruncateAfter(lsn); err != nil {
 		return err
 	}
+	l.synced, l.durableSaid = min(l.synced, lsn), min(l.durableSaid, lsn)
 	if int(lsn) < len(l.shadow) {
 		clear(l.shadow[lsn:])
 		l.shadow = l.shadow[:lsn]
@@ -45,6 +70,7 @@ func (l *simLog) Reset(base Position) error {
 	if err := l.MemLog.Reset(base); err != nil {
 		return err
 	}
+	l.synced, l.durableSaid = base.LSN, base.LSN
 	l.shadow = make([]Entry, base.LSN)
 	if base.LSN > 0 {
 		l.shadow[base.LSN-1] = Entry{Pos: base}

@@ -280,6 +280,9 @@ type simHost struct {
 
 func (h simHost) send(msgs []Message) {
 	for i := range msgs {
+		if m := &msgs[i]; m.Kind == MsgAppendResp || m.Kind == MsgSnapshotResp {
+			h.n.log.durableSaid = max(h.n.log.durableSaid, m.Durable)
+		}
 		h.w.net.send(h.w.now, msgs[i])
 	}
 }
@@ -382,6 +385,13 @@ func (w *simWorld) crash(n *simNode) {
 	}
 	n.waiting, n.reads, n.inbox, n.paused = nil, nil, nil, false
 	n.core, n.drv = nil, nil
+	// The disk keeps what was synced; what a node acknowledged as
+	// Durable must be in it.
+	if said := n.log.durableSaid; true {
+		if from := n.log.crash(); from != 0 && from <= said {
+			w.violate("%s acknowledged LSN %d as Durable, but the crash lost LSNs from %d: it answered before the flush that covers them", n.id, said, from)
+		}
+	}
 	if w.step >= 0 {
 		w.stats.crashes++
 	}
