@@ -30,7 +30,7 @@ func ExampleNewNode() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	ground := nodes["n3"].NewSession(nil) // SessionConsistent
+	ground := nodes["n3"].NewSession(nil)                               // SessionConsistent
 	pos, err := ground.Put(ctx, "sat/ISS/elements", []byte("a=6791km")) // n3 forwards it to n1
 	if err != nil {
 		log.Fatal(err)
