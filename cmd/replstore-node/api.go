@@ -94,7 +94,14 @@ func classify(err error) *apiError {
 	switch {
 	case errors.As(err, &na):
 		e.status, e.code = http.StatusGatewayTimeout, "not_acknowledged"
-		e.extra = map[string]any{"position": na.Pos.String(), "epoch": na.Pos.Epoch, "version": na.Pos.LSN}
+		if na.Pos != (replstore.Position{}) {
+			e.extra = map[string]any{"position": na.Pos.String(), "epoch": na.Pos.Epoch, "version": na.Pos.LSN}
+		} else {
+			// A forwarded write whose answer did not come back: where it
+			// is, if anywhere, is unknown (the library's message says
+			// "at 0:0 ... in the leader's log").
+			e.msg = fmt.Sprintf("write not acknowledged; its position and outcome are unknown (it was forwarded to the leader and no answer came back in time): %v", err)
+		}
 	case errors.Is(err, replstore.ErrNotAcknowledged):
 		e.status, e.code = http.StatusGatewayTimeout, "not_acknowledged"
 	case errors.As(err, &nl) && nl.Leader != "":
