@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -216,18 +217,14 @@ func check(o options) (settings, error) {
 	if err := cfg.Validate(); err != nil {
 		return s, fmt.Errorf("-leader/-sync/-async: %w", err)
 	}
-	member := false
-	for _, id := range append(append([]replstore.NodeID{cfg.Leader}, syncs...), asyncs...) {
-		if id == s.self {
-			member = true
-			continue
-		}
-		if _, ok := s.peers[id]; !ok {
+	members := append(append([]replstore.NodeID{cfg.Leader}, syncs...), asyncs...)
+	if !slices.Contains(members, s.self) {
+		return s, fmt.Errorf("-id %s: not named by -leader, -sync or -async", s.self)
+	}
+	for _, id := range members {
+		if _, ok := s.peers[id]; !ok && id != s.self {
 			return s, fmt.Errorf("-peers: node %s (named by -leader, -sync or -async) has no address", id)
 		}
-	}
-	if !member {
-		return s, fmt.Errorf("-id %s: not named by -leader, -sync or -async", s.self)
 	}
 	if _, ok := s.peers[replstore.CoordinatorID]; !ok && !o.manualFailover {
 		return s, fmt.Errorf("-manual-failover=false needs a coordinator: -coordinator here or coordinator=host:port in -peers")
