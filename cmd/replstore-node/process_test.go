@@ -291,6 +291,21 @@ func TestProcessCluster(t *testing.T) {
 	require.NotEmpty(t, r.header.Get(headerServedBy))
 	require.NotEmpty(t, r.header.Get(headerApplied))
 
+	t.Run("stats and metrics", func(t *testing.T) {
+		r := c.must("n2", "GET", "/stats", nil)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		require.Equal(t, "n1", r.json(t)["Leader"])
+		r = c.must("n1", "GET", "/metrics", nil)
+		require.Equal(t, http.StatusOK, r.status)
+		for _, want := range []string{"replstore_commit_lsn ", "replstore_applied_lsn ", "replstore_epoch 1\n", "replstore_is_leader 1\n",
+			"replstore_degraded 0\n", `replstore_follower_lag_entries{follower="n2"} `, `replstore_follower_lag_seconds{follower="n3"} `,
+			`replstore_writes_total{result="ok"} `, "# TYPE replstore_reads_total counter\n"} {
+			require.Contains(t, string(r.body), want)
+		}
+		r = c.must("n2", "GET", "/metrics", nil)
+		require.Contains(t, string(r.body), `replstore_reads_total{mode="session",result="ok"} 1`)
+		require.Contains(t, string(r.body), "replstore_is_leader 0\n")
+	})
 	t.Run("bad HTTP input", func(t *testing.T) { c.badHTTPInput(t) })
 	t.Run("bad replication input", func(t *testing.T) { c.badReplicationInput(t, "n2") })
 
