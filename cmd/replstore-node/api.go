@@ -42,10 +42,16 @@ type api struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	metrics *counters
+	heard   *heardTransport // nil in tests that build an api alone
+	// leaderSilence is how long a follower may go without a message from
+	// its leader and still call itself ready: SuspectTicks (default 100)
+	// ticks, when a follower would suspect the leader.
+	leaderSilence time.Duration
 }
 
 func newAPI(nd *replstore.Node, cfg replstore.Config, timeout time.Duration, log *slog.Logger) *api {
-	a := &api{nd: nd, cfg: cfg, timeout: timeout, log: log, mux: http.NewServeMux(), metrics: newCounters()}
+	a := &api{nd: nd, cfg: cfg, timeout: timeout, log: log, mux: http.NewServeMux(), metrics: newCounters(),
+		leaderSilence: 100 * cfg.TickInterval}
 	a.mux.HandleFunc("PUT /v1/kv/{key...}", a.put)
 	a.mux.HandleFunc("GET /v1/kv/{key...}", a.get)
 	a.mux.HandleFunc("DELETE /v1/kv/{key...}", a.delete)
@@ -674,6 +680,14 @@ func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 	for _, rs := range reps {
 		if rs.ID != a.nd.ID() {
 			continue
+		}
+		if !rs.Leader && a.heard != nil {
+			if ago, ok := a.heard.since(leader); !ok || ago > a.leaderSilence {
+				writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "leader": leader,
+					"error": fmt.Sprintf("no message from leader %s for over %v (it may be down: fail over, or wait)", leader, a.leaderSilence),
+					"code":  "leader_silent"})
+				return
+			}
 		}
 		if !rs.Leader && !rs.CaughtUp {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "leader": leader, "lag_entries": rs.LagEntries,

@@ -106,7 +106,8 @@ func run(ctx context.Context, s settings, log *slog.Logger) error {
 		return fmt.Errorf("transport on -listen %s: %w", s.opts.listen, err)
 	}
 	closers = append(closers, tr.Close)
-	nd, err := replstore.NewNode(cfg, s.self, tr)
+	heard := newHeardTransport(tr)
+	nd, err := replstore.NewNode(cfg, s.self, heard)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", s.self, err)
 	}
@@ -117,6 +118,7 @@ func run(ctx context.Context, s settings, log *slog.Logger) error {
 		return fmt.Errorf("-http %s: %w", s.opts.httpAddr, err)
 	}
 	api := newAPI(nd, cfg, s.opts.requestTimeout, log)
+	api.heard = heard
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

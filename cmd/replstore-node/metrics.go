@@ -76,6 +76,12 @@ func (a *api) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(&b, "replstore_is_leader %d\n", b2f(leading))
 	gauge("replstore_degraded", "1 if this node leads and commits leader-only after losing its sync followers.")
 	fmt.Fprintf(&b, "replstore_degraded %d\n", b2f(degraded))
+	if l := a.nd.Leader(); !leading && l != "" && a.heard != nil {
+		if ago, ok := a.heard.since(l); ok {
+			gauge("replstore_leader_last_heard_seconds", "Seconds since this follower last received a message from the leader it knows.")
+			fmt.Fprintf(&b, "replstore_leader_last_heard_seconds{leader=\"%s\"} %g\n", labelValue(string(l)), ago.Seconds())
+		}
+	}
 	if reps, err := a.nd.Replicas(); err == nil {
 		gauge("replstore_follower_lag_entries", "Entries of the leader's log a follower has not applied, as this node knows it.")
 		for _, rs := range reps {

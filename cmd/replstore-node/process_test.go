@@ -353,6 +353,11 @@ func TestProcessCluster(t *testing.T) {
 	beforeFailover := count.Load()
 	t.Logf("killed n1 after %d acknowledged loop writes", beforeFailover)
 
+	eventually(t, "n2's /readyz to report the silent leader", func() bool {
+		r, err := c.do("n2", "GET", "/readyz", nil)
+		return err == nil && r.status == http.StatusServiceUnavailable && strings.Contains(string(r.body), "leader_silent")
+	})
+
 	var d replstore.Decision
 	eventually(t, "an operator failover through n2", func() bool {
 		r, err := c.do("n2", "POST", "/v1/admin/failover", nil)
@@ -363,6 +368,7 @@ func TestProcessCluster(t *testing.T) {
 		return json.Unmarshal(r.body, &d) == nil
 	})
 	t.Logf("failover decision: %+v", d)
+	c.waitReady("n2")
 	require.NotEqual(t, replstore.NodeID("n1"), d.Promote)
 	eventually(t, "60 acknowledged writes after the failover", func() bool { return count.Load() >= beforeFailover+60 })
 	stopWriters()
