@@ -47,6 +47,9 @@ type api struct {
 	// its leader and still call itself ready: SuspectTicks (default 100)
 	// ticks, when a follower would suspect the leader.
 	leaderSilence time.Duration
+	// noCoordinator: -peers names no coordinator and this process runs
+	// none; failover and switchover cannot be asked for.
+	noCoordinator bool
 }
 
 func newAPI(nd *replstore.Node, cfg replstore.Config, timeout time.Duration, log *slog.Logger) *api {
@@ -585,12 +588,25 @@ func (a *api) target(r *http.Request, param string) (replstore.NodeID, error) {
 	return id, nil
 }
 
+// coordinatorErr refuses an operator call that needs the coordinator
+// when none is configured.
+func (a *api) coordinatorErr() error {
+	if a.noCoordinator {
+		return &apiError{status: http.StatusServiceUnavailable, code: "no_coordinator",
+			msg: "no coordinator is configured: start one with -coordinator, and name it in every node's -peers as coordinator=host:port"}
+	}
+	return nil
+}
+
 func (a *api) adminCtx(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), max(a.timeout, 10*time.Second))
 }
 
 func (a *api) switchover(w http.ResponseWriter, r *http.Request) {
 	to, err := a.target(r, "to")
+	if err == nil {
+		err = a.coordinatorErr()
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -603,6 +619,10 @@ func (a *api) switchover(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) failover(w http.ResponseWriter, r *http.Request) {
+	if err := a.coordinatorErr(); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	var opts replstore.FailoverOptions
 	if v := r.URL.Query().Get("allow_data_loss"); v != "" {
 		b, err := strconv.ParseBool(v)

@@ -119,6 +119,8 @@ func run(ctx context.Context, s settings, log *slog.Logger) error {
 	}
 	api := newAPI(nd, cfg, s.opts.requestTimeout, log)
 	api.heard = heard
+	_, hasCoord := s.peers[replstore.CoordinatorID]
+	api.noCoordinator = !hasCoord
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
