@@ -552,3 +552,44 @@ func TestFlags(t *testing.T) {
 		})
 	}
 }
+
+// A follower whose process dies and comes back, empty (storage is in
+// memory), while the same leader leads is never repaired: the leader
+// keeps crediting the old incarnation's progress (FollowerStats shows
+// Received/Applied of before the crash, Live), sends only new entries,
+// and the follower stays at applied LSN 0. A library bug (the Node API
+// has no notion of a replica's incarnation); until it is fixed this test
+// is skipped unless REPLSTORE_KNOWN_BUGS=1. The first restart in
+// TestProcessCluster works because the new leader never had the old
+// leader as a follower.
+func TestProcessFollowerRestartIsRepaired(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes; skipped with -short")
+	}
+	if os.Getenv("REPLSTORE_KNOWN_BUGS") != "1" {
+		t.Skip("known library bug: a follower restarted empty under the same leader is never repaired; REPLSTORE_KNOWN_BUGS=1 runs it")
+	}
+	c := newCluster(t)
+	topo := []string{"-leader", "n1", "-sync", "n2", "-async", "n3"}
+	for _, id := range []replstore.NodeID{"n1", "n2", "n3"} {
+		c.start(id, topo...)
+	}
+	for _, id := range []replstore.NodeID{"n1", "n2", "n3"} {
+		c.waitReady(id)
+	}
+	var all []acked
+	for i := range 5 {
+		a, r, ok := c.put("n1", fmt.Sprintf("k%d", i), "v")
+		require.True(t, ok, "%d %s", r.status, r.body)
+		all = append(all, a)
+	}
+	c.kill("n3", syscall.SIGKILL)
+	c.start("n3", topo...)
+	a, r, ok := c.put("n1", "after-restart", "v")
+	require.True(t, ok, "%d %s", r.status, r.body)
+	all = append(all, a)
+	c.waitReady("n3")
+	for _, a := range all {
+		c.checkRead("n3", a, "?mode=local", headerToken, replstore.Token(a.pos).String())
+	}
+}
