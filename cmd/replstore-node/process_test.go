@@ -593,3 +593,49 @@ func TestProcessFollowerRestartIsRepaired(t *testing.T) {
 		c.checkRead("n3", a, "?mode=local", headerToken, replstore.Token(a.pos).String())
 	}
 }
+
+// SIGTERM lets an in-flight request finish: a write the leader holds
+// (its sync follower is gone, policy Block) still gets its answer, 504
+// with the position the leader appended it at, and the process exits 0.
+func TestProcessGracefulStop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes; skipped with -short")
+	}
+	c := newCluster(t)
+	topo := []string{"-leader", "n1", "-sync", "n2", "-request-timeout", "3s"}
+	c.start("n1", topo...)
+	c.start("n2", topo...)
+	c.waitReady("n1")
+	c.waitReady("n2")
+	c.kill("n2", syscall.SIGKILL)
+
+	type answer struct {
+		r   resp
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		r, err := c.do("n1", "PUT", "/v1/kv/held", []byte("v"))
+		done <- answer{r, err}
+	}()
+	// The write is in flight once the leader's log holds more than it
+	// has committed.
+	eventually(t, "the write to be appended and held", func() bool {
+		r, err := c.do("n1", "GET", "/stats", nil)
+		if err != nil || r.status != http.StatusOK {
+			return false
+		}
+		var st replstore.Stats
+		return json.Unmarshal(r.body, &st) == nil && len(st.Nodes) > 0 && st.Nodes[0].Last.LSN > st.Commit
+	})
+	cmd := c.procs["n1"]
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	a := <-done
+	require.NoError(t, a.err, "the in-flight request must get its answer")
+	require.Equal(t, http.StatusGatewayTimeout, a.r.status, "%s", a.r.body)
+	m := a.r.json(t)
+	require.Equal(t, "not_acknowledged", m["code"])
+	require.NotEmpty(t, m["position"])
+	c.kill("n1", syscall.SIGTERM) // waits for the exit
+	require.Equal(t, 0, cmd.ProcessState.ExitCode())
+}
