@@ -204,9 +204,20 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func (c *cluster) waitReady(id replstore.NodeID) {
 	c.t.Helper()
+	var last string
+	c.t.Cleanup(func() {
+		if c.t.Failed() && last != "" {
+			c.t.Logf("%s's last /readyz answer: %s", id, last)
+		}
+	})
 	eventually(c.t, string(id)+" /readyz", func() bool {
 		r, err := c.do(id, "GET", "/readyz", nil)
-		return err == nil && r.status == http.StatusOK
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		last = fmt.Sprintf("%d %s", r.status, r.body)
+		return r.status == http.StatusOK
 	})
 }
 
