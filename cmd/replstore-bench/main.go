@@ -13,6 +13,11 @@
 // A write is the contract's 16+V byte command: request id, key, value. It
 // becomes a Put of the value under the key's decimal string, and returns
 // when committed (the sync follower stored it) and applied on the leader.
+// With -processes, the cluster is three OS processes on loopback TCP
+// (package tcpnet): this one hosts the leader Node and the clients, and
+// re-executes itself twice for the sync and the async follower (see
+// processes.go); storage stays in memory.
+//
 // The measurement (window, percentiles, allocations, CPU) follows the
 // harness's workload package exactly; it is re-implemented here so that
 // replstore's module does not depend on the harness's.
@@ -63,6 +68,10 @@ func main() {
 	warm := flag.Int("warmup", 2000, "unmeasured warm-up writes before the measured ones")
 	ack := flag.String("ack", "Durable", "ack level: Local, Received, Durable or Applied")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured writes to this file")
+	processes := flag.Bool("processes", false, "three processes on loopback TCP: this one hosts the leader Node (tcpnet) and the clients, two child processes host the followers")
+	role := flag.String("follower", "", "internal (set by -processes): run follower ID in this process")
+	listen := flag.String("listen", "", "internal: the follower's replication address")
+	peers := flag.String("peers", "", "internal: id=addr,... of the other nodes")
 	flag.Parse()
 	if *c < 1 || *n < *c || *valSize < 0 || *warm < 0 || flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "replstore-bench: need -c >= 1, -n >= c, -value >= 0, -warmup >= 0 and no arguments (got -c %d -n %d -value %d -warmup %d %q)\n",
@@ -83,15 +92,28 @@ func main() {
 		fmt.Fprintf(os.Stderr, "replstore-bench: -ack %q: want Local, Received, Durable or Applied\n", *ack)
 		os.Exit(2)
 	}
-	cl, err := replstore.NewCluster(cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "replstore-bench:", err)
-		os.Exit(1)
+	var res result
+	if *role != "" {
+		os.Exit(runFollower(*role, *listen, *peers, cfg))
 	}
-	res := measure(cl, *c, *n, *warm, *valSize, *cpuProfile)
-	if err := cl.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, "replstore-bench: close:", err)
-		os.Exit(1)
+	if *processes {
+		var err error
+		res, err = measureProcesses(cfg, *c, *n, *warm, *valSize, *cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "replstore-bench:", err)
+			os.Exit(1)
+		}
+	} else {
+		cl, err := replstore.NewCluster(cfg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "replstore-bench:", err)
+			os.Exit(1)
+		}
+		res = measure(cl.Put, *c, *n, *warm, *valSize, *cpuProfile, noOthers)
+		if err := cl.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "replstore-bench: close:", err)
+			os.Exit(1)
+		}
 	}
 	line, err := json.Marshal(res)
 	if err != nil {
@@ -100,6 +122,12 @@ func main() {
 	}
 	fmt.Println(string(line))
 }
+
+// putFunc is one write: Cluster.Put or Node.Put.
+type putFunc func(ctx context.Context, key string, value []byte) (replstore.Position, error)
+
+// noOthers is the CPU of the other processes of an in-process run: none.
+func noOthers() time.Duration { return 0 }
 
 // keys maps the contract's numeric keys to the store's string keys, built
 // once before measuring so the conversion is not charged to each write.
@@ -116,7 +144,7 @@ var idSeq atomic.Uint64
 // drive runs n writes over c closed-loop goroutines; client i does n/c
 // writes, the first n%c one more. It stores write k's latency in lat[k]
 // when lat is not nil and returns how many writes failed.
-func drive(cl *replstore.Cluster, c, n, valSize int, value []byte, lat []int64) int64 {
+func drive(put putFunc, c, n, valSize int, value []byte, lat []int64) int64 {
 	var wg sync.WaitGroup
 	var errs atomic.Int64
 	gate := make(chan struct{})
@@ -143,7 +171,7 @@ func drive(cl *replstore.Cluster, c, n, valSize int, value []byte, lat []int64) 
 				copy(cmd[headerSize:], value)
 				t0 := time.Now()
 				key := keys[binary.LittleEndian.Uint64(cmd[8:16])]
-				if _, err := cl.Put(ctx, key, cmd[headerSize:]); err != nil {
+				if _, err := put(ctx, key, cmd[headerSize:]); err != nil {
 					if errs.Add(1) < 5 {
 						fmt.Fprintln(os.Stderr, "write error:", err)
 					}
@@ -161,13 +189,13 @@ func drive(cl *replstore.Cluster, c, n, valSize int, value []byte, lat []int64) 
 
 // measure is the harness's workload.Measure: warm-up, GC, measured window.
 // With profile set, it writes a CPU profile of the measured window there.
-func measure(cl *replstore.Cluster, c, n, warm, valSize int, profile string) result {
+func measure(put putFunc, c, n, warm, valSize int, profile string, others func() time.Duration) result {
 	value := make([]byte, valSize)
 	for i := range value {
 		value[i] = byte(rand.IntN(256))
 	}
 	if warm > 0 {
-		drive(cl, c, warm, valSize, value, nil)
+		drive(put, c, warm, valSize, value, nil)
 	}
 	lat := make([]int64, n)
 	runtime.GC()
@@ -185,11 +213,11 @@ func measure(cl *replstore.Cluster, c, n, warm, valSize int, profile string) res
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
-	cpu0 := cpuTime()
+	cpu0 := cpuTime() + others()
 	t0 := time.Now()
-	errs := drive(cl, c, n, valSize, value, lat)
+	errs := drive(put, c, n, valSize, value, lat)
 	el := time.Since(t0)
-	cpu1 := cpuTime()
+	cpu1 := cpuTime() + others()
 	runtime.ReadMemStats(&ms1)
 	slices.Sort(lat)
 	pct := func(p float64) int64 { return lat[int(p*float64(n-1))] }

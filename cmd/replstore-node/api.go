@@ -1,0 +1,721 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/replstore/replstore"
+)
+
+// The HTTP/JSON client API. Every response carries the headers
+//
+//	Replstore-Token:     the request's token merged with what it wrote or read ("epoch:lsn")
+//	Replstore-Served-By: the node that served the read (the leader, for a write)
+//	Replstore-Applied:   the position the read saw, or where the write is ("epoch:lsn")
+//	Replstore-Node:      the node that took the HTTP request
+//
+// A record's value is returned base64-encoded in "value" (JSON []byte),
+// and also as a string in "text" when it is valid UTF-8.
+const (
+	headerToken    = "Replstore-Token"
+	headerServedBy = "Replstore-Served-By"
+	headerApplied  = "Replstore-Applied"
+	headerNode     = "Replstore-Node"
+)
+
+// api serves one node's HTTP API.
+type api struct {
+	nd      *replstore.Node
+	cfg     replstore.Config
+	timeout time.Duration
+	log     *slog.Logger
+	mux     *http.ServeMux
+	metrics *counters
+	heard   *heardTransport // nil in tests that build an api alone
+	// leaderSilence is how long a follower may go without a message from
+	// its leader and still call itself ready: SuspectTicks (default 100)
+	// ticks, when a follower would suspect the leader.
+	leaderSilence time.Duration
+	// noCoordinator: -peers names no coordinator and this process runs
+	// none; failover and switchover cannot be asked for.
+	noCoordinator bool
+}
+
+func newAPI(nd *replstore.Node, cfg replstore.Config, timeout time.Duration, log *slog.Logger) *api {
+	a := &api{nd: nd, cfg: cfg, timeout: timeout, log: log, mux: http.NewServeMux(), metrics: newCounters(),
+		leaderSilence: 100 * cfg.TickInterval}
+	a.mux.HandleFunc("PUT /v1/kv/{key...}", a.put)
+	a.mux.HandleFunc("GET /v1/kv/{key...}", a.get)
+	a.mux.HandleFunc("DELETE /v1/kv/{key...}", a.delete)
+	a.mux.HandleFunc("POST /v1/cas/{key...}", a.cas)
+	a.mux.HandleFunc("POST /v1/series/{name}", a.appendSample)
+	a.mux.HandleFunc("GET /v1/series/{name}", a.rangeSamples)
+	a.mux.HandleFunc("GET /v1/series/{name}/latest", a.latest)
+	a.mux.HandleFunc("POST /v1/admin/switchover", a.switchover)
+	a.mux.HandleFunc("POST /v1/admin/failover", a.failover)
+	a.mux.HandleFunc("POST /v1/admin/sync", a.setSync)
+	a.mux.HandleFunc("GET /stats", a.stats)
+	a.mux.HandleFunc("GET /healthz", a.healthz)
+	a.mux.HandleFunc("GET /readyz", a.readyz)
+	a.mux.HandleFunc("GET /metrics", a.serveMetrics)
+	return a
+}
+
+func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(headerNode, string(a.nd.ID()))
+	a.mux.ServeHTTP(w, r)
+}
+
+// apiError is an error with its HTTP status and a short code.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+	extra  map[string]any
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(code, format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// classify maps an error of the library to a status and a code.
+func classify(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	e := &apiError{status: http.StatusInternalServerError, code: "internal", msg: err.Error()}
+	var nl *replstore.NotLeaderError
+	var na *replstore.NotAcknowledgedError
+	switch {
+	case errors.As(err, &na):
+		e.status, e.code = http.StatusGatewayTimeout, "not_acknowledged"
+		if na.Pos != (replstore.Position{}) {
+			e.extra = map[string]any{"position": na.Pos.String(), "epoch": na.Pos.Epoch, "version": na.Pos.LSN}
+		} else {
+			// A forwarded write whose answer did not come back: where it
+			// is, if anywhere, is unknown (the library's message says
+			// "at 0:0 ... in the leader's log").
+			e.msg = fmt.Sprintf("write not acknowledged; its position and outcome are unknown (it was forwarded to the leader and no answer came back in time): %v", err)
+		}
+	case errors.Is(err, replstore.ErrNotAcknowledged):
+		e.status, e.code = http.StatusGatewayTimeout, "not_acknowledged"
+	case errors.As(err, &nl) && nl.Leader != "":
+		e.status, e.code = http.StatusMisdirectedRequest, "not_leader"
+		e.extra = map[string]any{"leader": nl.Leader}
+	case errors.Is(err, replstore.ErrNotLeader), errors.Is(err, replstore.ErrStaleEpoch):
+		e.status, e.code = http.StatusServiceUnavailable, "no_leader"
+	case errors.Is(err, replstore.ErrBadToken):
+		e.status, e.code = http.StatusBadRequest, "bad_token"
+	case errors.Is(err, replstore.ErrEmptyKey):
+		e.status, e.code = http.StatusBadRequest, "empty_key"
+	case errors.Is(err, replstore.ErrKeyTooLarge):
+		e.status, e.code = http.StatusRequestEntityTooLarge, "key_too_large"
+	case errors.Is(err, replstore.ErrValueTooLarge):
+		e.status, e.code = http.StatusRequestEntityTooLarge, "value_too_large"
+	case errors.Is(err, replstore.ErrSampleTimeOutOfRange), errors.Is(err, replstore.ErrBadCommand):
+		e.status, e.code = http.StatusBadRequest, "bad_input"
+	case errors.Is(err, replstore.ErrVersionMismatch):
+		e.status, e.code = http.StatusConflict, "version_mismatch"
+	case errors.Is(err, replstore.ErrAlreadyLeader):
+		e.status, e.code = http.StatusConflict, "already_leader"
+	case errors.Is(err, replstore.ErrUnknownNode):
+		e.status, e.code = http.StatusBadRequest, "unknown_node"
+	case errors.Is(err, replstore.ErrInvalidConfig):
+		e.status, e.code = http.StatusBadRequest, "invalid"
+	case errors.Is(err, replstore.ErrTokenLost):
+		e.status, e.code = http.StatusConflict, "token_lost"
+	case errors.Is(err, replstore.ErrNoReplica), errors.Is(err, replstore.ErrNodeDown), errors.Is(err, replstore.ErrClosed):
+		e.status, e.code = http.StatusServiceUnavailable, "unavailable"
+	case errors.Is(err, context.DeadlineExceeded):
+		e.status, e.code = http.StatusGatewayTimeout, "timeout"
+	case errors.Is(err, context.Canceled):
+		e.status, e.code = 499, "canceled"
+	}
+	return e
+}
+
+// fail writes err as JSON {error, code, ...}.
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e := classify(err)
+	body := map[string]any{"error": e.msg, "code": e.code}
+	for k, v := range e.extra {
+		body[k] = v
+	}
+	if e.status >= 500 {
+		a.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", e.status, "err", e.msg)
+	} else {
+		a.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", e.status, "err", e.msg)
+	}
+	writeJSON(w, e.status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// request is one client call's context: its deadline, its session (the
+// token from the header, merged with what the call does) and its mode.
+type request struct {
+	ctx      context.Context
+	sess     *replstore.Session
+	mode     string
+	local    bool // mode=local: this node's own replica
+	hadToken bool
+}
+
+// begin parses the token header and the mode, and starts a session.
+func (a *api) begin(w http.ResponseWriter, r *http.Request) (*request, context.CancelFunc, error) {
+	mode, router, err := a.parseMode(r.URL.Query().Get("mode"))
+	if err != nil {
+		return nil, nil, err
+	}
+	req := &request{mode: mode, local: mode == "local"}
+	req.sess = a.nd.NewSession(router)
+	if h := r.Header.Get(headerToken); h != "" {
+		tok, err := replstore.ParseToken(strings.TrimSpace(h))
+		if err != nil {
+			return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_token", msg: fmt.Sprintf("header %s: %v", headerToken, err)}
+		}
+		_ = req.sess.Adopt(tok)
+		req.hadToken = true
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
+	req.ctx = ctx
+	return req, cancel, nil
+}
+
+// parseMode reads mode=leader|any|session|local|maxlag-entries:N|maxlag-time:D.
+func (a *api) parseMode(s string) (string, replstore.ReadRouter, error) {
+	name, arg, _ := strings.Cut(s, ":")
+	switch name {
+	case "", "leader":
+		return "leader", replstore.Leader{}, nil
+	case "any":
+		return "any", replstore.AnyFollower{}, nil
+	case "session":
+		return "session", replstore.SessionConsistent{}, nil
+	case "local":
+		return "local", localRouter{a.nd.ID()}, nil
+	case "maxlag-entries":
+		n, err := strconv.ParseUint(arg, 10, 64)
+		if err != nil {
+			return "", nil, badRequest("bad_mode", "mode=%s: maxlag-entries:N wants a count, e.g. maxlag-entries:100", s)
+		}
+		return "maxlag-entries", replstore.MaxLagEntries(n), nil
+	case "maxlag-time":
+		d, err := time.ParseDuration(arg)
+		if err != nil || d < 0 {
+			return "", nil, badRequest("bad_mode", "mode=%s: maxlag-time:D wants a duration, e.g. maxlag-time:500ms", s)
+		}
+		return "maxlag-time", replstore.MaxLagTime(d), nil
+	}
+	return "", nil, badRequest("bad_mode", "mode=%q: want leader, any, session, local, maxlag-entries:N or maxlag-time:D", s)
+}
+
+// localRouter serves a read from the node that took the request, at
+// least at the session's token (the handler waits for it first).
+type localRouter struct{ self replstore.NodeID }
+
+func (l localRouter) Route(_ context.Context, req *replstore.RouteRequest) (replstore.Target, error) {
+	return replstore.Target{Node: l.self, AtLeast: replstore.Position(req.Token)}, nil
+}
+
+// prepareRead waits, for mode=local with a token, until this node has
+// applied it.
+func (a *api) prepareRead(req *request) error {
+	if req.local && req.hadToken {
+		return a.nd.WaitApplied(req.ctx, req.sess.Token().LSN)
+	}
+	return nil
+}
+
+// finish sets the token and served headers.
+func (req *request) finish(w http.ResponseWriter, servedBy replstore.NodeID, at replstore.Position) {
+	if tok := req.sess.Token(); !tok.IsZero() {
+		w.Header().Set(headerToken, tok.String())
+	}
+	if servedBy != "" {
+		w.Header().Set(headerServedBy, string(servedBy))
+	}
+	if at != (replstore.Position{}) {
+		w.Header().Set(headerApplied, at.String())
+	}
+}
+
+// servedJSON is what every read answers about the replica that served it.
+type servedJSON struct {
+	Node         replstore.NodeID `json:"node"`
+	Applied      string           `json:"applied"`
+	Leader       bool             `json:"leader"`
+	Linearizable bool             `json:"linearizable"`
+	LagEntries   uint64           `json:"lag_entries"`
+	LagSeconds   float64          `json:"lag_seconds"`
+}
+
+func servedOf(sv replstore.Served) servedJSON {
+	return servedJSON{Node: sv.Node, Applied: sv.Applied.String(), Leader: sv.Leader, Linearizable: sv.Linearizable,
+		LagEntries: sv.LagEntries, LagSeconds: sv.LagTime.Seconds()}
+}
+
+// writeJSONResult is the answer to a write.
+type writeResult struct {
+	Key      string           `json:"key,omitempty"`
+	Series   string           `json:"series,omitempty"`
+	Version  replstore.LSN    `json:"version"`
+	Epoch    replstore.Epoch  `json:"epoch"`
+	Position string           `json:"position"`
+	Leader   replstore.NodeID `json:"leader"`
+}
+
+// readBody reads a request body of at most limit bytes.
+func readBody(r *http.Request, limit int) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	if err != nil {
+		return nil, badRequest("bad_body", "reading the body: %v", err)
+	}
+	if len(b) > limit {
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "value_too_large",
+			msg: fmt.Sprintf("body larger than %d bytes (the node's MaxValueBytes)", limit)}
+	}
+	return b, nil
+}
+
+// wrote answers a write and counts it.
+func (a *api) wrote(w http.ResponseWriter, r *http.Request, req *request, res writeResult, pos replstore.Position, err error) {
+	if err != nil {
+		a.metrics.write(classify(err).code)
+		req.finish(w, "", pos)
+		a.fail(w, r, err)
+		return
+	}
+	a.metrics.write("ok")
+	res.Version, res.Epoch, res.Position, res.Leader = pos.LSN, pos.Epoch, pos.String(), a.nd.Leader()
+	req.finish(w, res.Leader, pos)
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (a *api) put(w http.ResponseWriter, r *http.Request) {
+	req, cancel, err := a.begin(w, r)
+	if err != nil {
+		a.metrics.write(classify(err).code)
+		a.fail(w, r, err)
+		return
+	}
+	defer cancel()
+	key := r.PathValue("key")
+	value, err := readBody(r, a.maxValue())
+	if err != nil {
+		a.wrote(w, r, req, writeResult{}, replstore.Position{}, err)
+		return
+	}
+	pos, err := req.sess.Put(req.ctx, key, value)
+	a.wrote(w, r, req, writeResult{Key: key}, pos, err)
+}
+
+func (a *api) delete(w http.ResponseWriter, r *http.Request) {
+	req, cancel, err := a.begin(w, r)
+	if err != nil {
+		a.metrics.write(classify(err).code)
+		a.fail(w, r, err)
+		return
+	}
+	defer cancel()
+	key := r.PathValue("key")
+	pos, err := req.sess.Delete(req.ctx, key)
+	a.wrote(w, r, req, writeResult{Key: key}, pos, err)
+}
+
+func (a *api) cas(w http.ResponseWriter, r *http.Request) {
+	req, cancel, err := a.begin(w, r)
+	if err != nil {
+		a.metrics.write(classify(err).code)
+		a.fail(w, r, err)
+		return
+	}
+	defer cancel()
+	key := r.PathValue("key")
+	v := r.URL.Query().Get("version")
+	version, perr := strconv.ParseUint(v, 10, 64)
+	if perr != nil {
+		a.wrote(w, r, req, writeResult{}, replstore.Position{}, badRequest("bad_version", "version=%q: want the record's version (an LSN; 0 for an absent key)", v))
+		return
+	}
+	value, err := readBody(r, a.maxValue())
+	if err != nil {
+		a.wrote(w, r, req, writeResult{}, replstore.Position{}, err)
+		return
+	}
+	pos, err := req.sess.CompareAndSwap(req.ctx, key, replstore.LSN(version), value)
+	a.wrote(w, r, req, writeResult{Key: key}, pos, err)
+}
+
+func (a *api) maxValue() int {
+	if a.cfg.MaxValueBytes > 0 {
+		return a.cfg.MaxValueBytes
+	}
+	return replstore.DefaultConfig().MaxValueBytes
+}
+
+// recordJSON is a record as GET answers it.
+type recordJSON struct {
+	Key     string          `json:"key"`
+	Value   []byte          `json:"value"`          // base64
+	Text    *string         `json:"text,omitempty"` // the value, when it is valid UTF-8
+	Version replstore.LSN   `json:"version"`
+	Epoch   replstore.Epoch `json:"epoch"`
+	Time    time.Time       `json:"time"`
+	Served  servedJSON      `json:"served"`
+}
+
+// read answers a read and counts it.
+func (a *api) read(w http.ResponseWriter, r *http.Request, req *request, sv replstore.Served, err error, ok func()) {
+	if err != nil {
+		a.metrics.read(req.mode, classify(err).code)
+		req.finish(w, sv.Node, sv.Applied)
+		a.fail(w, r, err)
+		return
+	}
+	req.finish(w, sv.Node, sv.Applied)
+	ok()
+}
+
+func (a *api) get(w http.ResponseWriter, r *http.Request) {
+	req, cancel, err := a.begin(w, r)
+	if err != nil {
+		a.metrics.read("", classify(err).code)
+		a.fail(w, r, err)
+		return
+	}
+	defer cancel()
+	key := r.PathValue("key")
+	var rec replstore.Record
+	var found bool
+	var sv replstore.Served
+	if err = a.prepareRead(req); err == nil {
+		rec, found, sv, err = req.sess.Get(req.ctx, key)
+	}
+	a.read(w, r, req, sv, err, func() {
+		if !found {
+			a.metrics.read(req.mode, "not_found")
+			writeJSON(w, http.StatusNotFound, map[string]any{"error": fmt.Sprintf("key %q not found", key), "code": "not_found",
+				"served": servedOf(sv)})
+			return
+		}
+		a.metrics.read(req.mode, "ok")
+		out := recordJSON{Key: rec.Key, Value: rec.Value, Version: rec.Pos.LSN, Epoch: rec.Pos.Epoch, Time: rec.Time, Served: servedOf(sv)}
+		if utf8.Valid(rec.Value) {
+			t := string(rec.Value)
+			out.Text = &t
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+// sampleIn is the body of POST /v1/series/{name}.
+type sampleIn struct {
+	Time  json.RawMessage `json:"time"`
+	Value *float64        `json:"value"`
+}
+
+// parseTime reads RFC 3339 (with optional fraction) or Unix nanoseconds.
+func parseTime(s string) (time.Time, error) {
+	if ns, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(0, ns), nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+func (a *api) appendSample(w http.ResponseWriter, r *http.Request) {
+	req, cancel, err := a.begin(w, r)
+	if err != nil {
+		a.metrics.write(classify(err).code)
+		a.fail(w, r, err)
+		return
+	}
+	defer cancel()
+	name := r.PathValue("name")
+	body, err := readBody(r, 64<<10)
+	if err != nil {
+		a.wrote(w, r, req, writeResult{}, replstore.Position{}, err)
+		return
+	}
+	var in sampleIn
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		a.wrote(w, r, req, writeResult{}, replstore.Position{}, badRequest("bad_json", "body: %v; want {\"time\": RFC 3339 or Unix ns, \"value\": number}", err))
+		return
+	}
+	if in.Value == nil || len(in.Time) == 0 {
+		a.wrote(w, r, req, writeResult{}, replstore.Position{}, badRequest("bad_json", "body needs both \"time\" and \"value\""))
+		return
+	}
+	var ts time.Time
+	var str string
+	var num json.Number
+	switch {
+	case json.Unmarshal(in.Time, &str) == nil:
+		ts, err = parseTime(str)
+	case json.Unmarshal(in.Time, &num) == nil:
+		ts, err = parseTime(num.String())
+	default:
+		err = fmt.Errorf("neither a string nor a number")
+	}
+	if err != nil {
+		a.wrote(w, r, req, writeResult{}, replstore.Position{}, badRequest("bad_time", "time %s: %v; want RFC 3339 (2026-01-02T15:04:05.123Z) or Unix nanoseconds", in.Time, err))
+		return
+	}
+	pos, err := req.sess.AppendSample(req.ctx, name, ts, *in.Value)
+	a.wrote(w, r, req, writeResult{Series: name}, pos, err)
+}
+
+// sampleJSON is a sample as reads answer it.
+type sampleJSON struct {
+	Time    time.Time       `json:"time"`
+	Value   float64         `json:"value"`
+	Version replstore.LSN   `json:"version"`
+	Epoch   replstore.Epoch `json:"epoch"`
+}
+
+func samplesOf(ss []replstore.Sample) []sampleJSON {
+	out := make([]sampleJSON, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, sampleJSON{Time: s.Time, Value: s.Value, Version: s.Pos.LSN, Epoch: s.Pos.Epoch})
+	}
+	return out
+}
+
+func (a *api) rangeSamples(w http.ResponseWriter, r *http.Request) {
+	req, cancel, err := a.begin(w, r)
+	if err != nil {
+		a.metrics.read("", classify(err).code)
+		a.fail(w, r, err)
+		return
+	}
+	defer cancel()
+	name := r.PathValue("name")
+	from, to := time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"from", &from}, {"to", &to}} {
+		if v := r.URL.Query().Get(p.name); v != "" {
+			t, perr := parseTime(v)
+			if perr != nil {
+				a.read(w, r, req, replstore.Served{}, badRequest("bad_time", "%s=%q: want RFC 3339 or Unix nanoseconds", p.name, v), nil)
+				return
+			}
+			*p.t = t
+		}
+	}
+	var ss []replstore.Sample
+	var sv replstore.Served
+	if err = a.prepareRead(req); err == nil {
+		ss, sv, err = req.sess.Range(req.ctx, name, from, to)
+	}
+	a.read(w, r, req, sv, err, func() {
+		a.metrics.read(req.mode, "ok")
+		writeJSON(w, http.StatusOK, map[string]any{"series": name, "samples": samplesOf(ss), "served": servedOf(sv)})
+	})
+}
+
+func (a *api) latest(w http.ResponseWriter, r *http.Request) {
+	req, cancel, err := a.begin(w, r)
+	if err != nil {
+		a.metrics.read("", classify(err).code)
+		a.fail(w, r, err)
+		return
+	}
+	defer cancel()
+	name := r.PathValue("name")
+	var s replstore.Sample
+	var found bool
+	var sv replstore.Served
+	if err = a.prepareRead(req); err == nil {
+		s, found, sv, err = req.sess.Latest(req.ctx, name)
+	}
+	a.read(w, r, req, sv, err, func() {
+		if !found {
+			a.metrics.read(req.mode, "not_found")
+			writeJSON(w, http.StatusNotFound, map[string]any{"error": fmt.Sprintf("series %q has no sample", name), "code": "not_found", "served": servedOf(sv)})
+			return
+		}
+		a.metrics.read(req.mode, "ok")
+		writeJSON(w, http.StatusOK, map[string]any{"series": name, "sample": samplesOf([]replstore.Sample{s})[0], "served": servedOf(sv)})
+	})
+}
+
+// nodes lists the configured nodes plus those the node knows of now.
+func (a *api) knownNodes() []replstore.NodeID {
+	known := append(append([]replstore.NodeID{a.cfg.Leader}, a.cfg.SyncFollowers...), a.cfg.AsyncFollowers...)
+	if reps, err := a.nd.Replicas(); err == nil {
+		for _, rs := range reps {
+			if !slices.Contains(known, rs.ID) {
+				known = append(known, rs.ID)
+			}
+		}
+	}
+	return known
+}
+
+// target reads ?name=ID naming a known node.
+func (a *api) target(r *http.Request, param string) (replstore.NodeID, error) {
+	id := replstore.NodeID(r.URL.Query().Get(param))
+	if id == "" {
+		return "", badRequest("bad_target", "%s= is required: name a node", param)
+	}
+	if known := a.knownNodes(); !slices.Contains(known, id) {
+		return "", &apiError{status: http.StatusBadRequest, code: "unknown_node", msg: fmt.Sprintf("%s=%s: no such node (known: %v)", param, id, known)}
+	}
+	return id, nil
+}
+
+// coordinatorErr refuses an operator call that needs the coordinator
+// when none is configured.
+func (a *api) coordinatorErr() error {
+	if a.noCoordinator {
+		return &apiError{status: http.StatusServiceUnavailable, code: "no_coordinator",
+			msg: "no coordinator is configured: start one with -coordinator, and name it in every node's -peers as coordinator=host:port"}
+	}
+	return nil
+}
+
+func (a *api) adminCtx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), max(a.timeout, 10*time.Second))
+}
+
+func (a *api) switchover(w http.ResponseWriter, r *http.Request) {
+	to, err := a.target(r, "to")
+	if err == nil {
+		err = a.coordinatorErr()
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx, cancel := a.adminCtx(r)
+	defer cancel()
+	a.log.Info("operator switchover", "to", string(to))
+	d, err := a.nd.Switchover(ctx, to)
+	a.decided(w, r, d, err)
+}
+
+func (a *api) failover(w http.ResponseWriter, r *http.Request) {
+	if err := a.coordinatorErr(); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var opts replstore.FailoverOptions
+	if v := r.URL.Query().Get("allow_data_loss"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			a.fail(w, r, badRequest("bad_flag", "allow_data_loss=%q: want true or false", v))
+			return
+		}
+		opts.AllowDataLoss = b
+	}
+	ctx, cancel := a.adminCtx(r)
+	defer cancel()
+	a.log.Info("operator failover", "allow_data_loss", opts.AllowDataLoss)
+	d, err := a.nd.Failover(ctx, opts)
+	a.decided(w, r, d, err)
+}
+
+func (a *api) decided(w http.ResponseWriter, r *http.Request, d replstore.Decision, err error) {
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.log.Info("coordinator decided", "promote", string(d.Promote), "sync", d.Topology.Sync, "async", d.Topology.Async, "reason", d.Reason)
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (a *api) setSync(w http.ResponseWriter, r *http.Request) {
+	id, err := a.target(r, "id")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	v := r.URL.Query().Get("sync")
+	sync, perr := strconv.ParseBool(v)
+	if perr != nil {
+		a.fail(w, r, badRequest("bad_flag", "sync=%q: want true or false", v))
+		return
+	}
+	ctx, cancel := a.adminCtx(r)
+	defer cancel()
+	if err := a.nd.SetSync(ctx, id, sync); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "sync": sync})
+}
+
+func (a *api) stats(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
+	defer cancel()
+	st, err := a.nd.Stats(ctx)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "up", "node": a.nd.ID()})
+}
+
+// readyz is 200 when the node knows a leader and, as a follower, has
+// caught up with it since it started.
+func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
+	leader := a.nd.Leader()
+	if leader == "" {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "error": "knows no leader yet", "code": "no_leader"})
+		return
+	}
+	reps, err := a.nd.Replicas()
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	for _, rs := range reps {
+		if rs.ID != a.nd.ID() {
+			continue
+		}
+		if !rs.Leader && a.heard != nil {
+			if ago, ok := a.heard.since(leader); !ok || ago > a.leaderSilence {
+				writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "leader": leader,
+					"error": fmt.Sprintf("no message from leader %s for over %v (it may be down: fail over, or wait)", leader, a.leaderSilence),
+					"code":  "leader_silent"})
+				return
+			}
+		}
+		if !rs.Leader && !rs.CaughtUp {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "leader": leader, "lag_entries": rs.LagEntries,
+				"error": "not caught up with the leader yet", "code": "catching_up"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ready": true, "leader": leader, "applied": rs.Applied.String(), "lag_entries": rs.LagEntries})
+		return
+	}
+	writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "error": "not in the replica states yet", "code": "starting"})
+}

@@ -1,0 +1,148 @@
+// Command replstore-node runs one replstore replica in its own process:
+// replication with the other nodes over TCP (optionally mutual TLS), an
+// HTTP/JSON client API, /stats, /healthz, /readyz, /metrics and operator
+// calls; optionally the built-in coordinator as well (-coordinator).
+//
+//	replstore-node -id n1 -listen 127.0.0.1:7001 -http 127.0.0.1:8001 \
+//	    -cluster-id demo -leader n1 -sync n2 -async n3 \
+//	    -peers n2=127.0.0.1:7002,n3=127.0.0.1:7003,coordinator=127.0.0.1:7000
+//
+// Storage is in memory for now: -dir is accepted and ignored, and a
+// restarted node comes back empty: an old leader restarted after a
+// failover is repaired from the new leader, but a follower restarted
+// under the same leader is not (a known library bug, see README). Start
+// a restarted node with the topology in force (GET /stats on a live node
+// shows it), not the one of the first start: an empty node named by
+// -leader opens epoch 1 as leader.
+//
+// See README.md ("Running nodes as processes") and examples/three-nodes.sh.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/replstore/replstore"
+	"github.com/replstore/replstore/tcpnet"
+)
+
+func main() {
+	o, err := parseArgs(os.Args[1:], os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "replstore-node: %v\n", err)
+		os.Exit(2)
+	}
+	s, err := check(o)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "replstore-node: %v\n", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, s, newLogger(s)); err != nil {
+		fmt.Fprintf(os.Stderr, "replstore-node: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(s settings) *slog.Logger {
+	hopts := &slog.HandlerOptions{Level: s.level}
+	if s.opts.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, hopts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, hopts))
+}
+
+// run starts the coordinator (with -coordinator), the node and the HTTP
+// API, and stops them all in reverse when ctx ends.
+func run(ctx context.Context, s settings, log *slog.Logger) error {
+	log = log.With("node", string(s.self))
+	if s.opts.dir != "" {
+		log.Warn("storage is in memory for now: -dir is accepted but not used; a restarted node comes back empty (see README, Running nodes as processes)", "dir", s.opts.dir)
+	} else {
+		log.Info("storage is in memory: a restarted node comes back empty (see README, Running nodes as processes)")
+	}
+	cfg := s.cfg
+	cfg.Logger = log
+
+	var closers []func() error // closed last first
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			_ = closers[i]()
+		}
+		closers = nil
+	}
+	defer closeAll()
+
+	var coord *replstore.CoordinatorNode
+	if s.opts.coordinator {
+		ctr, err := tcpnet.New(tcpnet.Config{ClusterID: s.opts.clusterID, Self: replstore.CoordinatorID,
+			Listen: s.opts.coordinatorListen, Peers: s.peers, TLS: s.tls, Logger: log.With("transport", "coordinator")})
+		if err != nil {
+			return fmt.Errorf("coordinator transport on -coordinator-listen %s: %w", s.opts.coordinatorListen, err)
+		}
+		coord, err = replstore.NewCoordinatorNode(cfg, ctr)
+		if err != nil {
+			ctr.Close()
+			return fmt.Errorf("coordinator: %w", err)
+		}
+		closers = append(closers, ctr.Close, coord.Close)
+		log.Info("coordinator running", "listen", ctr.Addr().String(), "manual_failover", cfg.ManualFailover)
+	}
+
+	tr, err := tcpnet.New(tcpnet.Config{ClusterID: s.opts.clusterID, Self: s.self, Listen: s.opts.listen,
+		Peers: s.peers, TLS: s.tls, Logger: log.With("transport", "node")})
+	if err != nil {
+		return fmt.Errorf("transport on -listen %s: %w", s.opts.listen, err)
+	}
+	closers = append(closers, tr.Close)
+	heard := newHeardTransport(tr)
+	nd, err := replstore.NewNode(cfg, s.self, heard)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", s.self, err)
+	}
+	closers = append(closers, nd.Close)
+
+	ln, err := net.Listen("tcp", s.opts.httpAddr)
+	if err != nil {
+		return fmt.Errorf("-http %s: %w", s.opts.httpAddr, err)
+	}
+	api := newAPI(nd, cfg, s.opts.requestTimeout, log)
+	api.heard = heard
+	_, hasCoord := s.peers[replstore.CoordinatorID]
+	api.noCoordinator = !hasCoord
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("node running", "listen", tr.Addr().String(), "http", ln.Addr().String(), "cluster_id", s.opts.clusterID,
+		"leader", string(cfg.Leader), "sync", cfg.SyncFollowers, "async", cfg.AsyncFollowers, "ack", cfg.AckLevel.String(),
+		"sync_loss", cfg.SyncLoss.String(), "tls", s.tls != nil)
+
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: no new HTTP requests; waiting for in-flight ones", "timeout", s.opts.shutdownTimeout)
+	case err := <-served:
+		return fmt.Errorf("HTTP server: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("in-flight HTTP requests did not finish in time; closing them", "err", err)
+		srv.Close()
+	}
+	closeAll()
+	log.Info("stopped")
+	return nil
+}
