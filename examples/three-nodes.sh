@@ -8,13 +8,11 @@
 # topology in memory, so a kill -9 of its process takes them along; the
 # failover below needs it alive after the leader dies.
 #
-# Storage is IN MEMORY for now (-dir is accepted and not used): a node
-# restarted after kill -9 comes back empty. The old leader, restarted
-# after the failover, is repaired from the new leader. (Known bug: a
-# FOLLOWER restarted while the same leader leads is not repaired; see
-# README.) That is why the old leader is restarted below with the topology
-# in force after the failover, not its first flags: an empty node named
-# by -leader would open epoch 1 as a leader.
+# Each node keeps its log and hard state in its own -dir (package wal):
+# the old leader, killed with -9 and restarted over its directory, comes
+# back with its log and epoch, rolls back what it never had acknowledged
+# and follows the new leader. It is restarted with the topology in force
+# after the failover, as an operator would.
 #
 # Run from the repository root:   examples/three-nodes.sh
 # Needs: go, curl. Ports 7100-7103 and 8101-8103 on 127.0.0.1.
@@ -22,10 +20,12 @@ set -euo pipefail
 
 BIN=$(mktemp -d)/replstore-node
 LOGS=$(mktemp -d)
+DATA=$(mktemp -d)   # one directory per node under here
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$DATA"
   echo "logs are in $LOGS"
 }
 trap cleanup EXIT INT TERM
@@ -38,7 +38,7 @@ export REPLSTORE_CLUSTER_ID=demo REPLSTORE_PEERS=$PEERS   # every flag has a REP
 # start ID [flags...]: starts node ID; its HTTP API is on 127.0.0.1:810N.
 start() {
   local id=$1; shift
-  "$BIN" -id "$id" -listen "127.0.0.1:710${id#n}" -http "127.0.0.1:810${id#n}" "$@" 2>>"$LOGS/$id.log" &
+  "$BIN" -id "$id" -listen "127.0.0.1:710${id#n}" -http "127.0.0.1:810${id#n}" -dir "$DATA/$id" "$@" 2>>"$LOGS/$id.log" &
   PIDS+=($!)
   eval "PID_$id=$!"
 }
@@ -92,7 +92,7 @@ curl -s -X POST 127.0.0.1:8102/v1/admin/failover; echo
 curl -s -X PUT --data 'after failover' 127.0.0.1:8103/v1/kv/greeting; echo
 curl -s 127.0.0.1:8103/v1/kv/greeting; echo
 
-say "restart the old leader n1: it comes back EMPTY (in-memory storage) and is repaired from the new leader"
+say "restart the old leader n1: it comes back from its -dir (log and epoch), rolls back what it never had acknowledged and follows"
 NEWTOPO=$(curl -s 127.0.0.1:8102/stats | tr -d ' \n' | sed -E 's/.*"Topology":\{"Leader":"([^"]*)","Sync":\[([^]]*)\],"Async":\[([^]]*)\].*/\1 \2 \3/' | tr -d '"')
 read -r L S A <<<"$NEWTOPO"
 echo "topology in force: leader=$L sync=$S async=$A"

@@ -7,13 +7,15 @@
 //	    -cluster-id demo -leader n1 -sync n2 -async n3 \
 //	    -peers n2=127.0.0.1:7002,n3=127.0.0.1:7003,coordinator=127.0.0.1:7000
 //
-// Storage is in memory for now: -dir is accepted and ignored, and a
-// restarted node comes back empty: an old leader restarted after a
-// failover is repaired from the new leader, but a follower restarted
-// under the same leader is not (a known library bug, see README). Start
-// a restarted node with the topology in force (GET /stats on a live node
-// shows it), not the one of the first start: an empty node named by
-// -leader opens epoch 1 as leader.
+// With -dir the node keeps its log, hard state and snapshot there
+// (package wal): a node killed at any instant restarts from it and
+// rejoins; Durable acknowledgements are fsynced. Without -dir storage is
+// in memory and a restarted node comes back empty: an old leader
+// restarted after a failover is repaired from the new leader, but a
+// follower restarted under the same leader is not (a known library bug,
+// see README), and an empty node named by -leader opens epoch 1 as
+// leader: start such a node with the topology in force (GET /stats on a
+// live node shows it).
 //
 // See README.md ("Running nodes as processes") and examples/three-nodes.sh.
 package main
@@ -28,11 +30,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/replstore/replstore"
 	"github.com/replstore/replstore/tcpnet"
+	"github.com/replstore/replstore/wal"
 )
 
 func main() {
@@ -69,13 +73,25 @@ func newLogger(s settings) *slog.Logger {
 // API, and stops them all in reverse when ctx ends.
 func run(ctx context.Context, s settings, log *slog.Logger) error {
 	log = log.With("node", string(s.self))
-	if s.opts.dir != "" {
-		log.Warn("storage is in memory for now: -dir is accepted but not used; a restarted node comes back empty (see README, Running nodes as processes)", "dir", s.opts.dir)
-	} else {
-		log.Info("storage is in memory: a restarted node comes back empty (see README, Running nodes as processes)")
-	}
 	cfg := s.cfg
 	cfg.Logger = log
+	if dir := s.opts.dir; dir != "" {
+		cfg.NewLogStore = func(id replstore.NodeID) (replstore.LogStore, error) {
+			l, err := wal.Open(filepath.Join(dir, "log"), wal.Options{})
+			if err == nil {
+				if r := l.Recovered(); r.DroppedBytes > 0 {
+					log.Warn("the log's torn tail was cut off at open", "file", r.File, "offset", r.Offset, "bytes", r.DroppedBytes, "reason", r.Reason)
+				}
+			}
+			return l, err
+		}
+		cfg.NewHardState = func(id replstore.NodeID) (replstore.HardStateStore, error) {
+			return wal.OpenHardState(filepath.Join(dir, "hard"))
+		}
+		log.Info("storage on disk", "dir", dir)
+	} else {
+		log.Warn("storage is in memory (no -dir): a restarted node comes back empty (see README, Running nodes as processes)")
+	}
 
 	var closers []func() error // closed last first
 	closeAll := func() {
