@@ -377,6 +377,22 @@ func (c *coordCore) decide() {
 		Degraded: c.update.Degraded, DegradedFrom: c.update.DegradedFrom, LeaderCommit: c.leaderCommit,
 		Replies: r.replies, Bases: maps.Clone(c.bases), Target: r.target, AllowDataLoss: r.allowLoss}
 	d, err := c.cfg.decider.Decide(v)
+	var failed error // a switchover that could not reach its target
+	if err != nil && r.target != "" {
+		// Every node has taken the new epoch: promoting nobody would
+		// leave the cluster without a leader (for good under
+		// ManualFailover). If the old leader answered the round, it
+		// keeps leading, in the new epoch: it acknowledged every write of
+		// its epoch itself, held every earlier one when it was promoted,
+		// and no other epoch has acknowledged anything since (this round
+		// is the only one). The switchover fails.
+		if last, ok := r.replies[c.leader]; ok && c.leader != "" {
+			failed = fmt.Errorf("switchover to %s did not happen (%w); %s keeps leading, in epoch %d", r.target, err, c.leader, r.epoch)
+			d = Decision{Promote: c.leader, Topology: v.Topology.promote(c.leader, ""), LeaderCommit: c.leaderCommit,
+				Reason: fmt.Sprintf("switchover target %s unreachable; the old leader, at %v, keeps leading", r.target, last)}
+			err = nil
+		}
+	}
 	if err != nil {
 		c.emit(Event{Kind: EventFailoverBlocked, Epoch: r.epoch, LSN: c.leaderCommit, Detail: err.Error()})
 		c.finish(Decision{}, err)
@@ -392,7 +408,7 @@ func (c *coordCore) decide() {
 	c.send(Message{Kind: MsgPromote, To: d.Promote, Epoch: r.epoch, Update: &TopologyUpdate{Topology: d.Topology.clone()}})
 	c.emit(Event{Kind: EventPromoted, Epoch: r.epoch, Peer: d.Promote, Members: d.Topology.Sync,
 		Detail: fmt.Sprintf("%s (%s); sync %v async %v", d.Reason, r.reason, d.Topology.Sync, d.Topology.Async)})
-	c.finish(d, nil)
+	c.finish(d, failed)
 }
 
 // finish ends the round, answers whoever asked for it and keeps the
@@ -401,7 +417,7 @@ func (c *coordCore) decide() {
 func (c *coordCore) finish(d Decision, err error) {
 	r := c.round
 	c.round = nil
-	if err != nil {
+	if err != nil && d.Promote == "" {
 		// The nodes that took the round's epoch no longer follow the old
 		// leader, which will be fenced when it reports: there is no leader
 		// until a later round promotes one, and that round must use a

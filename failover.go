@@ -119,10 +119,10 @@ func (q QuorumCoordinator) Decide(v FailoverView) (Decision, error) {
 	if v.Target != "" {
 		pos, answered := v.Replies[v.Target]
 		if !answered {
-			return Decision{}, fmt.Errorf("replstore: switchover target %s did not answer the fencing round", v.Target)
+			return Decision{}, fmt.Errorf("%w: switchover target %s did not answer the fencing round", ErrNodeDown, v.Target)
 		}
 		if pos.Less(v.Replies[cand]) {
-			return Decision{}, fmt.Errorf("replstore: switchover target %s is at %v, behind %s at %v", v.Target, pos, cand, v.Replies[cand])
+			return Decision{}, fmt.Errorf("%w: switchover target %s is at %v, behind %s at %v", ErrNoSafeCandidate, v.Target, pos, cand, v.Replies[cand])
 		}
 		cand = v.Target
 	}

@@ -428,3 +428,30 @@ func TestRegressionMemNetUnknownNode(t *testing.T) {
 	require.NoError(t, cl.AddFollower(testCtx(t), "n4"))
 	require.NoError(t, net.PauseLink("n1", "n4"), "a node added later is known")
 }
+
+// A switchover to a target that is caught up but stops answering (here
+// paused) used to fence every node and promote nobody: under
+// ManualFailover nobody led again. Now the round promotes by the
+// candidate rule (the old leader, which holds everything) and the
+// switchover fails with ErrNodeDown.
+func TestRegressionSwitchoverToUnreachableTargetKeepsALeader(t *testing.T) {
+	ctx := testCtx(t)
+	cl, _ := newTestCluster(t, func(c *Config) { c.ManualTicks = false; c.ManualFailover = true })
+	pos, err := cl.Put(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	require.NoError(t, cl.WaitApplied(ctx, "n2", pos.LSN))
+	require.NoError(t, cl.Net().PauseNode("n2"))
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	d, err := cl.Switchover(short, "n2")
+	require.ErrorIs(t, err, ErrNodeDown, "the switchover says its target did not answer")
+	require.Equal(t, NodeID("n1"), d.Promote, "the old leader leads the new epoch")
+	require.NoError(t, cl.Net().ResumeNode("n2"))
+	after, err := cl.Put(ctx, "after", []byte("switchover failed"))
+	require.NoError(t, err, "the cluster still has a leader")
+	require.Greater(t, after.Epoch, pos.Epoch)
+	rec, _, sv, err := cl.Get(ctx, "k")
+	require.NoError(t, err)
+	require.Equal(t, pos, rec.Pos)
+	require.Equal(t, NodeID("n1"), sv.Node)
+}
