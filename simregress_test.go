@@ -1159,3 +1159,50 @@ func TestSimRegressionReseedWithSnapshotAtZeroStalls(t *testing.T) {
 			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
 		}})
 }
+
+// Found by the random 100,000-schedule run with REPLSTORE_SIM_SEED=20261207
+// on 7ae5bf0 (2026-12-05), after 91,950 clean schedules: under AckLevel
+// Local (asynchronous commit), after switchovers, crashes and drops,
+// healing every fault leaves n3 unrepaired ("n3's log ends at 3:9, leader
+// n1's at 4:17 (the leader counts it as holding LSN 13, but their logs
+// agree only up to 9: leader's view of the follower is wrong)"). It fails
+// the same way on 17cd6d9, the build before that session: an older engine
+// bug, not triaged yet. The leader credits the follower with entries of a
+// log it rolled back (asynchronous commit); a replica incarnation or
+// resetting progress when a follower's answer shows a shorter log is the
+// likely direction (the same family as a follower restarted empty).
+// Skipped until fixed; remove the Skip to replay it.
+func TestSimRegressionOpenAsyncFollowerCreditedWithRolledBackLog(t *testing.T) {
+	t.Skip("open engine bug (liveness under asynchronous commit), recorded 2026-12-05, not yet fixed: see the comment")
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 2, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 4, FenceTicks: 3, MaxBatch: 1, MaxInflight: 2, RetainEntries: 6, SnapshotChunk: 512,
+		DropPerMille: 10, DupPerMille: 0, MinDelay: 600, MaxDelay: 14600, NetSeed: 925303619},
+		Ops: []simOp{
+			{Kind: simBurst, Node: 1, Key: 1, Session: 2, Arg: 3, Wait: 8},
+			{Kind: simSwitchover, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 7},
+			{Kind: simPut, Node: 0, Key: 1, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simCAS, Node: 0, Key: 2, Session: 1, Arg: 0, Wait: 1},
+			{Kind: simRead, Node: 1, Key: 2, Session: 0, Arg: 3, Wait: 7},
+			{Kind: simPut, Node: 0, Key: 1, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simCAS, Node: 1, Key: 1, Session: 2, Arg: 0, Wait: 0},
+			{Kind: simBurst, Node: 0, Key: 1, Session: 2, Arg: 1, Wait: 6},
+			{Kind: simRead, Node: 2, Key: 1, Session: 1, Arg: 2, Wait: 8},
+			{Kind: simSwitchover, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 7},
+			{Kind: simRead, Node: 1, Key: 2, Session: 1, Arg: 2, Wait: 2},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simBurst, Node: 1, Key: 2, Session: 2, Arg: 3, Wait: 5},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 5},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 2, Arg: 2, Wait: 2},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simRead, Node: 1, Key: 0, Session: 0, Arg: 3, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 2, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simPut, Node: 1, Key: 0, Session: 1, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 1, Key: 2, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+		}})
+}
