@@ -14,11 +14,19 @@
 //
 // Each node is a deterministic protocol core (no goroutines, no clock, no
 // randomness inside it) driven by a thin runtime: one goroutine per node,
-// reading a mailbox fed by a Transport. The log (LogStore), the network
-// (Transport) and the state machine (StateMachine) sit behind interfaces;
-// the defaults are an in-memory log, an in-memory network with fault
-// injection (MemNet) and the telemetry store (Store): keyed records with
-// compare-and-swap on version, and time series of samples.
+// reading a mailbox fed by a Transport. One driver (driver.go) ends every
+// batch of inputs: it syncs the log and stores the hard state before any
+// message of the batch leaves. The log (LogStore), the hard state
+// (HardStateStore), the network (Transport) and the state machine
+// (StateMachine) sit behind interfaces; the defaults are in memory (MemLog,
+// MemHardState, MemNet with fault injection) and the telemetry store
+// (Store): keyed records with compare-and-swap on version, and time series
+// of samples. Package wal keeps the log and hard state on disk, package
+// tcpnet carries messages between processes (frames of package wire).
 //
-// Start with NewCluster and DefaultConfig; see the examples.
+// A Node is one replica that reaches the others only by messages: a
+// service embeds one per process (NewNode), an operator runs
+// cmd/replstore-node. A Cluster is several Nodes in one process over a
+// MemNet, with a fault API, for tests, examples and learning: start with
+// NewCluster and DefaultConfig; see the examples.
 package replstore
