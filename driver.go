@@ -186,7 +186,7 @@ func (c *core) setSnapshot(s *localSnapshot) bool {
 	return true
 }
 
-// setTopology records the topology this node leads with.
+// noteTopology records the topology this node leads with.
 func (c *core) noteTopology(t Topology, version uint64) {
 	if c.hard.topoVersion == version && c.hard.topology.Leader == t.Leader &&
 		slices.Equal(c.hard.topology.Sync, t.Sync) && slices.Equal(c.hard.topology.Async, t.Async) {

@@ -33,7 +33,6 @@ type Node struct {
 	hard HardStateStore       // likewise
 	node atomic.Pointer[node] // the running runtime; nil while crashed or closed
 
-	mu     sync.Mutex // serialises start, crash and close
 	closed atomic.Bool
 	// leaderCh is closed (and replaced) when the leader this node knows
 	// changes, so that a write waiting for a leader wakes.
@@ -206,8 +205,6 @@ func (nd *Node) Close() error {
 		close(nd.stopTicker)
 		<-nd.tickerDone
 	}
-	nd.mu.Lock()
-	defer nd.mu.Unlock()
 	nd.crash(ErrClosed)
 	nd.leaderMu.Lock()
 	if nd.leaderCh != nil {
@@ -412,9 +409,19 @@ func (nd *Node) WaitApplied(ctx context.Context, lsn LSN) error {
 // awaitLeader returns the leader this node knows, waiting for it to learn
 // one (after a start or a failover) until ctx ends.
 func (nd *Node) awaitLeader(ctx context.Context) (NodeID, error) {
+	l, err := nd.waitLeader(ctx, func(l NodeID) bool { return l != "" })
+	if err != nil && !errors.Is(err, ErrClosed) {
+		return "", fmt.Errorf("%w: %s knows no leader: %w", ErrNodeDown, nd.id, err)
+	}
+	return l, err
+}
+
+// waitLeader waits until ok holds of the leader this node knows, and
+// returns that leader; ctx's error or ErrClosed if it ends first.
+func (nd *Node) waitLeader(ctx context.Context, ok func(NodeID) bool) (NodeID, error) {
 	for {
 		changed := nd.leaderChanged()
-		if l := nd.Leader(); l != "" {
+		if l := nd.Leader(); ok(l) {
 			return l, nil
 		}
 		if nd.closed.Load() {
@@ -423,7 +430,7 @@ func (nd *Node) awaitLeader(ctx context.Context) (NodeID, error) {
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return "", fmt.Errorf("%w: %s knows no leader: %w", ErrNodeDown, nd.id, ctx.Err())
+			return "", ctx.Err()
 		}
 	}
 }

@@ -339,12 +339,9 @@ func TestNodesWithCoordinatorFailOver(t *testing.T) {
 		require.NoError(t, err)
 		acked = append(acked, pos)
 	}
-	require.NoError(t, nodes["n1"].Close()) // the leader's process dies
-	select {                                // n3 hears of the promotion
-	case <-waitLeader(nodes["n3"], "n2"):
-	case <-ctx.Done():
-		t.Fatal("no failover")
-	}
+	require.NoError(t, nodes["n1"].Close())                                        // the leader's process dies
+	_, err = nodes["n3"].waitLeader(ctx, func(l NodeID) bool { return l == "n2" }) // n3 hears of the promotion
+	require.NoError(t, err, "no failover")
 	pos, err := nodes["n3"].Put(ctx, "after", []byte("failover"))
 	require.NoError(t, err)
 	require.Equal(t, NodeID("n2"), nodes["n3"].Leader(), "the sync follower, which holds every acknowledged write, leads")
@@ -362,20 +359,4 @@ func TestNodesWithCoordinatorFailOver(t *testing.T) {
 	require.ErrorIs(t, err, ErrAlreadyLeader)
 	require.NoError(t, coord.Close())
 	require.ErrorIs(t, coord.Close(), ErrClosed)
-}
-
-// waitLeader returns a channel closed once nd knows want as the leader.
-func waitLeader(nd *Node, want NodeID) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			changed := nd.leaderChanged()
-			if nd.Leader() == want || nd.closed.Load() {
-				return
-			}
-			<-changed
-		}
-	}()
-	return done
 }

@@ -129,19 +129,8 @@ func (nd *Node) coordinate(ctx context.Context, m Message) (Decision, error) {
 	if err := json.Unmarshal(resp.Data, &d); err != nil {
 		return Decision{}, fmt.Errorf("replstore: %v: malformed decision: %w", m.Op, err)
 	}
-	for nd.Leader() != d.Promote {
-		changed := nd.leaderChanged()
-		if nd.Leader() == d.Promote {
-			break
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return d, fmt.Errorf("replstore: %v: %s promoted, not yet heard of by %s: %w", m.Op, d.Promote, nd.id, ctx.Err())
-		}
-		if nd.closed.Load() {
-			return d, ErrClosed
-		}
+	if _, err := nd.waitLeader(ctx, func(l NodeID) bool { return l == d.Promote }); err != nil {
+		return d, fmt.Errorf("replstore: %v: %s promoted, not yet heard of by %s: %w", m.Op, d.Promote, nd.id, err)
 	}
 	return d, nil
 }

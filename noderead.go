@@ -405,11 +405,8 @@ func (nd *Node) waitAppliedOn(ctx context.Context, id NodeID, lsn LSN) error {
 	if err != nil {
 		return err
 	}
-	ticks := uint32(1000)
-	if dl, ok := ctx.Deadline(); ok {
-		ticks = uint32(min(max(time.Until(dl)/nd.env.cfg.TickInterval+1, 1), math.MaxUint32))
-	}
-	resp, err := n.call(ctx, Message{Kind: MsgRead, To: id, Op: ReadWaitApplied, AtLeast: Position{LSN: lsn}, WaitTicks: ticks})
+	resp, err := n.call(ctx, Message{Kind: MsgRead, To: id, Op: ReadWaitApplied, AtLeast: Position{LSN: lsn},
+		WaitTicks: waitTicks(ctx, nd.env.cfg.TickInterval)})
 	if err != nil {
 		return err
 	}
