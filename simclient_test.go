@@ -18,6 +18,9 @@ const (
 	callPut simCallKind = iota
 	callCAS
 	callRead
+	callDelete   // simops_test.go
+	callSample   // AppendSample: key is the series, sampleT the time slot
+	callReadMany // GetMany, Range, Latest, Read: key is the shape (simops_test.go)
 )
 
 // simStatus is where a call ended.
@@ -57,6 +60,11 @@ type simCall struct {
 	got    int      // value read
 	gotPos Position // the record's version
 	token  Position // the session's token when the read started
+
+	sampleT int          // callSample: the time slot
+	many    *simManyRead // callReadMany: what it saw
+	retryOf int          // 1 + the call this one retries (same value); 0 if none
+	retried bool         // a later call retries this one
 }
 
 // simSession is one client session: its token and its read count (for
@@ -118,28 +126,40 @@ func (w *simWorld) write(op simOp) {
 	if op.Kind == simBurst {
 		count = 2 + op.Arg
 	}
-	ldrs := w.leaders()
-	var batch []simInput
+	var calls []int
 	for k := 0; k < count; k++ {
 		w.values++
 		c := simCall{kind: callPut, session: op.Session, key: op.Key, value: w.values}
-		if op.Kind == simCAS {
+		switch op.Kind {
+		case simCAS:
 			c.kind, c.expect = callCAS, w.casExpect(op)
+		case simDelete:
+			c.kind = callDelete
+		case simSample:
+			c.kind, c.sampleT = callSample, op.Arg
 		}
-		i := w.newCall(c)
-		if len(ldrs) == 0 {
+		calls = append(calls, w.newCall(c))
+	}
+	w.sendWrites(op.Node, calls)
+}
+
+// sendWrites sends write calls, in one batch, to a node that believes it
+// leads (the choice-th of them, in Nodes order).
+func (w *simWorld) sendWrites(choice int, calls []int) {
+	ldrs := w.leaders()
+	if len(ldrs) == 0 {
+		for _, i := range calls {
 			w.refuse(i, "no leader")
-			continue
 		}
+		return
+	}
+	n := ldrs[choice%len(ldrs)]
+	batch := make([]simInput, 0, len(calls))
+	for _, i := range calls {
+		w.calls[i].node = n.id
 		batch = append(batch, simInput{call: i})
 	}
-	if len(batch) > 0 {
-		n := ldrs[op.Node%len(ldrs)]
-		for _, in := range batch {
-			w.calls[in.call].node = n.id
-		}
-		w.input(n, batch)
-	}
+	w.input(n, batch)
 }
 
 // casExpect picks a CAS's expected version: absent, the session's last
@@ -159,7 +179,7 @@ func (w *simWorld) casExpect(op simOp) LSN {
 	}
 	for i := len(w.calls) - 1; i >= 0; i-- {
 		c := &w.calls[i]
-		if c.session == op.Session && c.key == op.Key && c.status == statusOK {
+		if c.session == op.Session && c.key == op.Key && c.status == statusOK && (c.kind != callSample && c.kind != callReadMany) {
 			if c.kind == callRead {
 				return c.gotPos.LSN
 			}
@@ -179,15 +199,7 @@ func (w *simWorld) propose(n *simNode, i int) {
 		w.refuse(i, fmt.Sprintf("%s is handing over to %s", n.id, c.transferTarget))
 	default:
 		call := &w.calls[i]
-		key := simKey(call.key)
-		val := []byte(strconv.Itoa(call.value))
-		var data []byte
-		if call.kind == callCAS {
-			data = AppendCompareAndSwap(nil, key, call.expect, val)
-		} else {
-			data = AppendPut(nil, key, val)
-		}
-		call.pos = c.propose(data)
+		call.pos = c.propose(call.commandData())
 		w.chk.byPos[call.pos] = i
 		n.waiting = append(n.waiting, simWaiter{key: uint64(call.pos.LSN), call: i})
 	}

@@ -34,13 +34,27 @@ type simKeyState struct {
 // simReplay is the final log, applied once.
 type simReplay struct {
 	log      []Entry
-	keys     [simKeys][]simKeyState // per key, in LSN order: each change
-	mismatch map[LSN]bool           // CAS entries that did not match
-	written  map[int]Position       // where each write (by value) sits
+	keys     [simKeys][]simKeyState      // per key, in LSN order: each change
+	series   [simSeries][]simSeriesState // per series, in LSN order: each change
+	mismatch map[LSN]bool                // CAS entries that did not match
+	written  []simWritten                // every write of a value (not deletes), in log order
+	deletes  []Position                  // every delete, in log order
+}
+
+// simSeriesState is a series' slots after some LSN of the final log.
+type simSeriesState struct {
+	lsn   LSN
+	slots [simSampleTimes]simSampleState
+}
+
+// simWritten is one entry of the final log that wrote value val.
+type simWritten struct {
+	val int
+	at  Position
 }
 
 func replayFinal(final []Entry) (*simReplay, error) {
-	r := &simReplay{log: final, mismatch: map[LSN]bool{}, written: map[int]Position{}}
+	r := &simReplay{log: final, mismatch: map[LSN]bool{}}
 	st := NewStore()
 	for _, e := range final {
 		if e.Kind != EntryCommand {
@@ -50,11 +64,15 @@ func replayFinal(final []Entry) (*simReplay, error) {
 		if err != nil {
 			return nil, fmt.Errorf("final log entry %v: %w", e.Pos, err)
 		}
-		if v, err := strconv.Atoi(string(cmd.value)); err == nil {
-			if at, dup := r.written[v]; dup {
-				return nil, fmt.Errorf("final log holds write %d twice, at %v and %v", v, at, e.Pos)
+		switch cmd.op {
+		case opDelete:
+			r.deletes = append(r.deletes, e.Pos)
+		case opAppendSample:
+			r.written = append(r.written, simWritten{val: int(cmd.sample), at: e.Pos})
+		default:
+			if v, err := strconv.Atoi(string(cmd.value)); err == nil {
+				r.written = append(r.written, simWritten{val: v, at: e.Pos})
 			}
-			r.written[v] = e.Pos
 		}
 		if err := st.Apply(e); errors.Is(err, ErrVersionMismatch) {
 			r.mismatch[e.Pos.LSN] = true
@@ -62,13 +80,31 @@ func replayFinal(final []Entry) (*simReplay, error) {
 		} else if err != nil {
 			return nil, fmt.Errorf("final log entry %v: %w", e.Pos, err)
 		}
+		if cmd.op == opAppendSample {
+			s, err := strconv.Atoi(string(cmd.key[1:]))
+			t := int((cmd.time - simSampleTime(0).UnixNano()) / int64(time.Second))
+			if err != nil || s < 0 || s >= simSeries || t < 0 || t >= simSampleTimes || cmd.time != simSampleTime(t).UnixNano() {
+				return nil, fmt.Errorf("final log entry %v appends to %q at %d", e.Pos, cmd.key, cmd.time)
+			}
+			var next simSeriesState
+			if n := len(r.series[s]); n > 0 {
+				next = r.series[s][n-1]
+			}
+			next.lsn = e.Pos.LSN
+			next.slots[t] = simSampleState{val: int(cmd.sample), pos: e.Pos}
+			r.series[s] = append(r.series[s], next)
+			continue
+		}
 		k, err := strconv.Atoi(string(cmd.key[1:]))
 		if err != nil || k < 0 || k >= simKeys {
 			return nil, fmt.Errorf("final log entry %v writes key %q", e.Pos, cmd.key)
 		}
-		rec, _ := st.Get(string(cmd.key))
-		v, _ := strconv.Atoi(string(rec.Value))
-		r.keys[k] = append(r.keys[k], simKeyState{lsn: e.Pos.LSN, found: true, val: v, pos: rec.Pos})
+		ks := simKeyState{lsn: e.Pos.LSN}
+		if rec, ok := st.Get(string(cmd.key)); ok {
+			v, _ := strconv.Atoi(string(rec.Value))
+			ks.found, ks.val, ks.pos = true, v, rec.Pos
+		}
+		r.keys[k] = append(r.keys[k], ks)
 	}
 	return r, nil
 }
@@ -113,20 +149,48 @@ func (w *simWorld) checkHistory(final []Entry) {
 // checkWrittenWhereTold: a write in the final log sits at the Position
 // its leader gave it when it took the write (the one its client is told,
 // acknowledged or not); a write refused before it was appended is not
-// there at all.
+// there at all. A value is in the final log at most once per call that
+// wrote it: once, or twice if its client retried it (simRetry). A delete
+// sits where some delete of that key was given its Position.
 func (w *simWorld) checkWrittenWhereTold(r *simReplay) {
+	told := map[int][]int{} // value -> the write calls that carry it
 	for i := range w.calls {
-		c := &w.calls[i]
-		at, ok := r.written[c.value]
-		if c.kind == callRead || !ok || at == c.pos || w.fail != nil {
-			continue
+		if c := &w.calls[i]; c.isWrite() && c.kind != callDelete {
+			told[c.value] = append(told[c.value], i)
 		}
-		if c.status == statusRefused {
-			w.violate("write %d was refused (%s), yet the final log holds it at %v: %s", i, c.why, at, simGhostWrite)
+	}
+	seen := map[int]int{}
+	for _, wr := range r.written {
+		calls := told[wr.val]
+		if seen[wr.val]++; seen[wr.val] == 2 {
+			w.stats.simDrawStats.appliedTwice++
+		}
+		match, refused := false, true
+		for _, i := range calls {
+			match = match || w.calls[i].pos == wr.at
+			refused = refused && w.calls[i].status == statusRefused
+		}
+		switch {
+		case match:
+		case len(calls) == 0:
+			w.violate("the final log holds value %d at %v, which no write carried: %s", wr.val, wr.at, simGhostWrite)
+		case refused:
+			c := &w.calls[calls[0]]
+			w.violate("write %d was refused (%s), yet the final log holds it at %v: %s", calls[0], c.why, wr.at, simGhostWrite)
+		default:
+			c := &w.calls[calls[0]]
+			w.violate("write %d was given Position %v by %s (status %d), but the final log holds it at %v (writes carrying value %d: %v): %s",
+				calls[0], c.pos, c.node, c.status, wr.at, wr.val, calls, simGhostWrite)
+		}
+		if w.fail != nil {
 			return
 		}
-		w.violate("write %d was given Position %v by %s (status %d), but the final log holds it at %v: %s",
-			i, c.pos, c.node, c.status, at, simGhostWrite)
+	}
+	for _, at := range r.deletes {
+		if i, ok := w.chk.byPos[at]; !ok || w.calls[i].kind != callDelete {
+			w.violate("the final log holds a delete at %v, a Position no delete was given: %s", at, simGhostWrite)
+			return
+		}
 	}
 }
 
@@ -168,7 +232,7 @@ func (w *simWorld) checkAcked(r *simReplay) {
 func (w *simWorld) checkReadPrefixes(r *simReplay) {
 	for i := range w.calls {
 		c := &w.calls[i]
-		if c.kind != callRead || c.status != statusOK || w.fail != nil {
+		if !c.isRead() || c.status != statusOK || w.fail != nil {
 			continue
 		}
 		if !r.has(c.view) {
@@ -176,6 +240,10 @@ func (w *simWorld) checkReadPrefixes(r *simReplay) {
 				w.violate("read %d (%s) on %s saw view %v, which is not in the final log: an entry was applied that never committed",
 					i, readModeNames[c.mode], c.node, c.view)
 			}
+			continue
+		}
+		if c.kind == callReadMany {
+			w.checkManyRead(r, i)
 			continue
 		}
 		want := r.at(c.key, c.view.LSN)
@@ -190,17 +258,31 @@ func (w *simWorld) checkReadPrefixes(r *simReplay) {
 	}
 }
 
-// Porcupine's model of one key: its value (0: absent) and version.
+// Porcupine's model of one object: a key's value (0: absent) and
+// version, or a series' slots.
 type simPorcState struct {
-	val int
-	ver LSN
+	val   int
+	ver   LSN
+	slots [simSampleTimes]simPorcSample
 }
 
+// simPorcSample is a series slot: the sample's value (0: none) and the
+// LSN that wrote it.
+type simPorcSample struct {
+	val int
+	lsn LSN
+}
+
+// simPorcIn: kind is a write's kind, callRead for a read of a key, or
+// callReadMany for a read of a series (Range [from, to), or Latest).
 type simPorcIn struct {
-	kind   simCallKind
-	val    int
-	lsn    LSN // writes: where it sits in the log, so its version
-	expect LSN
+	kind     simCallKind
+	val      int
+	lsn      LSN // writes: where it sits in the log, so its version
+	expect   LSN
+	t        int // callSample: the slot
+	from, to int
+	latest   bool
 }
 
 // simPorcOut: status is statusOK or statusMismatch for an acknowledged
@@ -211,6 +293,25 @@ type simPorcOut struct {
 	found  bool
 	val    int
 	ver    LSN
+	slots  [simSampleTimes]simPorcSample // series reads: what was read
+}
+
+// porcSlots is what a series read shaped like in shows of slots.
+func porcSlots(in simPorcIn, slots [simSampleTimes]simPorcSample) [simSampleTimes]simPorcSample {
+	var out [simSampleTimes]simPorcSample
+	if in.latest {
+		for t := simSampleTimes - 1; t >= 0; t-- {
+			if slots[t].val != 0 {
+				out[t] = slots[t]
+				break
+			}
+		}
+		return out
+	}
+	for t := in.from; t < in.to; t++ {
+		out[t] = slots[t]
+	}
+	return out
 }
 
 var simPorcModel = porcupine.Model{
@@ -221,6 +322,11 @@ var simPorcModel = porcupine.Model{
 		switch in.kind {
 		case callPut:
 			return true, next
+		case callDelete:
+			return true, simPorcState{}
+		case callSample:
+			s.slots[in.t] = simPorcSample{val: in.val, lsn: in.lsn}
+			return true, s
 		case callCAS:
 			match := in.expect == 0 && s.val == 0 || in.expect != 0 && s.val != 0 && s.ver == in.expect
 			switch {
@@ -230,47 +336,88 @@ var simPorcModel = porcupine.Model{
 				return true, s
 			}
 			return false, s
+		case callReadMany:
+			return out.slots == porcSlots(in, s.slots), s
 		}
 		ok := out.found == (s.val != 0) && (!out.found || out.val == s.val && out.ver == s.ver)
 		return ok, s
 	},
 	DescribeOperation: func(input, output any) string {
 		in, out := input.(simPorcIn), output.(simPorcOut)
-		if in.kind == callRead {
+		switch in.kind {
+		case callRead:
 			return fmt.Sprintf("get -> found %t value %d version %d", out.found, out.val, out.ver)
+		case callReadMany:
+			if in.latest {
+				return fmt.Sprintf("latest -> %v", out.slots)
+			}
+			return fmt.Sprintf("range [%d,%d) -> %v", in.from, in.to, out.slots)
+		case callDelete:
+			return fmt.Sprintf("delete at LSN %d -> %d", in.lsn, out.status)
+		case callSample:
+			return fmt.Sprintf("sample %d at time %d at LSN %d -> %d", in.val, in.t, in.lsn, out.status)
 		}
 		return fmt.Sprintf("write %d at LSN %d (CAS %t expect %d) -> %d", in.val, in.lsn, in.kind == callCAS, in.expect, out.status)
 	},
 }
 
-// checkLinearizable runs porcupine, key by key, over the Leader-mode
-// reads and every write that took effect (acknowledged, or in the final
-// log: a write whose client never heard may have happened at any time
-// after its call). Keys touched by a lost write are skipped (counted):
-// asynchronous commit is not linearizable.
+// porcRead is a Leader read's operation on obj, if it read obj.
+func (c *simCall) porcRead(obj int) (porcupine.Operation, bool) {
+	op := porcupine.Operation{ClientId: c.session, Call: c.call, Return: c.ret}
+	switch {
+	case c.kind == callRead && c.key == obj:
+		op.Input, op.Output = simPorcIn{kind: callRead}, simPorcOut{found: c.found, val: c.got, ver: c.gotPos.LSN}
+	case c.kind == callReadMany && c.many.objs[obj].touched && obj < simKeys:
+		o := &c.many.objs[obj]
+		op.Input, op.Output = simPorcIn{kind: callRead}, simPorcOut{found: o.found, val: o.val, ver: o.pos.LSN}
+	case c.kind == callReadMany && c.many.objs[obj].touched:
+		o := &c.many.objs[obj]
+		out := simPorcOut{}
+		for t, sm := range o.samples {
+			out.slots[t] = simPorcSample{val: sm.val, lsn: sm.pos.LSN}
+		}
+		op.Input, op.Output = simPorcIn{kind: callReadMany, from: o.from, to: o.to, latest: o.latest}, out
+	default:
+		return op, false
+	}
+	return op, true
+}
+
+// checkLinearizable runs porcupine, object by object (each key, each
+// series), over the Leader-mode reads and every write that took effect
+// (acknowledged, or in the final log: a write whose client never heard
+// may have happened at any time after its call). A read of several
+// objects counts as one read of each, over its interval. Objects touched
+// by a lost write are skipped (counted): asynchronous commit is not
+// linearizable.
 func (w *simWorld) checkLinearizable(r *simReplay) {
 	const never = int64(1) << 60
-	for k := 0; k < simKeys && w.fail == nil; k++ {
+	for k := 0; k < simKeys+simSeries && w.fail == nil; k++ {
 		var ops []porcupine.Operation
 		skip, early := false, false
 		for i := range w.calls {
 			c := &w.calls[i]
-			if c.key != k {
-				continue
-			}
-			switch {
-			case c.kind == callRead:
+			if c.isRead() {
 				if c.mode != readLeader || c.status != statusOK {
+					continue
+				}
+				op, ok := c.porcRead(k)
+				if !ok {
 					continue
 				}
 				skip = skip || !r.has(c.view)
 				early = early || c.readEarly
-				ops = append(ops, porcupine.Operation{ClientId: c.session, Input: simPorcIn{kind: callRead}, Call: c.call, Return: c.ret,
-					Output: simPorcOut{found: c.found, val: c.got, ver: c.gotPos.LSN}})
+				ops = append(ops, op)
+				continue
+			}
+			if c.object() != k {
+				continue
+			}
+			in := simPorcIn{kind: c.kind, val: c.value, lsn: c.pos.LSN, expect: c.expect, t: c.sampleT}
+			switch {
 			case c.status == statusOK || c.status == statusMismatch:
 				skip = skip || c.lost || !r.has(c.pos)
-				ops = append(ops, porcupine.Operation{ClientId: c.session, Input: simPorcIn{kind: c.kind, val: c.value, lsn: c.pos.LSN, expect: c.expect},
-					Call: c.call, Return: c.ret, Output: simPorcOut{status: c.status}})
+				ops = append(ops, porcupine.Operation{ClientId: c.session, Input: in, Call: c.call, Return: c.ret, Output: simPorcOut{status: c.status}})
 			case c.pos.LSN != 0 && r.has(c.pos):
 				// Its client never heard; it took effect before its first
 				// commit, or (not seen committed: compacted away under a
@@ -279,13 +426,12 @@ func (w *simWorld) checkLinearizable(r *simReplay) {
 				if c.committedAt != 0 {
 					ret = c.committedAt
 				}
-				ops = append(ops, porcupine.Operation{ClientId: c.session, Input: simPorcIn{kind: c.kind, val: c.value, lsn: c.pos.LSN, expect: c.expect},
-					Call: c.call, Return: ret, Output: simPorcOut{status: statusUnknown}})
+				ops = append(ops, porcupine.Operation{ClientId: c.session, Input: in, Call: c.call, Return: ret, Output: simPorcOut{status: statusUnknown}})
 			}
 		}
 		if skip {
 			if !w.lossPossible() {
-				w.violate("key %s: a write or Leader read outside the final log under sync commit", simKey(k))
+				w.violate("%s: a write or Leader read outside the final log under sync commit", simObjName(k))
 			}
 			w.stats.porcupineSkipped++
 			continue
@@ -298,9 +444,17 @@ func (w *simWorld) checkLinearizable(r *simReplay) {
 			if early {
 				note = "(a Leader read went to a leader that had not yet committed an entry of its epoch: " + simReadBeforeEpochCommit + ")\n"
 			}
-			w.violate("invariant 5: Leader reads and writes of %s are not linearizable:\n%s%s", simKey(k), describeOps(ops), note)
+			w.violate("invariant 5: Leader reads and writes of %s are not linearizable:\n%s%s", simObjName(k), describeOps(ops), note)
 		}
 	}
+}
+
+// simObjName names object k: a key, then the series.
+func simObjName(k int) string {
+	if k < simKeys {
+		return simKey(k)
+	}
+	return "series " + simSeriesName(k-simKeys)
 }
 
 // simPorcTimeout bounds one key's linearizability check; a check that
@@ -321,13 +475,16 @@ func describeOps(ops []porcupine.Operation) string {
 }
 
 // checkSessions: a session's SessionConsistent (and Leader) reads show
-// every write the session had acknowledged before the read began, and
-// never an older view, or an older version of a key, than a read that
-// ended before it began.
+// every write the session had acknowledged before the read began (the
+// read's view reaches it), and never an older view than a read that
+// ended before it began. What a read saw at its view is checked against
+// the final log by checkReadPrefixes, so the views alone carry the
+// guarantee (comparing a key's versions would not: a Delete by another
+// client may follow the session's write).
 func (w *simWorld) checkSessions(r *simReplay) {
 	for i := range w.calls {
 		rd := &w.calls[i]
-		if rd.kind != callRead || rd.status != statusOK || (rd.mode != readSession && rd.mode != readLeader) ||
+		if !rd.isRead() || rd.status != statusOK || (rd.mode != readSession && rd.mode != readLeader) ||
 			rd.session == simSessions-1 { // the client without a session
 			continue
 		}
@@ -341,19 +498,15 @@ func (w *simWorld) checkSessions(r *simReplay) {
 				continue
 			}
 			switch {
-			case prev.kind != callRead && prev.status == statusOK && prev.key == rd.key && !prev.lost:
-				if !rd.found || rd.gotPos.LSN < prev.pos.LSN {
-					w.violate("invariant 6 (read your writes): session %d read %d (%s) of %s on %s at view %v got %v, missing its own write %d at %v",
-						rd.session, i, readModeNames[rd.mode], simKey(rd.key), rd.node, rd.view, rd.gotPos, j, prev.pos)
+			case prev.isWrite() && (prev.status == statusOK || prev.status == statusMismatch) && !prev.lost && r.has(prev.pos):
+				if rd.view.LSN < prev.pos.LSN {
+					w.violate("invariant 6 (read your writes): session %d read %d (%s) on %s at view %v, missing its own write %d at %v",
+						rd.session, i, readModeNames[rd.mode], rd.node, rd.view, j, prev.pos)
 				}
-			case prev.kind == callRead && prev.status == statusOK && r.has(prev.view):
+			case prev.isRead() && prev.status == statusOK && r.has(prev.view):
 				if rd.view.LSN < prev.view.LSN {
 					w.violate("invariant 6 (monotonic reads): session %d read %d (%s) on %s at view %v, after read %d saw view %v",
 						rd.session, i, readModeNames[rd.mode], rd.node, rd.view, j, prev.view)
-				}
-				if prev.key == rd.key && prev.found && (!rd.found || rd.gotPos.LSN < prev.gotPos.LSN) {
-					w.violate("invariant 6 (monotonic reads): session %d read %d of %s got version %v, after read %d got %v",
-						rd.session, i, simKey(rd.key), rd.gotPos, j, prev.gotPos)
 				}
 			}
 		}

@@ -16,6 +16,7 @@ const simLivenessTicks = 150
 // the converged log.
 func (w *simWorld) liveness() []Entry {
 	w.net.heal()
+	w.restartCoordinator()
 	w.net.drop, w.net.dup = 0, 0
 	w.net.maxDelay = min(w.net.maxDelay, simTick/2)
 	w.net.minDelay = min(w.net.minDelay, w.net.maxDelay)
@@ -58,6 +59,7 @@ func (w *simWorld) converge(when string) bool {
 		if w.converged() == "" {
 			return true
 		}
+		w.operatorFailover(t)
 		w.runFor(simTick)
 	}
 	if w.fail == nil {

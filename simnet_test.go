@@ -61,7 +61,10 @@ type simNet struct {
 	maxDelay int64
 	// side is each endpoint's side of the partition (nodes by index, the
 	// coordinator last); nil when the network is whole.
-	side  []bool
+	side []bool
+	// from is a one-way partition: messages from an endpoint marked true
+	// to one marked false are cut, the other way pass; nil when none.
+	from  []bool
 	index map[NodeID]int
 	stats simNetStats
 	trace *simTrace // records every message lost
@@ -84,7 +87,8 @@ func (n *simNet) roll(perMille int) bool {
 
 // cut reports whether a partition separates a and b.
 func (n *simNet) cut(a, b NodeID) bool {
-	return n.side != nil && n.side[n.index[a]] != n.side[n.index[b]]
+	return n.side != nil && n.side[n.index[a]] != n.side[n.index[b]] ||
+		n.from != nil && n.from[n.index[a]] && !n.from[n.index[b]]
 }
 
 // partition puts the endpoints whose bit is set in mask on one side.
@@ -95,7 +99,7 @@ func (n *simNet) partition(mask int) {
 	}
 }
 
-func (n *simNet) heal() { n.side = nil }
+func (n *simNet) heal() { n.side, n.from = nil, nil }
 
 // send puts m on the network at virtual time now: it may be lost, or
 // arrive twice.

@@ -14,7 +14,11 @@ import (
 // read issues one read in its mode.
 func (w *simWorld) read(op simOp) {
 	s := &w.sessions[op.Session]
-	i := w.newCall(simCall{kind: callRead, session: op.Session, key: op.Key, mode: op.Arg, token: s.token})
+	kind := callRead
+	if op.Kind == simReadMany {
+		kind = callReadMany
+	}
+	i := w.newCall(simCall{kind: kind, session: op.Session, key: op.Key, mode: op.Arg, token: s.token})
 	seq := s.reads
 	s.reads++
 	w.stats.reads[op.Arg]++
@@ -86,6 +90,10 @@ func (w *simWorld) serve(n *simNode, i int, atLeast Position) {
 	st.Read(func(tx *ReadTx) {
 		c.view = tx.Applied()
 		if short = !satisfies(c.view, atLeast); short {
+			return
+		}
+		if c.kind == callReadMany {
+			w.readMany(tx, c, n)
 			return
 		}
 		rec, ok := tx.Get(simKey(c.key))

@@ -61,6 +61,7 @@ func runSimScheduleBug(s simSchedule, traceAll bool, bug plantedBug) (res simRes
 		w.checkHistory(final)
 	}
 	w.stats.net = w.net.stats
+	w.countDraws()
 	res = simResult{err: w.fail, hash: w.trace.hash, stats: w.stats}
 	if w.fail != nil || traceAll {
 		res.trace = w.trace.tail()
@@ -106,11 +107,9 @@ func (w *simWorld) do(op simOp) {
 		if op.Arg == 1 {
 			w.chk.operatorAllowedLoss = true
 		}
-		w.coord.requestFailover(uint64(w.step+1), op.Arg == 1)
-		w.coordFlush()
+		w.coordRequest(uint64(w.step+1), func() { w.coord.requestFailover(uint64(w.step+1), op.Arg == 1) })
 	case simSwitchover:
-		w.coord.requestSwitchover(uint64(w.step+1), w.nodes[op.Node%len(w.nodes)].id)
-		w.coordFlush()
+		w.coordRequest(uint64(w.step+1), func() { w.coord.requestSwitchover(uint64(w.step+1), w.nodes[op.Node%len(w.nodes)].id) })
 	case simSetSync:
 		// SetSync as Cluster.reconfigure asks it of the leader: refused
 		// (ErrSyncSetTooSmall, a change waiting or not settled, the
@@ -125,5 +124,7 @@ func (w *simWorld) do(op simOp) {
 				w.trace.add(simTraceRec{now: w.now, what: traceResult, node: id, text: fmt.Sprintf("set %v: %s", role, errText(err))})
 			}}})
 		}
+	default:
+		w.doExtra(op)
 	}
 }

@@ -38,6 +38,15 @@ type simParams struct {
 	DropPerMille, DupPerMille int   // per message sent
 	MinDelay, MaxDelay        int64 // µs of virtual time; jitter reorders
 	NetSeed                   uint64
+
+	// ManualFailover: the coordinator promotes only when asked
+	// (simFailover; in the liveness phase, an operator asks when no node
+	// leads).
+	ManualFailover bool
+	// TickRates are the clocks' tick periods in per mille of simTick,
+	// the nodes' in Nodes order and the coordinator's last; nil: one
+	// clock for all (simdraws_test.go).
+	TickRates []int
 }
 
 // simOpKind is one step of a schedule. The zero kind is the simplest
@@ -69,6 +78,9 @@ var simOpNames = [...]string{simWait: "simWait", simPut: "simPut", simCAS: "simC
 func (k simOpKind) String() string {
 	if int(k) < len(simOpNames) {
 		return simOpNames[k]
+	}
+	if k >= simOpKinds && k < simAllOpKinds {
+		return simExtraOpNames[k-simOpKinds]
 	}
 	return fmt.Sprintf("simOpKind(%d)", uint8(k))
 }
@@ -152,6 +164,7 @@ func drawSimParams(t *rapid.T) simParams {
 	p.MinDelay = int64(rapid.IntRange(1, 20).Draw(t, "minDelay")) * 100
 	p.MaxDelay = p.MinDelay + int64(rapid.IntRange(0, 150).Draw(t, "jitter"))*100
 	p.NetSeed = rapid.Uint64().Draw(t, "netSeed")
+	drawSimDrift(t, &p)
 	return p
 }
 
@@ -160,6 +173,7 @@ func drawSimParams(t *rapid.T) simParams {
 func drawSimSchedule(t *rapid.T) simSchedule {
 	p := rapid.Custom(drawSimParams).Draw(t, "params")
 	kinds := []simOpKind{simWait, simPut, simCAS, simBurst, simRead, simRead}
+	kinds = append(kinds, simExtraKinds...)
 	// Each fault kind, and each kind that undoes one, is on or off for
 	// the whole run: some runs only ever partition and never heal before
 	// the liveness phase.
@@ -169,6 +183,7 @@ func drawSimSchedule(t *rapid.T) simSchedule {
 		// fixed-seed set (and the planted bugs' counts) would change.
 		faults = append(faults, simSetSync)
 	}
+	faults = append(faults, simExtraFaults...)
 	for _, k := range faults {
 		if rapid.Bool().Draw(t, "use "+k.String()) {
 			kinds = append(kinds, k)
@@ -202,6 +217,8 @@ func drawSimSchedule(t *rapid.T) simSchedule {
 			}
 		case simFailover:
 			op.Arg = rapid.IntRange(0, 3).Draw(t, "allowLoss") / 3
+		default:
+			drawSimExtraOp(t, p, &op)
 		}
 		op.Wait = rapid.IntRange(0, 8).Draw(t, "wait")
 		return op
@@ -228,8 +245,9 @@ func (s simSchedule) String() string {
 		p.Nodes, p.Sync, p.SyncCount, quorumName(p.Quorum), p.Ack, syncLossName(p.SyncLoss), p.DegradeTicks, p.AllowDataLoss)
 	fmt.Fprintf(&b, "\tTimeoutTicks: %d, SuspectTicks: %d, FenceTicks: %d, MaxBatch: %d, MaxInflight: %d, RetainEntries: %d, SnapshotChunk: %d,\n",
 		p.TimeoutTicks, p.SuspectTicks, p.FenceTicks, p.MaxBatch, p.MaxInflight, p.RetainEntries, p.SnapshotChunk)
-	fmt.Fprintf(&b, "\tDropPerMille: %d, DupPerMille: %d, MinDelay: %d, MaxDelay: %d, NetSeed: %d},\n",
+	fmt.Fprintf(&b, "\tDropPerMille: %d, DupPerMille: %d, MinDelay: %d, MaxDelay: %d, NetSeed: %d,\n",
 		p.DropPerMille, p.DupPerMille, p.MinDelay, p.MaxDelay, p.NetSeed)
+	b.WriteString(simParamsExtraString(p))
 	b.WriteString("\tOps: []simOp{\n")
 	for _, op := range s.Ops {
 		fmt.Fprintf(&b, "\t\t{Kind: %s, Node: %d, Key: %d, Session: %d, Arg: %d, Wait: %d},\n",

@@ -191,6 +191,7 @@ type simStats struct {
 	porcupineSkipped, sessionSkipped                      int
 	porcupineTimeouts                                     int
 	net                                                   simNetStats
+	simDrawStats                                          // simdraws_test.go
 }
 
 func (s *simStats) add(o simStats) {
@@ -221,6 +222,7 @@ func (s *simStats) add(o simStats) {
 	s.net.cut += o.net.cut
 	s.net.duplicated += o.net.duplicated
 	s.net.delivered += o.net.delivered
+	s.simDrawStats.add(o.simDrawStats)
 }
 
 func (s simStats) String() string {
@@ -235,5 +237,6 @@ func (s simStats) String() string {
 		s.acked, s.lost, s.lostInRange, s.lostByRollback, s.staleAcks,
 		served, s.readsServed[0], s.reads[0], s.deposedLeaderReads, s.readsServed[1], s.reads[1], s.readsServed[2], s.reads[2], s.readsServed[3], s.reads[3],
 		s.promotions, s.degrades, s.rollbacks, s.snapshots, s.compactions, s.crashes, s.pauses, s.partitions,
-		s.net.sent, s.net.dropped, s.net.cut, s.net.duplicated, s.net.delivered, s.porcupineSkipped, s.porcupineTimeouts, s.sessionSkipped)
+		s.net.sent, s.net.dropped, s.net.cut, s.net.duplicated, s.net.delivered, s.porcupineSkipped, s.porcupineTimeouts, s.sessionSkipped) +
+		"; " + s.simDrawStats.String()
 }

@@ -21,8 +21,14 @@ type simWorld struct {
 	net   *simNet
 
 	now      int64 // virtual µs
-	nextTick int64
+	nextTick int64 // the next instant any clock ticks
 	clock    int64 // logical time of client calls and returns
+	// ticks holds each clock's next tick and period (nodes in Nodes
+	// order, the coordinator last): clocks drift apart (simdraws_test.go).
+	ticks []simClock
+	// coordDown: the coordinator has crashed; it takes no input and its
+	// state waits for its restart (it stands in for etcd: nothing lost).
+	coordDown bool
 
 	coordTopo string // the coordinator's topology as last traced
 
@@ -78,7 +84,7 @@ type simWaiter struct {
 
 func newSimWorld(s simSchedule, bug plantedBug) *simWorld {
 	p := s.P
-	w := &simWorld{p: p, nextTick: simTick}
+	w := &simWorld{p: p, nextTick: simTick, ticks: newSimClocks(p)}
 	ids := []NodeID{"n1"}
 	for i := 2; i <= p.Nodes; i++ {
 		ids = append(ids, NodeID(fmt.Sprintf("n%d", i)))
@@ -87,7 +93,7 @@ func newSimWorld(s simSchedule, bug plantedBug) *simWorld {
 		Quorum: p.Quorum, SyncCount: p.SyncCount, AckLevel: p.Ack, TickInterval: time.Duration(simTick) * time.Microsecond,
 		HeartbeatTicks: 1, FollowerTimeoutTicks: p.TimeoutTicks, SuspectTicks: p.SuspectTicks, FenceTicks: p.FenceTicks,
 		AllowDataLoss: p.AllowDataLoss, MaxBatch: p.MaxBatch, MaxInflight: p.MaxInflight,
-		RetainEntries: p.RetainEntries, SnapshotChunkBytes: p.SnapshotChunk}
+		RetainEntries: p.RetainEntries, SnapshotChunkBytes: p.SnapshotChunk, ManualFailover: p.ManualFailover}
 	switch p.SyncLoss {
 	case syncLossReplace:
 		cfg.SyncLoss = Replace
@@ -157,24 +163,25 @@ func (w *simWorld) runFor(d int64) {
 	w.now = max(w.now, until)
 }
 
-// tick gives every running node a tick, then the coordinator (as
-// Cluster's ticker does).
+// tick gives every running node whose clock ticks now a tick, then the
+// coordinator (as Cluster's ticker does). Without drift every clock
+// ticks at once.
 func (w *simWorld) tick() {
 	w.now = w.nextTick
-	w.nextTick += simTick
 	w.trace.add(simTraceRec{now: w.now, what: traceTick})
-	for _, n := range w.nodes {
-		if n.core == nil || n.paused || w.fail != nil {
+	for i, n := range w.nodes {
+		if !w.ticks[i].due(w.now) || n.core == nil || n.paused || w.fail != nil {
 			continue
 		}
 		n.beginBatch()
 		n.core.onTick(w.nowNs())
 		w.afterStep(n)
 	}
-	if w.fail == nil {
+	if w.ticks[len(w.nodes)].due(w.now) && !w.coordDown && w.fail == nil {
 		w.coord.onTick()
 		w.coordFlush()
 	}
+	w.nextTick = w.advanceClocks()
 }
 
 // deliver hands every message due at at to its receiver, one batch per
@@ -201,6 +208,10 @@ func (w *simWorld) deliver(at int64) {
 		}
 		due = due[:k]
 		if to == CoordinatorID {
+			if w.coordDown {
+				w.dropAtDownCoordinator(batch)
+				continue
+			}
 			for _, in := range batch {
 				w.coord.step(in.msg)
 			}
@@ -251,7 +262,7 @@ func (w *simWorld) runBatch(n *simNode, batch []simInput) {
 			w.snapshotDone(n, in.snap)
 		case in.call < 0:
 			c.step(in.msg, c.now)
-		case w.calls[in.call].kind == callRead:
+		case w.calls[in.call].isRead():
 			w.startLeaderRead(n, in.call)
 		default:
 			if !clocked {
