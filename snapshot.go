@@ -61,6 +61,16 @@ func (c *core) sendSnapshot(p *progress) {
 	total := int64(len(snap.data))
 	chunk := int64(c.cfg.snapshotChunk)
 	window := int64(c.cfg.snapshotWindow)
+	if p.snapAcked == total && p.next <= snap.pos.LSN {
+		// The follower acknowledged this whole snapshot, and its next
+		// LSN went back under it since (a late rejection from before
+		// the transfer backed it up): everything is acknowledged, so
+		// the loop below would send nothing, now or ever. Start the
+		// transfer again: a follower that holds the snapshot answers
+		// the first chunk with "all of it" and the stream resumes after
+		// it; one that lost it gets it whole.
+		p.snapAcked, p.snapSent = 0, 0
+	}
 	if p.snapSent < p.snapAcked || p.snapSent > total {
 		p.snapSent = p.snapAcked
 	}
