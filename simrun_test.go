@@ -95,7 +95,7 @@ func (w *simWorld) do(op simOp) {
 		if ldr := w.currentLeader(); op.Arg > 0 && ldr != nil {
 			mask = 1 << ldr.idx
 			if op.Arg == 2 {
-				mask |= 1 << len(w.nodes) // the coordinator
+				mask |= 1 << w.net.index[CoordinatorID]
 			}
 		}
 		w.net.partition(mask)
@@ -111,19 +111,7 @@ func (w *simWorld) do(op simOp) {
 	case simSwitchover:
 		w.coord.requestSwitchover(uint64(w.step+1), w.nodes[op.Node%len(w.nodes)].id)
 		w.coordFlush()
-	case simSetSync:
-		// SetSync as Cluster.reconfigure asks it of the leader: refused
-		// (ErrSyncSetTooSmall, a change waiting or not settled, the
-		// leader itself) or proposed to the coordinator.
-		if ldr := w.currentLeader(); ldr != nil {
-			id, role := w.nodes[op.Node%len(w.nodes)].id, memberAsync
-			if op.Arg == 1 {
-				role = memberSync
-			}
-			w.input(ldr, []simInput{{call: -1, ctl: func(c *core) {
-				err := c.reconfigure(id, role)
-				w.trace.add(simTraceRec{now: w.now, what: traceResult, node: id, text: fmt.Sprintf("set %v: %s", role, errText(err))})
-			}}})
-		}
+	case simSetSync, simAddFollower, simRemoveFollower:
+		w.doMember(op)
 	}
 }

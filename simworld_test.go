@@ -16,9 +16,13 @@ type simWorld struct {
 	p     simParams
 	cfg   Config
 	cc    *coreConfig
-	nodes []*simNode // in Nodes order: n1 (leader of epoch 1), sync, async
-	coord *coordCore
-	net   *simNet
+	nodes []*simNode // the cluster's nodes: n1 (leader of epoch 1), sync, async, then nodes added
+	gone  []*simNode // nodes removed and stopped, in that order
+	// memberCalls are membership changes whose clients wait
+	// (simmembers_test.go).
+	memberCalls []*simMemberCall
+	coord       *coordCore
+	net         *simNet
 
 	now      int64 // virtual µs
 	nextTick int64
@@ -102,12 +106,12 @@ func newSimWorld(s simSchedule, bug plantedBug) *simWorld {
 	w.cc = newCoreConfig(w.cfg)
 	w.cc.asyncSnapshots = true // as the runtime does (Cluster)
 	w.cc.bug = bug
-	w.net = newSimNet(p, ids)
+	w.net = newSimNet(p, ids, simSpareIDs)
 	w.net.trace = &w.trace
 	w.chk.init()
 	w.sessions[simSessions-1].sessionless = true
-	for i, id := range ids {
-		w.nodes = append(w.nodes, &simNode{id: id, idx: i, log: newSimLog(), stable: NewMemHardState()})
+	for _, id := range ids {
+		w.nodes = append(w.nodes, &simNode{id: id, idx: w.net.index[id], log: newSimLog(), stable: NewMemHardState()})
 	}
 	// As NewCluster: the coordinator, every node, then the leader opens
 	// epoch 1 and every node sends what it has.
@@ -147,12 +151,14 @@ func (w *simWorld) runFor(d int64) {
 		at, ok := w.net.nextAt()
 		if w.nextTick <= until && (!ok || w.nextTick <= at) {
 			w.tick()
+			w.checkMemberCalls()
 			continue
 		}
 		if !ok || at > until {
 			break
 		}
 		w.deliver(at)
+		w.checkMemberCalls()
 	}
 	w.now = max(w.now, until)
 }
@@ -207,17 +213,11 @@ func (w *simWorld) deliver(at int64) {
 			w.coordFlush()
 			continue
 		}
-		w.input(w.node(to), batch)
-	}
-}
+		if n := w.lookup(to); n != nil {
+			w.input(n, batch)
+		} // else: a node that was removed and stopped
 
-func (w *simWorld) node(id NodeID) *simNode {
-	for _, n := range w.nodes {
-		if n.id == id {
-			return n
-		}
 	}
-	panic("simulation: no node " + string(id))
 }
 
 // input gives a node a batch of inputs: a crashed node loses them (its
@@ -290,7 +290,7 @@ func (h simHost) send(msgs []Message) {
 func (h simHost) report(e Event) { h.w.report(h.n, e) }
 
 func (h simHost) startSnapshot(job *snapshotJob) {
-	h.w.net.later(h.w.now, h.n.id, &simSnapJob{job: job, incarnation: h.n.incarnation})
+	h.w.net.later(h.w.now, h.n.id, &simSnapJob{job: job, node: h.n, incarnation: h.n.incarnation})
 }
 
 func (h simHost) answer() {
@@ -353,7 +353,9 @@ func (w *simWorld) report(n *simNode, e Event) {
 		w.chk.onDataLoss(w, e)
 	case EventSnapshotInstalled:
 		if base, ok := n.log.at(e.LSN); ok {
-			n.log.fillFrom(w.node(e.Peer).log, base)
+			if from := w.anyNode(e.Peer); from != nil {
+				n.log.fillFrom(from.log, base)
+			}
 		}
 		w.stats.snapshots++
 	case EventCompacted:
@@ -444,9 +446,12 @@ func (d *simDecider) Decide(v FailoverView) (Decision, error) {
 	if err != nil {
 		return dec, err
 	}
+	if d.w.checkDecisionMembers(v, dec); d.w.fail != nil {
+		return dec, err
+	}
 	r := simLossRange{epoch: v.NewEpoch, r: dec.MayLose, allowed: v.AllowDataLoss, leaderCommit: v.LeaderCommit,
 		async:     v.AckLevel == Local || v.Degraded || len(v.Topology.Sync) == 0,
-		candidate: slices.Clone(d.w.node(dec.Promote).log.shadow), unstarted: d.w.chk.committedEpoch < v.OldEpoch}
+		candidate: slices.Clone(d.w.lookup(dec.Promote).log.shadow), unstarted: d.w.chk.committedEpoch < v.OldEpoch}
 	d.w.chk.decisions = append(d.w.chk.decisions, r)
 	d.w.checkPromotion(v, dec)
 	if !dec.MayLose.Empty() {
