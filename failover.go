@@ -109,6 +109,13 @@ type QuorumCoordinator struct {
 
 // Decide implements Coordinator.
 func (q QuorumCoordinator) Decide(v FailoverView) (Decision, error) {
+	if old, answered := v.Replies[v.Topology.Leader]; answered && len(v.Topology.followers()) == 0 && v.Target == "" && len(v.Earlier) == 0 {
+		// A leader without followers (all removed, under asynchronous
+		// commit) holds every write it acknowledged: it leads again, in
+		// the new epoch (after a restart, or once it is reachable).
+		return Decision{Promote: v.Topology.Leader, Topology: v.Topology.clone(), LeaderCommit: v.LeaderCommit,
+			Reason: fmt.Sprintf("the old leader has no followers and answered at %v", old)}, nil
+	}
 	cand, ok := bestReply(v, nil)
 	if q.bug == bugPromoteStale {
 		cand, ok = worstReply(v)

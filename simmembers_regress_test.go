@@ -1,0 +1,71 @@
+package replstore
+
+import "testing"
+
+// Minimised schedules that found membership bugs once the simulation drew
+// AddFollower, RemoveFollower and SetSync under faults (simmembers_test.go).
+// Each is fixed; runFixed keeps it so.
+
+// AddFollower whose client gives up after the leader took the change
+// (here: at once, as the liveness phase begins) stopped the new node,
+// though the coordinator recorded it a moment later: a ghost member that
+// nobody runs, which a failover could make the only sync follower.
+func TestSimRegressionAddFollowerFailureForgetsRecordedNode(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simAddFollower, Node: 3, Key: 0, Session: 0, Arg: 0, Wait: 0},
+		}})
+}
+
+// The same with the leader paused: the client gives up while its call is
+// still in the leader's mailbox, which takes it later; Cluster cannot
+// tell, so it must keep the node.
+func TestSimRegressionAddFollowerQueuedCallForgetsRecordedNode(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simPause, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simAddFollower, Node: 3, Key: 0, Session: 0, Arg: 0, Wait: 0},
+		}})
+}
+
+// AckLevel Local: with every follower removed, the leader restarted (the
+// liveness phase's power cut) as a follower and nobody was left to
+// suspect it: no failover ever started and no node led again.
+func TestSimRegressionLocalLastFollowerRemovedNoLeader(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simRemoveFollower, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simRemoveFollower, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+		}})
+}
+
+func TestSimRegressionFailoverPromotesRemovedFollower(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 4, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 2, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 10, DupPerMille: 20, MinDelay: 100, MaxDelay: 6600, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simRestart, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPause, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simHeal, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simHeal, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 7},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simCrash, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simRestart, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simSwitchover, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simCrash, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simRestart, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simRemoveFollower, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+		}})
+}
