@@ -390,6 +390,12 @@ func (c *coordCore) decide() {
 	// on the topologies that still count (members covers them).
 	members := c.members()
 	maps.DeleteFunc(r.replies, func(id NodeID, _ Position) bool { return !slices.Contains(members, id) })
+	if r.target != "" && !c.update.Topology.has(r.target) {
+		// A switchover to a node removed since it began: the node counts
+		// for the candidate rule (an earlier topology names it) but is no
+		// target; the switchover fails as if it had not answered.
+		delete(r.replies, r.target)
+	}
 	v := FailoverView{OldEpoch: c.epoch, NewEpoch: r.epoch, Topology: c.update.Topology.clone(), Earlier: cloneUpdates(c.earlier),
 		Quorum: c.cfg.quorum, SyncCount: c.cfg.syncCount, AckLevel: c.cfg.ackLevel,
 		Degraded: c.update.Degraded, DegradedFrom: c.update.DegradedFrom, LeaderCommit: c.leaderCommit,

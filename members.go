@@ -111,7 +111,7 @@ func (cl *Cluster) reconfigure(ctx context.Context, id NodeID, role memberRole, 
 		return false, rerr
 	}
 	err = cl.waitUntil(ctx, leader.id, func(c *core) bool {
-		return c.pendingChange == nil && c.settleAcked && c.roleOf(id) == role
+		return c.changeSettled(id, role)
 	})
 	if err != nil {
 		return true, withOp(fmt.Sprintf("making %s %v", id, role), err)
@@ -124,6 +124,15 @@ func (cl *Cluster) reconfigure(ctx context.Context, id NodeID, role memberRole, 
 // did, the coordinator may record the node (and a failover may make it
 // the only sync follower): stopping it would leave a member nobody runs.
 func forgetAfterFailedAdd(accepted bool) bool { return !accepted }
+
+// changeSettled reports whether giving id role is in force and settled
+// on this node, which still leads: the coordinator recorded it, and the
+// coordinator knows its sync set holds every write acknowledged before.
+// A leader deposed meanwhile answers false: a failover may have brought
+// back the node it was removing.
+func (c *core) changeSettled(id NodeID, role memberRole) bool {
+	return c.role == roleLeader && c.pendingChange == nil && c.settleAcked && c.roleOf(id) == role
+}
 
 // roleOf says what id is to this leader.
 func (c *core) roleOf(id NodeID) memberRole {

@@ -85,7 +85,7 @@ func (n *node) serveReconfigure(m Message, reply func([]byte, Position, bool, er
 		return
 	}
 	n.conds = append(n.conds, cond{
-		pred:  func(c *core) bool { return c.pendingChange == nil && c.settleAcked && c.roleOf(id) == role },
+		pred:  func(c *core) bool { return c.changeSettled(id, role) },
 		fn:    func(err error) { reply(nil, c.last, false, err) },
 		until: c.tick + uint64(max(m.WaitTicks, 1))})
 	n.checkConds()

@@ -8,6 +8,10 @@ package replstore
 // leader's (asynchronous commit; see compareCompacted).
 type progress struct {
 	id       NodeID
+	// memberVersion is the topology version at which this leader began
+	// tracking the follower (Message.MemberVersion); fixed for the
+	// progress's life.
+	memberVersion uint64
 	adsSent  uint64 // tick whose advertisement (core.ads) it was last sent
 	priority int    // index in Config.SyncFollowers; -1 for async followers
 	sync     bool   // member of the sync set now: its acks count for commit

@@ -28,6 +28,7 @@ func drawSimMemberOp(t *rapid.T, p simParams, op simOp) simOp {
 		op.Arg = rapid.IntRange(0, 1).Draw(t, "sync")
 	case simAddFollower:
 		op.Node = rapid.IntRange(0, p.Nodes+simSpareIDs-1).Draw(t, "id")
+		op.Arg = rapid.IntRange(0, 1).Draw(t, "again")
 	case simRemoveFollower:
 		op.Node = rapid.IntRange(0, p.Nodes-1).Draw(t, "node")
 	}
@@ -73,6 +74,9 @@ func (w *simWorld) doMember(op simOp) {
 		w.reconfigure(w.nodes[op.Node%len(w.nodes)].id, memberRemoved, false)
 	case simAddFollower:
 		id := simID(op.Node)
+		if op.Arg == 1 && len(w.gone) > 0 {
+			id = w.gone[len(w.gone)-1].id // the node removed last, back at once
+		}
 		if w.lookup(id) != nil {
 			w.trace.add(simTraceRec{now: w.now, what: traceMember, node: id, text: "add: already exists"})
 			return
@@ -84,6 +88,7 @@ func (w *simWorld) doMember(op simOp) {
 		w.startNode(n)
 		w.afterStep(n)
 		w.stats.joins++
+		delete(w.dropped, id)
 		w.reconfigure(id, memberAsync, true)
 	}
 }
@@ -122,7 +127,7 @@ func (w *simWorld) checkMemberCalls() {
 		c := call.core
 		why := ""
 		switch {
-		case c != nil && call.leader.core == c && c.pendingChange == nil && c.settleAcked && c.roleOf(call.id) == call.role:
+		case c != nil && call.leader.core == c && c.changeSettled(call.id, call.role):
 		case w.now >= call.until:
 			why = "timed out"
 		case call.leader.core == nil || (c != nil && call.leader.core != c):

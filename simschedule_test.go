@@ -97,7 +97,8 @@ var readModeNames = [...]string{"Leader", "AnyFollower", "SessionConsistent", "B
 //	simFailover             Arg 1 allows data loss
 //	simSwitchover           Node is the target
 //	simSetSync              Node is the follower; Arg 1 makes it sync, 0 async
-//	simAddFollower          Node names the ID (n<Node+1>, up to two past Nodes)
+//	simAddFollower          Node names the ID (n<Node+1>, up to two past Nodes);
+//	                       Arg 1: the ID removed last, if any
 //	simRemoveFollower       Node is the follower
 //
 // Wait is how long time runs after the step, in quarter ticks.

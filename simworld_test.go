@@ -21,6 +21,10 @@ type simWorld struct {
 	// memberCalls are membership changes whose clients wait
 	// (simmembers_test.go).
 	memberCalls []*simMemberCall
+	// dropped are the nodes a recorded topology stopped naming (removed)
+	// and no AddFollower asked back since.
+	dropped    map[NodeID]bool
+	coordNamed map[NodeID]bool // the nodes the coordinator's topology named when last checked
 	coord       *coordCore
 	net         *simNet
 
@@ -82,7 +86,7 @@ type simWaiter struct {
 
 func newSimWorld(s simSchedule, bug plantedBug) *simWorld {
 	p := s.P
-	w := &simWorld{p: p, nextTick: simTick}
+	w := &simWorld{p: p, nextTick: simTick, dropped: map[NodeID]bool{}, coordNamed: map[NodeID]bool{}}
 	ids := []NodeID{"n1"}
 	for i := 2; i <= p.Nodes; i++ {
 		ids = append(ids, NodeID(fmt.Sprintf("n%d", i)))
