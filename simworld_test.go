@@ -25,8 +25,8 @@ type simWorld struct {
 	// and no AddFollower asked back since.
 	dropped    map[NodeID]bool
 	coordNamed map[NodeID]bool // the nodes the coordinator's topology named when last checked
-	coord       *coordCore
-	net         *simNet
+	coord      *coordCore
+	net        *simNet
 
 	now      int64 // virtual µs
 	nextTick int64
