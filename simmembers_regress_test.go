@@ -125,3 +125,33 @@ func TestSimRegressionLocalFailoverPromotesRemovedFollower(t *testing.T) {
 			{Kind: simRemoveFollower, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
 		}})
 }
+
+// RemoveFollower of n2 timed out across a failover but its removal was in
+// force and settled in the new leader's topology; n2 kept running (its
+// client could not know). A SetSync of n2 then put it back, as async:
+// only AddFollower may bring a node in, and core.reconfigure now refuses
+// a SetSync of a non-member (it did so only on the Node path before).
+func TestSimRegressionSetSyncReAddsRemovedFollower(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossReplace, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 4, MaxInflight: 8, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 10, DupPerMille: 0, MinDelay: 100, MaxDelay: 13700, NetSeed: 0},
+		Ops: []simOp{
+			{Kind: simRead, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simHeal, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simSwitchover, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simRemoveFollower, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simRemoveFollower, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simRestart, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simSetSync, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+		}})
+}
