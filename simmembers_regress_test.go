@@ -155,3 +155,26 @@ func TestSimRegressionSetSyncReAddsRemovedFollower(t *testing.T) {
 			{Kind: simSetSync, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
 		}})
 }
+
+// AckLevel Applied: SetSync moved the sync list from n2 to n3 while n2
+// had stored LSN 5 but not yet applied it (commit 4, safe 5: followers
+// were told to apply up to 5). The new list settled at commit, so the
+// coordinator forgot n2's list once n3 held LSN 4; a partition cut the
+// leader and n2 off, and the failover promoted n3 without LSN 5, which n2
+// had applied. A new sync list now settles at safe. (Schedule hand-built
+// around that window, then NetSeed and waits scanned.)
+func TestSimRegressionAppliedSyncListSettlesBelowSafe(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Applied, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 6, SuspectTicks: 8, FenceTicks: 3, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 1100, NetSeed: 11},
+		Ops: []simOp{
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simSetSync, Node: 2, Key: 0, Session: 0, Arg: 1, Wait: 8},
+			{Kind: simPause, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 3, Wait: 2},
+			{Kind: simSetSync, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simResume, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPartition, Node: 3, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+		}})
+}
