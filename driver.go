@@ -66,7 +66,8 @@ func loadHard(store HardStateStore) (HardState, *hardState, error) {
 	if err != nil {
 		return HardState{}, nil, fmt.Errorf("%w: load hard state: %w", ErrStorage, err)
 	}
-	hard := &hardState{epoch: hs.Epoch, topology: hs.Topology, topoVersion: hs.TopologyVersion, stable: store}
+	hard := &hardState{epoch: hs.Epoch, topology: hs.Topology, topoVersion: hs.TopologyVersion, stable: store,
+		incarnation: hs.StorageIncarnation, repairing: hs.Repairing}
 	pos, data, err := store.LoadSnapshot()
 	if err != nil {
 		return HardState{}, nil, fmt.Errorf("%w: load snapshot: %w", ErrStorage, err)
@@ -90,7 +91,47 @@ func newDriver(id NodeID, cfg *coreConfig, log LogStore, sm StateMachine, store 
 		// refuses nothing it accepted before.
 		hard.epoch = last.Epoch
 	}
+	if err := newIncarnation(id, cfg, log, store, &hs, hard); err != nil {
+		return nil, err
+	}
 	return &driver{c: newCore(id, cfg, log, sm, hard), store: store, saved: hs, host: host}, nil
+}
+
+// newIncarnation gives the node's storage a new StorageIncarnation, stored
+// before the node sends anything, when it starts from nothing (a new
+// node, or one whose disk was lost: nobody can tell them apart, and a
+// new incarnation is right for both) or its log reports that it lost
+// synced records (DamageReporter); a damaged log also marks the node
+// Repairing. A clean restart keeps the incarnation: the node holds all
+// it ever acknowledged.
+func newIncarnation(id NodeID, cfg *coreConfig, log LogStore, store HardStateStore, hs *HardState, hard *hardState) error {
+	dr, _ := log.(DamageReporter)
+	var from LSN
+	damaged := false
+	if dr != nil {
+		from, damaged = dr.Damage()
+	}
+	if hard.incarnation != 0 && !damaged {
+		return nil
+	}
+	next := hard.incarnation + 1
+	if cfg.nextIncarnation != nil {
+		next = max(next, cfg.nextIncarnation())
+	}
+	hard.incarnation = next
+	hard.repairing = hard.repairing || damaged
+	saved := HardState{Epoch: hard.epoch, Commit: hs.Commit, Snapshot: hard.snapPos(), Topology: hard.topology.clone(),
+		TopologyVersion: hard.topoVersion, StorageIncarnation: hard.incarnation, Repairing: hard.repairing}
+	if err := store.Save(saved); err != nil {
+		return fmt.Errorf("replstore: node %s: %w: store storage incarnation %d: %w", id, ErrStorage, next, err)
+	}
+	*hs = saved
+	if damaged {
+		if err := dr.ClearDamage(); err != nil {
+			return fmt.Errorf("replstore: node %s: %w: the log lost synced entries from LSN %d; recorded, but clearing the report failed: %w", id, ErrStorage, from, err)
+		}
+	}
+	return nil
 }
 
 // advance ends a batch of inputs (see the contract above).
@@ -138,10 +179,11 @@ func (d *driver) persist() {
 	}
 	h := c.hard
 	if h.epoch == d.saved.Epoch && h.topoVersion == d.saved.TopologyVersion && h.snapPos() == d.saved.Snapshot &&
-		h.topology.Leader == d.saved.Topology.Leader {
+		h.topology.Leader == d.saved.Topology.Leader && h.repairing == d.saved.Repairing {
 		return
 	}
-	hs := HardState{Epoch: h.epoch, Commit: c.commit, Snapshot: h.snapPos(), Topology: h.topology.clone(), TopologyVersion: h.topoVersion}
+	hs := HardState{Epoch: h.epoch, Commit: c.commit, Snapshot: h.snapPos(), Topology: h.topology.clone(), TopologyVersion: h.topoVersion,
+		StorageIncarnation: h.incarnation, Repairing: h.repairing}
 	if err := d.store.Save(hs); err != nil {
 		c.fail(fmt.Errorf("%w: store hard state (epoch %d): %w", ErrStorage, hs.Epoch, err))
 		return
@@ -156,6 +198,11 @@ type hardState struct {
 	topology    Topology
 	topoVersion uint64
 	snap        *localSnapshot // the state machine at the log's compaction point
+	// incarnation is the node's StorageIncarnation (fixed while it
+	// runs); repairing is HardState.Repairing (it only goes from true to
+	// false while the node runs).
+	incarnation uint64
+	repairing   bool
 	// stable stores snapshots (setSnapshot); nil in core tests, which
 	// keep them in memory only.
 	stable HardStateStore

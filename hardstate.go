@@ -28,13 +28,30 @@ type HardState struct {
 	// its leader), and TopologyVersion its version.
 	Topology        Topology
 	TopologyVersion uint64
+	// StorageIncarnation names this life of the node's storage. It
+	// changes (to a larger value) whenever the node finds that its
+	// storage lost data it had synced (a record that fails its
+	// checksum, see DamageReporter) or starts from nothing; it never
+	// changes on a clean restart. A follower sends it with every
+	// acknowledgement, so a leader never credits it with entries an
+	// earlier incarnation acknowledged and this one no longer holds. It
+	// is unrelated to membership: a follower removed and re-added keeps
+	// its storage incarnation.
+	StorageIncarnation uint64
+	// Repairing: the node lost synced data and has not yet been
+	// repaired by a leader that knows its new StorageIncarnation (see
+	// core.noteRepaired). Until then it takes a fencing round's epoch
+	// but does not answer it, and refuses a promotion: its answers would
+	// claim less than it acknowledged, or more than it holds.
+	Repairing bool
 }
 
 // IsZero reports whether hs is the hard state of a node that has never
 // run.
 func (hs HardState) IsZero() bool {
 	return hs.Epoch == 0 && hs.Commit == 0 && hs.Snapshot == (Position{}) && hs.Topology.Leader == "" &&
-		len(hs.Topology.Sync) == 0 && len(hs.Topology.Async) == 0 && hs.TopologyVersion == 0
+		len(hs.Topology.Sync) == 0 && len(hs.Topology.Async) == 0 && hs.TopologyVersion == 0 &&
+		hs.StorageIncarnation == 0 && !hs.Repairing
 }
 
 // clone returns hs with slices of its own.
@@ -120,6 +137,22 @@ func (m *MemHardState) Saves() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.saves
+}
+
+// DamageReporter is implemented by a LogStore that can find, when it
+// opens, that it lost records it had synced (a record that fails its
+// checksum where no torn write can explain it) and cut the log off
+// before them instead of refusing to open. The driver records such a
+// loss in the node's hard state (a new StorageIncarnation, Repairing)
+// before the node sends anything, then calls ClearDamage. A log keeps
+// reporting the damage, across reopenings, until ClearDamage returns
+// nil, so a crash between the two cannot hide it.
+type DamageReporter interface {
+	// Damage reports the first LSN the log lost, and ok true, if it
+	// cut off synced records.
+	Damage() (from LSN, ok bool)
+	// ClearDamage forgets the report (durably).
+	ClearDamage() error
 }
 
 // ErrStorage marks a failure of a node's own storage (its log, hard state

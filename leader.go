@@ -137,7 +137,7 @@ func (c *core) sendTo(p *progress, ents []Entry) {
 	// a wake-up per batch for acknowledgements that decide nothing.
 	wantAck := p.sync || p.probing || len(ents) == 0 || p.askedAt != c.tick
 	m := Message{Kind: MsgAppend, To: p.id, Prev: Position{Epoch: c.epochAt(prev), LSN: prev},
-		Entries: ents, Commit: c.safe, WantAck: wantAck, ReadSeq: c.readSent}
+		Entries: ents, Commit: c.safe, WantAck: wantAck, ReadSeq: c.readSent, Incarnation: p.incarnation}
 	if p.adsSent != c.adsTick || len(ents) == 0 {
 		// Once per tick, and on every heartbeat: every replica's state.
 		m.Replicas = c.advertise()
@@ -164,6 +164,9 @@ func (c *core) handleAppendResp(m Message) {
 	p := c.progressOf(m.From)
 	if p == nil {
 		c.logf("answer from unknown follower %s", m.From)
+		return
+	}
+	if !c.checkIncarnation(p, m) {
 		return
 	}
 	wasLive := p.live(c.tick, c.cfg.timeoutTicks)
@@ -197,6 +200,29 @@ func (c *core) handleAppendResp(m Message) {
 	}
 	c.maybeCommit()
 	c.sendAppends(p, false)
+}
+
+// checkIncarnation compares the storage incarnation an answer carries
+// with the one the leader knows for p. An answer from an older one (sent
+// before the follower lost data, and delayed) is dropped: it may claim
+// entries the follower no longer holds. A newer one means the follower
+// lost data it may have acknowledged: its progress starts again from
+// what it now reports, so the commit rule never counts the lost entries
+// (the follower is repaired like any follower that is behind).
+func (c *core) checkIncarnation(p *progress, m Message) bool {
+	switch {
+	case m.Incarnation < p.incarnation:
+		return false
+	case m.Incarnation > p.incarnation:
+		if p.incarnation != 0 {
+			c.logf("follower %s has a new storage incarnation (%d, was %d): it lost data; its progress starts again from %v",
+				p.id, m.Incarnation, p.incarnation, m.Last)
+			p.resetForIncarnation(m.Incarnation, m.Last)
+			return true
+		}
+		p.incarnation = m.Incarnation
+	}
+	return true
 }
 
 // backUp handles a log-matching rejection: resend from hint+1, one batch

@@ -377,6 +377,12 @@ func (n *node) startSnapshot(job *snapshotJob) {
 	}()
 }
 
+// wallClockIncarnation proposes a StorageIncarnation from the wall
+// clock, in nanoseconds: a node that lost its whole disk (and with it
+// the incarnation it had) still comes back with a larger one, unless the
+// clock went back by more than the time since that one was drawn.
+func wallClockIncarnation() uint64 { return uint64(max(time.Now().UnixNano(), 1)) }
+
 // do runs f on the node's goroutine and waits for it, for ctx or for the
 // node to stop. If ctx ends first, f may still run later.
 func (n *node) do(ctx context.Context, f func()) error {

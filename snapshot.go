@@ -67,7 +67,7 @@ func (c *core) sendSnapshot(p *progress) {
 	for p.snapSent < total && p.snapSent-p.snapAcked < window*chunk || total == 0 && p.snapSent == 0 && p.snapAcked == 0 {
 		end := min(p.snapSent+chunk, total)
 		c.send(Message{Kind: MsgSnapshot, To: p.id, Snapshot: &SnapshotChunk{Pos: snap.pos, Offset: p.snapSent, Total: total,
-			Data: snap.data[p.snapSent:end:end], Reseed: p.reseed}})
+			Data: snap.data[p.snapSent:end:end], Reseed: p.reseed}, Incarnation: p.incarnation})
 		p.snapSent = end
 		p.lastSent = c.tick
 		if total == 0 {

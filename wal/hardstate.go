@@ -31,7 +31,7 @@ var _ replstore.HardStateStore = (*HardStateFile)(nil)
 
 const (
 	hardStateName    = "HARDSTATE"
-	hardStateVersion = 1
+	hardStateVersion = 2 // 1: without the storage incarnation (read as 0)
 	snapshotName     = "SNAPSHOT"
 	snapshotMagic    = "RSNP"
 	snapshotVersion  = 1
@@ -192,7 +192,9 @@ func (h *HardStateFile) read() (replstore.HardState, error) {
 // The hard state file: version u8, then epoch, commit, snapshot epoch,
 // snapshot LSN, topology version (u64 each), then the topology: leader
 // (uvarint length + bytes), sync and async lists (uvarint count, then
-// each as leader), then the CRC-32C of everything before it (u32).
+// each as leader), then (version 2) the storage incarnation (u64) and a
+// flags byte (bit 0: Repairing), then the CRC-32C of everything before
+// it (u32).
 func encodeHardState(hs replstore.HardState) []byte {
 	b := []byte{hardStateVersion}
 	b = binary.LittleEndian.AppendUint64(b, uint64(hs.Epoch))
@@ -211,6 +213,12 @@ func encodeHardState(hs replstore.HardState) []byte {
 			str(id)
 		}
 	}
+	b = binary.LittleEndian.AppendUint64(b, hs.StorageIncarnation)
+	var flags byte
+	if hs.Repairing {
+		flags |= 1
+	}
+	b = append(b, flags)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
@@ -223,8 +231,9 @@ func decodeHardState(b []byte) (replstore.HardState, error) {
 	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(b[len(b)-4:]); got != want {
 		return hs, fmt.Errorf("checksum mismatch: computed %#08x, stored %#08x", got, want)
 	}
-	if body[0] != hardStateVersion {
-		return hs, fmt.Errorf("unsupported version %d", body[0])
+	version := body[0]
+	if version != 1 && version != hardStateVersion {
+		return hs, fmt.Errorf("unsupported version %d", version)
 	}
 	u64 := func(i int) uint64 { return binary.LittleEndian.Uint64(body[1+8*i:]) }
 	hs.Epoch = replstore.Epoch(u64(0))
@@ -265,6 +274,17 @@ func decodeHardState(b []byte) (replstore.HardState, error) {
 			}
 			*list = append(*list, id)
 		}
+	}
+	if version >= 2 {
+		if len(rest) < 9 {
+			return hs, errors.New("truncated storage incarnation")
+		}
+		hs.StorageIncarnation = binary.LittleEndian.Uint64(rest)
+		if rest[8]&^1 != 0 {
+			return hs, fmt.Errorf("unknown flags %#x", rest[8])
+		}
+		hs.Repairing = rest[8]&1 != 0
+		rest = rest[9:]
 	}
 	if len(rest) != 0 {
 		return hs, fmt.Errorf("%d trailing bytes", len(rest))

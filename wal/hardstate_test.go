@@ -1,7 +1,9 @@
 package wal
 
 import (
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -26,7 +28,7 @@ func TestHardStateRoundTrip(t *testing.T) {
 	want := replstore.HardState{
 		Epoch: 7, Commit: 1042, Snapshot: replstore.Position{Epoch: 6, LSN: 1000},
 		Topology:        replstore.Topology{Leader: "n1", Sync: []replstore.NodeID{"n2", "n3"}, Async: []replstore.NodeID{"n4"}},
-		TopologyVersion: 12,
+		TopologyVersion: 12, StorageIncarnation: 1700000000000000123, Repairing: true,
 	}
 	if err := h.Save(want); err != nil {
 		t.Fatal(err)
@@ -117,6 +119,27 @@ func TestCorruptHardStateNamesFile(t *testing.T) {
 	os.WriteFile(path, good[:len(good)-2], 0o644)
 	if _, err := OpenHardState(dir); err == nil {
 		t.Fatal("truncated hard state accepted")
+	}
+}
+
+// TestHardStateVersion1Loads: a file written before storage
+// incarnations (version 1) loads with StorageIncarnation 0, which a node
+// replaces with a new one before it sends anything.
+func TestHardStateVersion1Loads(t *testing.T) {
+	want := replstore.HardState{Epoch: 5, Commit: 9, Topology: replstore.Topology{Leader: "n1", Sync: []replstore.NodeID{"n2"}}, TopologyVersion: 3}
+	v2 := encodeHardState(want)
+	// Version 1 is version 2 without the incarnation and flags.
+	body := append([]byte{1}, v2[1:len(v2)-4-9]...)
+	v1 := binary.LittleEndian.AppendUint32(body, crc32.Checksum(body, castagnoli))
+	got, err := decodeHardState(v1)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("decode version 1 = %+v, %v; want %+v", got, err, want)
+	}
+	bad := append([]byte(nil), v2...)
+	bad[len(bad)-5] = 2 // an unknown flag
+	bad = binary.LittleEndian.AppendUint32(bad[:len(bad)-4], crc32.Checksum(bad[:len(bad)-4], castagnoli))
+	if _, err := decodeHardState(bad); err == nil || !strings.Contains(err.Error(), "flags") {
+		t.Fatalf("unknown flag: %v", err)
 	}
 }
 

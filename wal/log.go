@@ -59,6 +59,11 @@ type Log struct {
 	syncing   bool
 	dirDirty  bool // a segment was created since the directory was last synced
 
+	// damage is the first LSN lost to damage that Open cut off (with
+	// Options.TruncateDamaged), 0 if none: kept in the DAMAGED file
+	// until ClearDamage.
+	damage replstore.LSN
+
 	err    error // sticky storage failure: refuses every later write
 	closed bool
 	stats  Stats
@@ -69,7 +74,10 @@ type Log struct {
 	beforeFsync func()
 }
 
-var _ replstore.LogStore = (*Log)(nil)
+var (
+	_ replstore.LogStore       = (*Log)(nil)
+	_ replstore.DamageReporter = (*Log)(nil)
+)
 
 // Recovery reports what Open cut off a torn tail of the last segment.
 // The zero Recovery means nothing was dropped.
@@ -78,6 +86,11 @@ type Recovery struct {
 	Offset       int64  // where it now ends
 	DroppedBytes int64  // bytes cut off
 	Reason       string // what was wrong with the first dropped record
+	// Damaged: what was cut off was not a torn tail but damage
+	// (Options.TruncateDamaged): synced records from LostFrom on are
+	// gone. DroppedBytes then counts only the damaged segment's bytes.
+	Damaged  bool
+	LostFrom replstore.LSN
 }
 
 // Stats counts what a Log did since Open.
@@ -127,13 +140,28 @@ func (l *Log) recover() error {
 		return err
 	}
 	l.segs = segs
+	if l.damage, err = readDamage(l.dir); err != nil {
+		return err
+	}
 	for i, s := range segs {
+		cut := false
 		if err := s.load(i == len(segs)-1, !l.opts.NoPreallocate, &l.recovered); err != nil {
-			return err
+			var de *damageError
+			if !errors.As(err, &de) || !l.opts.TruncateDamaged {
+				return err
+			}
+			if err := l.cutDamage(i, de); err != nil {
+				return err
+			}
+			cut = true
 		}
 		if i > 0 && s.first != segs[i-1].last()+1 {
 			return fmt.Errorf("%w: %s starts at LSN %d but %s ends at %d (LSNs must be consecutive)",
 				errStorage, s.path, s.first, segs[i-1].path, segs[i-1].last())
+		}
+		if cut {
+			segs = l.segs
+			break
 		}
 	}
 	switch {

@@ -95,20 +95,23 @@ func (s *segment) load(isLast, keepZeroes bool, rec *Recovery) error {
 	for off < len(data) {
 		e, n, st := decodeRecord(data[off:])
 		if st == frameOK && e.Pos.LSN != next {
-			return fmt.Errorf("%w: %s: offset %d: record has LSN %d, want %d (LSNs must be consecutive)",
-				errStorage, s.path, off, e.Pos.LSN, next)
+			s.size = int64(off)
+			return &damageError{path: s.path, off: int64(off), lsn: next,
+				what: fmt.Sprintf("record has LSN %d, want %d (LSNs must be consecutive)", e.Pos.LSN, next)}
 		}
 		if st != frameOK {
 			if !isLast {
-				return fmt.Errorf("%w: %s: offset %d: %v (LSN %d, not the last segment)", errStorage, s.path, off, st, next)
+				s.size = int64(off)
+				return &damageError{path: s.path, off: int64(off), lsn: next, what: fmt.Sprintf("%v (LSN %d, not the last segment)", st, next)}
 			}
 			if allZero(data[off:]) {
 				if keepZeroes {
 					break
 				}
 			} else if at, ok := findValidRecord(data[off+1:], next); ok {
-				return fmt.Errorf("%w: %s: offset %d: %v (LSN %d; an intact record follows at offset %d, so this is damage, not a torn tail)",
-					errStorage, s.path, off, st, next, off+1+at)
+				s.size = int64(off)
+				return &damageError{path: s.path, off: int64(off), lsn: next,
+					what: fmt.Sprintf("%v (LSN %d; an intact record follows at offset %d, so this is damage, not a torn tail)", st, next, off+1+at)}
 			}
 			if err := f.Truncate(int64(off)); err != nil {
 				return fmt.Errorf("%w: truncate torn tail of %s at %d: %v", errStorage, s.path, off, err)
@@ -126,6 +129,22 @@ func (s *segment) load(isLast, keepZeroes bool, rec *Recovery) error {
 	s.size = int64(off)
 	return nil
 }
+
+// damageError is a record that fails its checksum (or breaks the LSN
+// sequence) where no torn write can explain it: synced data was lost.
+// The records before it in the segment are indexed (size ends there).
+type damageError struct {
+	path string
+	off  int64
+	lsn  replstore.LSN
+	what string
+}
+
+func (e *damageError) Error() string {
+	return fmt.Sprintf("%v: %s: offset %d: %s", errStorage, e.path, e.off, e.what)
+}
+
+func (e *damageError) Unwrap() error { return errStorage }
 
 // readEntries reads the records lo..hi (held and written) from the file,
 // stopping early after maxBytes. The entries own their memory.

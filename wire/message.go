@@ -110,6 +110,8 @@ var msgFields = [...]field[message]{
 				d.fail("Replicas: present but empty")
 			}
 		}},
+	// Version 3: storage incarnations.
+	uintField("Incarnation", func(m *message) *uint64 { return &m.Incarnation }),
 }
 
 var replicaFields = [...]field[replstore.ReplicaState]{
