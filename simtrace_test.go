@@ -186,6 +186,7 @@ type simStats struct {
 	snapshots, compactions                                int
 	deposedLeaderReads                                    int // Leader reads served by a leader of an older epoch
 	crashes, pauses, partitions                           int
+	tornCrashes, damaged, repaired                        int // disk faults (simdisk_test.go)
 	reads                                                 [readModes]int
 	readsServed                                           [readModes]int
 	porcupineSkipped, sessionSkipped                      int
@@ -207,6 +208,9 @@ func (s *simStats) add(o simStats) {
 	s.compactions += o.compactions
 	s.deposedLeaderReads += o.deposedLeaderReads
 	s.crashes += o.crashes
+	s.tornCrashes += o.tornCrashes
+	s.damaged += o.damaged
+	s.repaired += o.repaired
 	s.pauses += o.pauses
 	s.partitions += o.partitions
 	for i := range s.reads {
@@ -230,10 +234,10 @@ func (s simStats) String() string {
 	}
 	return fmt.Sprintf("writes acknowledged %d (lost under async commit %d: %d in a promotion's reported range, %d reported by rollback; stale-epoch acks %d); "+
 		"reads served %d (Leader %d/%d, of which by a deposed leader %d, AnyFollower %d/%d, Session %d/%d, Bounded %d/%d); promotions %d, degrades %d, rollbacks %d, snapshots installed %d, compactions %d, "+
-		"crashes %d, pauses %d, partitions %d; messages sent %d, dropped %d, cut %d, duplicated %d, delivered %d; "+
+		"crashes %d (torn writes %d, flipped bytes %d, damaged replicas repaired %d), pauses %d, partitions %d; messages sent %d, dropped %d, cut %d, duplicated %d, delivered %d; "+
 		"keys skipped by porcupine after a loss %d (timed out %d), session reads of lost history %d",
 		s.acked, s.lost, s.lostInRange, s.lostByRollback, s.staleAcks,
 		served, s.readsServed[0], s.reads[0], s.deposedLeaderReads, s.readsServed[1], s.reads[1], s.readsServed[2], s.reads[2], s.readsServed[3], s.reads[3],
-		s.promotions, s.degrades, s.rollbacks, s.snapshots, s.compactions, s.crashes, s.pauses, s.partitions,
+		s.promotions, s.degrades, s.rollbacks, s.snapshots, s.compactions, s.crashes, s.tornCrashes, s.damaged, s.repaired, s.pauses, s.partitions,
 		s.net.sent, s.net.dropped, s.net.cut, s.net.duplicated, s.net.delivered, s.porcupineSkipped, s.porcupineTimeouts, s.sessionSkipped)
 }
