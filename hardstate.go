@@ -125,6 +125,21 @@ func (m *MemHardState) SaveSnapshot(pos Position, data []byte) error {
 	return nil
 }
 
+// StageSnapshot implements SnapshotStager: in memory there is nothing
+// slow to do ahead; Install keeps data.
+func (m *MemHardState) StageSnapshot(pos Position, data []byte) (StagedSnapshot, error) {
+	return memStaged{m, pos, data}, nil
+}
+
+type memStaged struct {
+	m    *MemHardState
+	pos  Position
+	data []byte
+}
+
+func (s memStaged) Install() error { return s.m.SaveSnapshot(s.pos, s.data) }
+func (s memStaged) Discard()       {}
+
 // LoadSnapshot implements HardStateStore.
 func (m *MemHardState) LoadSnapshot() (Position, []byte, error) {
 	m.mu.Lock()
@@ -137,6 +152,28 @@ func (m *MemHardState) Saves() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.saves
+}
+
+// SnapshotStager is implemented by a HardStateStore that can write a
+// snapshot's bytes ahead, off the node's goroutine (the slow part: the
+// data and its fsync), and install them later with a quick atomic step
+// on it. The node keeps serving while a snapshot for compaction is
+// written. A crash before Install leaves the previous snapshot.
+type SnapshotStager interface {
+	// StageSnapshot writes a snapshot of the state machine at pos
+	// aside, durably, without replacing the current one. It may run
+	// concurrently with every other method of the store; only one
+	// staged snapshot is outstanding at a time.
+	StageSnapshot(pos Position, data []byte) (StagedSnapshot, error)
+}
+
+// StagedSnapshot is a snapshot written aside by StageSnapshot.
+type StagedSnapshot interface {
+	// Install makes it the store's snapshot, atomically: a crash leaves
+	// the previous snapshot or this one, never a mix.
+	Install() error
+	// Discard removes it.
+	Discard()
 }
 
 // DamageReporter is implemented by a LogStore that can find, when it

@@ -1,7 +1,6 @@
 package replstore
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -371,9 +370,10 @@ func (n *node) startSnapshot(job *snapshotJob) {
 	n.snapshots.Add(1)
 	go func() {
 		defer n.snapshots.Done()
-		var buf bytes.Buffer
-		err := job.write(&buf)
-		n.mbox.call(func() { n.core.snapshotTaken(job, buf.Bytes(), err) })
+		data, err := job.run() // encoded and, on a durable store, written and synced aside
+		if !n.mbox.call(func() { n.core.snapshotTaken(job, data, err) }) {
+			job.discard() // the node stopped: a crash would lose it the same way
+		}
 	}()
 }
 

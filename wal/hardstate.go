@@ -27,7 +27,10 @@ type HardStateFile struct {
 	closed bool
 }
 
-var _ replstore.HardStateStore = (*HardStateFile)(nil)
+var (
+	_ replstore.HardStateStore = (*HardStateFile)(nil)
+	_ replstore.SnapshotStager = (*HardStateFile)(nil)
+)
 
 const (
 	hardStateName    = "HARDSTATE"
@@ -51,6 +54,7 @@ func OpenHardState(dir string) (*HardStateFile, error) {
 	}
 	os.Remove(filepath.Join(dir, hardStateName+".tmp"))
 	os.Remove(filepath.Join(dir, snapshotName+".tmp"))
+	os.Remove(filepath.Join(dir, snapshotName+stagedSuffix)) // staged by a run that crashed before installing it
 	h := &HardStateFile{dir: dir, lock: lock}
 	hs, err := h.read()
 	if err != nil {
@@ -112,6 +116,12 @@ func (h *HardStateFile) SaveSnapshot(pos replstore.Position, data []byte) error 
 	if h.closed {
 		return h.closedErr()
 	}
+	return writeFileAtomic(h.dir, snapshotName, encodeSnapshot(pos, data))
+}
+
+// encodeSnapshot frames a snapshot file: the header (with the CRC-32C of
+// the header and the data), then the data.
+func encodeSnapshot(pos replstore.Position, data []byte) []byte {
 	b := make([]byte, 0, snapshotHeader+len(data))
 	b = append(b, snapshotMagic...)
 	b = append(b, snapshotVersion)
@@ -120,9 +130,54 @@ func (h *HardStateFile) SaveSnapshot(pos replstore.Position, data []byte) error 
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(data)))
 	crc := crc32.Update(crc32.Checksum(b, castagnoli), castagnoli, data)
 	b = binary.LittleEndian.AppendUint32(b, crc)
-	b = append(b, data...)
-	return writeFileAtomic(h.dir, snapshotName, b)
+	return append(b, data...)
 }
+
+const stagedSuffix = ".staged"
+
+// StageSnapshot implements replstore.SnapshotStager: it writes and
+// fsyncs SNAPSHOT.staged without holding the store's lock, so the node
+// goes on storing its hard state meanwhile; Install renames it over
+// SNAPSHOT and fsyncs the directory.
+func (h *HardStateFile) StageSnapshot(pos replstore.Position, data []byte) (replstore.StagedSnapshot, error) {
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
+		return nil, h.closedErr()
+	}
+	path := filepath.Join(h.dir, snapshotName+stagedSuffix)
+	if err := writeFileSynced(path, encodeSnapshot(pos, data)); err != nil {
+		return nil, err
+	}
+	return &stagedFile{h: h, path: path}, nil
+}
+
+type stagedFile struct {
+	h    *HardStateFile
+	path string
+}
+
+// Install implements replstore.StagedSnapshot.
+func (s *stagedFile) Install() error {
+	h := s.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return h.closedErr()
+	}
+	final := filepath.Join(h.dir, snapshotName)
+	if err := os.Rename(s.path, final); err != nil {
+		return fmt.Errorf("%w: install %s: %v", errStorage, final, err)
+	}
+	if err := syncDir(h.dir); err != nil {
+		return fmt.Errorf("%w: install %s: sync %s: %v", errStorage, final, h.dir, err)
+	}
+	return nil
+}
+
+// Discard implements replstore.StagedSnapshot.
+func (s *stagedFile) Discard() { os.Remove(s.path) }
 
 // LoadSnapshot implements replstore.HardStateStore. A snapshot file that
 // is truncated, extended or fails its checksum is an error wrapping
