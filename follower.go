@@ -156,7 +156,7 @@ func (c *core) appendFrom(entries []Entry) bool {
 			}
 		}
 		if err := c.log.Append(entries[i:]); err != nil {
-			c.fail(fmt.Errorf("append: %w", err))
+			c.fail(storageErr("append", err))
 			return false
 		}
 		c.unsynced = true // synced by the driver before the acknowledgement leaves

@@ -192,6 +192,15 @@ type DamageReporter interface {
 	ClearDamage() error
 }
 
+// storageErr is a failure of the node's LogStore doing op, marked as
+// ErrStorage (once) with its cause kept for errors.Is.
+func storageErr(op string, err error) error {
+	if errors.Is(err, ErrStorage) {
+		return fmt.Errorf("%s: %w", op, inner(err))
+	}
+	return fmt.Errorf("%w: %s: %w", ErrStorage, op, err)
+}
+
 // ErrStorage marks a failure of a node's own storage (its log, hard state
 // or snapshot): the node stops acknowledging rather than lie.
 var ErrStorage = errors.New("replstore: storage failure")

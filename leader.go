@@ -1,7 +1,6 @@
 package replstore
 
 import (
-	"fmt"
 	"slices"
 )
 
@@ -82,7 +81,7 @@ func (c *core) appendProposals() {
 		c.pending[i].Time = c.now
 	}
 	if err := c.log.Append(c.pending); err != nil {
-		c.fail(fmt.Errorf("append: %w", err))
+		c.fail(storageErr("append", err))
 		return
 	}
 	c.unsynced = true // the driver syncs before anything is sent

@@ -135,7 +135,7 @@ func (c *core) snapshotTaken(job *snapshotJob, data []byte, err error) {
 		return
 	}
 	if err := c.log.CompactThrough(through); err != nil {
-		c.fail(fmt.Errorf("compact through %d: %w", through, inner(err)))
+		c.fail(storageErr(fmt.Sprintf("compact through %d", through), err))
 		return
 	}
 	c.emit(Event{Kind: EventCompacted, LSN: through, Detail: fmt.Sprintf("kept %d entries; snapshot at %v", c.last.LSN-through, job.pos)})

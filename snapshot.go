@@ -210,7 +210,7 @@ func (c *core) installSnapshot(from NodeID, s *SnapshotChunk) {
 		return
 	}
 	if err := c.log.Reset(s.Pos); err != nil {
-		c.fail(fmt.Errorf("reset log to snapshot %v: %w", s.Pos, inner(err)))
+		c.fail(storageErr(fmt.Sprintf("reset log to snapshot %v", s.Pos), err))
 		return
 	}
 	c.sm = sm

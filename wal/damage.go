@@ -33,7 +33,7 @@ func readDamage(dir string) (replstore.LSN, error) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("%w: read %s: %v", errStorage, path, err)
+		return 0, fmt.Errorf("%w: read %s: %w", errStorage, path, err)
 	}
 	if len(b) != damageBytes || string(b[:4]) != damageMagic ||
 		crc32.Checksum(b[:damageBytes-4], castagnoli) != binary.LittleEndian.Uint32(b[damageBytes-4:]) {
@@ -62,10 +62,10 @@ func (l *Log) cutDamage(i int, de *damageError) error {
 		return err
 	}
 	if err := s.f.Truncate(de.off); err != nil {
-		return fmt.Errorf("%w: truncate damaged %s at %d: %v", errStorage, s.path, de.off, err)
+		return fmt.Errorf("%w: truncate damaged %s at %d: %w", errStorage, s.path, de.off, err)
 	}
 	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("%w: sync %s: %v", errStorage, s.path, err)
+		return fmt.Errorf("%w: sync %s: %w", errStorage, s.path, err)
 	}
 	l.recovered = Recovery{File: s.path, Offset: de.off, Reason: "damaged (synced data lost): " + de.what, Damaged: true, LostFrom: from}
 	return nil
@@ -93,10 +93,10 @@ func (l *Log) ClearDamage() error {
 	}
 	path := filepath.Join(l.dir, damageName)
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: remove %s: %v", errStorage, path, err)
+		return fmt.Errorf("%w: remove %s: %w", errStorage, path, err)
 	}
 	if err := syncDir(l.dir); err != nil {
-		return fmt.Errorf("%w: sync %s: %v", errStorage, l.dir, err)
+		return fmt.Errorf("%w: sync %s: %w", errStorage, l.dir, err)
 	}
 	l.damage = 0
 	return nil

@@ -34,7 +34,7 @@ func syncDir(dir string) error {
 func writeFileSynced(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return fmt.Errorf("%w: write %s: %v", errStorage, path, err)
+		return fmt.Errorf("%w: write %s: %w", errStorage, path, err)
 	}
 	_, err = f.Write(data)
 	if err == nil {
@@ -45,7 +45,7 @@ func writeFileSynced(path string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(path)
-		return fmt.Errorf("%w: write %s: %v", errStorage, path, err)
+		return fmt.Errorf("%w: write %s: %w", errStorage, path, err)
 	}
 	return nil
 }
@@ -59,7 +59,7 @@ func writeFileAtomic(dir, name string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return fmt.Errorf("%w: write %s: %v", errStorage, path, err)
+		return fmt.Errorf("%w: write %s: %w", errStorage, path, err)
 	}
 	_, err = f.Write(data)
 	if err == nil {
@@ -76,7 +76,7 @@ func writeFileAtomic(dir, name string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("%w: write %s: %v", errStorage, path, err)
+		return fmt.Errorf("%w: write %s: %w", errStorage, path, err)
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ const (
 // OpenHardState opens (creating if needed) the hard state store in dir.
 func OpenHardState(dir string) (*HardStateFile, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("%w: create %s: %v", errStorage, dir, err)
+		return nil, fmt.Errorf("%w: create %s: %w", errStorage, dir, err)
 	}
 	lock, err := lockFile(filepath.Join(dir, "HARDSTATE.LOCK"), dir)
 	if err != nil {
@@ -168,10 +168,10 @@ func (s *stagedFile) Install() error {
 	}
 	final := filepath.Join(h.dir, snapshotName)
 	if err := os.Rename(s.path, final); err != nil {
-		return fmt.Errorf("%w: install %s: %v", errStorage, final, err)
+		return fmt.Errorf("%w: install %s: %w", errStorage, final, err)
 	}
 	if err := syncDir(h.dir); err != nil {
-		return fmt.Errorf("%w: install %s: sync %s: %v", errStorage, final, h.dir, err)
+		return fmt.Errorf("%w: install %s: sync %s: %w", errStorage, final, h.dir, err)
 	}
 	return nil
 }
@@ -194,7 +194,7 @@ func (h *HardStateFile) LoadSnapshot() (replstore.Position, []byte, error) {
 		return replstore.Position{}, nil, nil
 	}
 	if err != nil {
-		return replstore.Position{}, nil, fmt.Errorf("%w: read %s: %v", errStorage, path, err)
+		return replstore.Position{}, nil, fmt.Errorf("%w: read %s: %w", errStorage, path, err)
 	}
 	bad := func(format string, args ...any) (replstore.Position, []byte, error) {
 		return replstore.Position{}, nil, fmt.Errorf("%w: %s: %s", replstore.ErrBadSnapshot, path, fmt.Sprintf(format, args...))
@@ -235,11 +235,11 @@ func (h *HardStateFile) read() (replstore.HardState, error) {
 		return replstore.HardState{}, nil
 	}
 	if err != nil {
-		return replstore.HardState{}, fmt.Errorf("%w: read %s: %v", errStorage, path, err)
+		return replstore.HardState{}, fmt.Errorf("%w: read %s: %w", errStorage, path, err)
 	}
 	hs, err := decodeHardState(b)
 	if err != nil {
-		return replstore.HardState{}, fmt.Errorf("%w: %s: %v", errStorage, path, err)
+		return replstore.HardState{}, fmt.Errorf("%w: %s: %w", errStorage, path, err)
 	}
 	return hs, nil
 }

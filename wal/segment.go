@@ -55,7 +55,7 @@ func (s *segment) recEnd(lsn replstore.LSN) int64 {
 func listSegments(dir string) ([]*segment, error) {
 	des, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("%w: list %s: %v", errStorage, dir, err)
+		return nil, fmt.Errorf("%w: list %s: %w", errStorage, dir, err)
 	}
 	var segs []*segment
 	for _, de := range des {
@@ -84,12 +84,12 @@ func listSegments(dir string) ([]*segment, error) {
 func (s *segment) load(isLast, keepZeroes bool, rec *Recovery) error {
 	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("%w: open %s: %v", errStorage, s.path, err)
+		return fmt.Errorf("%w: open %s: %w", errStorage, s.path, err)
 	}
 	s.f = f
 	data, err := os.ReadFile(s.path)
 	if err != nil {
-		return fmt.Errorf("%w: read %s: %v", errStorage, s.path, err)
+		return fmt.Errorf("%w: read %s: %w", errStorage, s.path, err)
 	}
 	off, next := 0, s.first
 	for off < len(data) {
@@ -114,10 +114,10 @@ func (s *segment) load(isLast, keepZeroes bool, rec *Recovery) error {
 					what: fmt.Sprintf("%v (LSN %d; an intact record follows at offset %d, so this is damage, not a torn tail)", st, next, off+1+at)}
 			}
 			if err := f.Truncate(int64(off)); err != nil {
-				return fmt.Errorf("%w: truncate torn tail of %s at %d: %v", errStorage, s.path, off, err)
+				return fmt.Errorf("%w: truncate torn tail of %s at %d: %w", errStorage, s.path, off, err)
 			}
 			if err := f.Sync(); err != nil {
-				return fmt.Errorf("%w: sync %s: %v", errStorage, s.path, err)
+				return fmt.Errorf("%w: sync %s: %w", errStorage, s.path, err)
 			}
 			*rec = Recovery{File: s.path, Offset: int64(off), DroppedBytes: int64(len(data) - off), Reason: st.String()}
 			break
@@ -156,7 +156,7 @@ func (s *segment) readEntries(lo, hi replstore.LSN, maxBytes int64) ([]replstore
 	}
 	buf := make([]byte, end-start)
 	if _, err := s.f.ReadAt(buf, start); err != nil {
-		return nil, fmt.Errorf("%w: read %s at %d: %v", errStorage, s.path, start, err)
+		return nil, fmt.Errorf("%w: read %s at %d: %w", errStorage, s.path, start, err)
 	}
 	var out []replstore.Entry
 	for off, lsn := 0, lo; off < len(buf); lsn++ {
