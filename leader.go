@@ -213,6 +213,10 @@ func (c *core) checkIncarnation(p *progress, m Message) bool {
 	case m.Incarnation < p.incarnation:
 		return false
 	case m.Incarnation > p.incarnation:
+		if p.incarnation != 0 && c.cfg.bug == bugIgnoreIncarnation {
+			p.incarnation = m.Incarnation
+			return true
+		}
 		if p.incarnation != 0 {
 			c.logf("follower %s has a new storage incarnation (%d, was %d): it lost data; its progress starts again from %v",
 				p.id, m.Incarnation, p.incarnation, m.Last)

@@ -27,6 +27,7 @@ var simPlanted = []struct {
 	{bugStaleLeaderReads, "bugStaleLeaderReads (a deposed leader serves Leader reads)"},
 	{bugApplyUncommitted, "bugApplyUncommitted (apply an entry before it is committed)"},
 	{bugAckBeforeFlush, "bugAckBeforeFlush (acknowledge Durable before the flush that covers it)"},
+	{bugIgnoreIncarnation, "bugIgnoreIncarnation (credit a replica that lost data with what it acknowledged before)"},
 }
 
 // findPlanted runs schedules seed 0, 1, ... with bug planted until one

@@ -100,7 +100,13 @@ func (w *simWorld) corrupt(n *simNode, where int) {
 		return
 	}
 	w.crash(n)
-	lo, hi := n.log.First(), n.log.synced // the records on disk, all synced after the crash
+	// The records on disk, all synced after the crash, above the node's
+	// snapshot: a damaged record the snapshot covers costs the node
+	// nothing it cannot restore (the log is reset to the snapshot at
+	// open, finishInstall), but the shadow the checker keeps would lose
+	// those entries' history.
+	snapPos, _, _ := n.stable.LoadSnapshot()
+	lo, hi := max(n.log.First(), snapPos.LSN+1), n.log.synced
 	if w.p.SyncCount != 2 || w.damagedNode != nil || hi < lo {
 		return
 	}
@@ -128,6 +134,26 @@ func (w *simWorld) promotedOnStaleAnswer(v FailoverView, d Decision) bool {
 	}
 	w.mustRefuse = v.NewEpoch
 	return true
+}
+
+// checkCredit: a leader that has heard from the damaged replica's
+// current storage incarnation credits it with nothing it does not hold
+// (under sync commit, where the leader's progress counts only entries
+// of its own log the follower matched).
+func (w *simWorld) checkCredit(ldr *simNode) {
+	x := w.damagedNode
+	if x.core == nil || x == ldr || w.fail != nil || w.lossPossible() {
+		return
+	}
+	p := ldr.core.progressOf(x.id)
+	if p == nil || p.incarnation != x.core.hard.incarnation || p.durable < x.log.First() {
+		return
+	}
+	want, ok := ldr.log.at(p.durable)
+	if ok && want != (Position{}) && !x.log.holds(want) {
+		w.violate("%s credits %s (storage incarnation %d) with LSN %d as Durable, which it does not hold (its log ends at %v): it lost it to a flipped byte",
+			ldr.id, x.id, p.incarnation, p.durable, x.log.Last())
+	}
 }
 
 // checkDamaged follows the damaged replica: once restarted it must know

@@ -39,8 +39,8 @@ type simWorld struct {
 	damagedNode *simNode
 	mustRefuse  Epoch // the damaged replica was promoted to it on a stale answer
 
-	step  int   // schedule step being run; -1 in the liveness phase
-	fail  error // first violation: the run stops there
+	step int   // schedule step being run; -1 in the liveness phase
+	fail error // first violation: the run stops there
 }
 
 // simNode is one node: its log and hard state survive a crash (the
@@ -330,6 +330,9 @@ func (w *simWorld) afterStep(n *simNode) {
 	w.checkCluster()
 	if n == w.damagedNode {
 		w.checkDamaged()
+	}
+	if w.damagedNode != nil && c.role == roleLeader {
+		w.checkCredit(n)
 	}
 }
 
