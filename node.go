@@ -353,22 +353,25 @@ func (nd *Node) write(ctx context.Context, cmd []byte) (Position, error) {
 // answer, honouring ctx. With forward, a follower forwards it to the
 // leader it knows.
 func (n *node) submit(ctx context.Context, cmd []byte, forward bool) (Position, error) {
-	r := &request{data: cmd, done: make(chan result, 1), forward: forward, typed: true}
+	r := getRequest(cmd)
+	r.forward, r.typed = forward, true
 	n.mbox.writers.Add(1)
 	defer n.mbox.writers.Add(-1)
 	if !n.mbox.propose(r) {
+		putRequest(r)
 		<-n.done
 		return Position{}, fmt.Errorf("%w; write not sent", n.stopErr)
 	}
+	var res result
 	select {
-	case res := <-r.done:
-		return res.pos, res.err
+	case res = <-r.done:
 	case <-ctx.Done():
 		r.cause = ctx.Err()
 		n.mbox.call(func() { n.cancel(r) })
-		res := <-r.done
-		return res.pos, res.err
+		res = <-r.done
 	}
+	putRequest(r)
+	return res.pos, res.err
 }
 
 // NodeStats returns this node's state, from its own goroutine.

@@ -34,7 +34,22 @@ type result struct {
 	err error
 }
 
+// Local writes reuse their requests: a node sends on done exactly once
+// and never touches the request after it, and the writer has received
+// that answer before it puts the request back.
 var requestPool = sync.Pool{New: func() any { return &request{done: make(chan result, 1)} }}
+
+func getRequest(cmd []byte) *request {
+	r := requestPool.Get().(*request)
+	done := r.done
+	*r = request{data: cmd, done: done}
+	return r
+}
+
+func putRequest(r *request) {
+	r.data, r.cause = nil, nil
+	requestPool.Put(r)
+}
 
 // node is the runtime of one started node: one goroutine that owns the
 // core and its state machine, fed by a mailbox (writes, peer messages,

@@ -126,12 +126,11 @@ func (cl *Cluster) write(ctx context.Context, cmd []byte) (Position, error) {
 // exactly once (see mailbox), so waiting on done alone cannot hang past
 // ctx. appended reports whether the write reached n's log.
 func (cl *Cluster) writeTo(ctx context.Context, n *node, cmd []byte) (pos Position, err error, appended bool) {
-	r := requestPool.Get().(*request)
-	r.data, r.pos, r.cause = cmd, Position{}, nil
+	r := getRequest(cmd)
 	n.mbox.writers.Add(1)
 	defer n.mbox.writers.Add(-1)
 	if !n.mbox.propose(r) {
-		requestPool.Put(r)
+		putRequest(r)
 		<-n.done
 		return Position{}, fmt.Errorf("%w; write not sent", n.stopErr), false
 	}
@@ -147,7 +146,6 @@ func (cl *Cluster) writeTo(ctx context.Context, n *node, cmd []byte) (pos Positi
 			res = <-r.done
 		}
 	}
-	r.data = nil
-	requestPool.Put(r)
+	putRequest(r)
 	return res.pos, res.err, res.pos.LSN != 0
 }
