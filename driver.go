@@ -140,6 +140,11 @@ func newDriver(id NodeID, cfg *coreConfig, log LogStore, sm StateMachine, store 
 	// The loss is stored (a new incarnation, Repairing) before anything
 	// is thrown away: a crash in between finds the snapshot still bad,
 	// or the node already marked.
+	old := hard.incarnation
+	damageFrom, damaged := LSN(0), false
+	if dr, ok := log.(DamageReporter); ok {
+		damageFrom, damaged = dr.Damage()
+	}
 	if err := newIncarnation(id, cfg, log, store, &hs, hard, badSnap != nil); err != nil {
 		return nil, err
 	}
@@ -152,6 +157,10 @@ func newDriver(id NodeID, cfg *coreConfig, log LogStore, sm StateMachine, store 
 		return nil, fmt.Errorf("replstore: node %s: %w", id, err)
 	}
 	c := newCore(id, cfg, log, sm, hard)
+	if damaged {
+		c.emit(Event{Kind: EventLog, LSN: damageFrom, Detail: fmt.Sprintf("the log lost synced entries from LSN %d (damaged, cut off at open): storage incarnation %d -> %d; repairing: out of fencing rounds until the leader has repaired this node",
+			damageFrom, old, hard.incarnation)})
+	}
 	if badSnap != nil {
 		c.emit(Event{Kind: EventSnapshotRejected, Detail: fmt.Sprintf("refused the node's own snapshot at start (%v): started empty, to be reseeded by the leader", badSnap)})
 	}

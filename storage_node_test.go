@@ -1,6 +1,7 @@
 package replstore
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 
@@ -51,4 +52,40 @@ func TestNodeRestartedEmptyUnderSameLeaderIsRepaired(t *testing.T) {
 			require.GreaterOrEqual(t, f.Durable, last.LSN, "the leader's view of n2")
 		}
 	}
+}
+
+// A crash after an installed snapshot was stored and before the log was
+// reset to it leaves the new snapshot and the old log; the node finishes
+// the install when it starts (its log continues from the snapshot, its
+// state is the snapshot's), never the new snapshot over the old log.
+func TestNodeFinishesInterruptedSnapshotInstall(t *testing.T) {
+	ctx := testCtx(t)
+	snapAt := Position{Epoch: 1, LSN: 5}
+	st := NewStore()
+	for l := LSN(1); l <= snapAt.LSN; l++ {
+		require.NoError(t, st.Apply(Entry{Pos: Position{Epoch: 1, LSN: l}, Kind: EntryCommand, Data: AppendPut(nil, fmt.Sprint("k", l), []byte("v"))}))
+	}
+	var snap bytes.Buffer
+	require.NoError(t, st.Snapshot(&snap))
+	hard := NewMemHardState()
+	require.NoError(t, hard.Save(HardState{Epoch: 1, StorageIncarnation: 7, Topology: Topology{Leader: "n1", Sync: []NodeID{"n2"}, Async: []NodeID{"n3"}}}))
+	require.NoError(t, hard.SaveSnapshot(snapAt, snap.Bytes()))
+	log := NewMemLog() // the old log: two entries, behind the snapshot
+	require.NoError(t, log.Append([]Entry{{Pos: Position{Epoch: 1, LSN: 1}, Kind: EntryEpoch}, {Pos: Position{Epoch: 1, LSN: 2}, Kind: EntryCommand, Data: AppendPut(nil, "k1", []byte("old"))}}))
+	cfg := DefaultConfig()
+	cfg.ManualTicks, cfg.ManualFailover = true, true
+	cfg.NewLogStore = func(NodeID) (LogStore, error) { return log, nil }
+	cfg.NewHardState = func(NodeID) (HardStateStore, error) { return hard, nil }
+	net := NewMemNet()
+	defer net.Close()
+	nd, err := NewNode(cfg, "n2", net)
+	require.NoError(t, err)
+	defer nd.Close()
+	ns, err := nd.NodeStats(ctx)
+	require.NoError(t, err)
+	require.Equal(t, snapAt, ns.Last, "the log continues from the snapshot")
+	require.Equal(t, snapAt.LSN, ns.Applied, "the state is the snapshot's")
+	hs, err := hard.Load()
+	require.NoError(t, err)
+	require.Equal(t, uint64(7), hs.StorageIncarnation, "finishing an install loses nothing: same incarnation")
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -170,5 +171,61 @@ func TestHardStateLeftoverTemp(t *testing.T) {
 	defer h.Close()
 	if got, err := h.Load(); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("Load = %+v, %v", got, err)
+	}
+}
+
+// TestSnapshotCrashLeavesOldOrNew: a crash while a snapshot is written
+// (SaveSnapshot's temporary file, or a staged snapshot not yet
+// installed) leaves the previous snapshot; an installed one replaces it
+// whole.
+func TestSnapshotCrashLeavesOldOrNew(t *testing.T) {
+	dir := t.TempDir()
+	h, err := OpenHardState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := replstore.Position{Epoch: 1, LSN: 10}
+	if err := h.SaveSnapshot(old, []byte("state at 10")); err != nil {
+		t.Fatal(err)
+	}
+	staged, err := h.StageSnapshot(replstore.Position{Epoch: 1, LSN: 20}, []byte("state at 20"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close() // the crash: staged, never installed
+	os.WriteFile(filepath.Join(dir, snapshotName+".tmp"), []byte("RSNP half of a snapsh"), 0o644)
+	h, err = OpenHardState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos, data, err := h.LoadSnapshot(); err != nil || pos != old || string(data) != "state at 10" {
+		t.Fatalf("after a crash mid-write: %v %q %v; want the old snapshot", pos, data, err)
+	}
+	for _, leftover := range []string{snapshotName + ".tmp", snapshotName + stagedSuffix} {
+		if _, err := os.Stat(filepath.Join(dir, leftover)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%s left behind after open: %v", leftover, err)
+		}
+	}
+	if err := staged.Install(); err == nil {
+		t.Fatal("a snapshot staged before the crash was installed after it")
+	}
+	staged, err = h.StageSnapshot(replstore.Position{Epoch: 2, LSN: 30}, []byte("state at 30"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos, _, _ := h.LoadSnapshot(); pos != old {
+		t.Fatalf("staging replaced the snapshot before Install: %v", pos)
+	}
+	if err := staged.Install(); err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	h, err = OpenHardState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if pos, data, err := h.LoadSnapshot(); err != nil || pos != (replstore.Position{Epoch: 2, LSN: 30}) || string(data) != "state at 30" {
+		t.Fatalf("after Install and a reopen: %v %q %v", pos, data, err)
 	}
 }
