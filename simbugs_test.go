@@ -14,7 +14,7 @@ import (
 // each planted bug. Counts with the disk-fault draws (simdisk_test.go):
 // bugAckEarly 3, bugPromoteStale 41, bugAcceptOldEpoch 172,
 // bugStaleLeaderReads 4116 (576 before those draws changed the stream),
-// bugApplyUncommitted 1, bugAckBeforeFlush 11.
+// bugApplyUncommitted 1, bugAckBeforeFlush 11, bugIgnoreIncarnation 131.
 const simPlantedBudget = 5000
 
 var simPlanted = []struct {
