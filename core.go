@@ -46,6 +46,12 @@ type coreConfig struct {
 	// newStateMachine rebuilds the state machine when a rollback removes
 	// applied entries (possible only under asynchronous commit).
 	newStateMachine func() StateMachine
+	// nextIncarnation proposes a new StorageIncarnation (the driver
+	// takes the larger of it and the stored one plus one): the wall
+	// clock in the runtime, so that a node that lost its whole disk
+	// still comes back with a larger one; virtual time in the
+	// simulator. nil: the stored one plus one.
+	nextIncarnation func() uint64
 	// bug is a planted bug (bugs.go); only tests set it.
 	bug plantedBug
 }
@@ -243,8 +249,12 @@ func (c *core) send(m Message) {
 	m.From = c.id
 	m.Epoch = c.epoch
 	m.Time = c.now
-	if m.Kind == MsgAppendResp || m.Kind == MsgSnapshotResp {
+	switch m.Kind {
+	case MsgAppendResp, MsgSnapshotResp:
 		m.MemberVersion = c.memberVersion
+		m.Incarnation = c.hard.incarnation // what a leader or coordinator may credit us with
+	case MsgFenceResp:
+		m.Incarnation = c.hard.incarnation
 	}
 	c.msgs = append(c.msgs, m)
 }

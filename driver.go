@@ -1,6 +1,7 @@
 package replstore
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -60,37 +61,147 @@ type driver struct {
 	skipped bool
 }
 
-// loadHard reads a node's hard state and snapshot from its store.
-func loadHard(store HardStateStore) (HardState, *hardState, error) {
-	hs, err := store.Load()
+// loadHard reads a node's hard state and snapshot from its store. A
+// snapshot that fails its checksum (ErrBadSnapshot) is not an error:
+// badSnap says so, and the node starts over (newDriver).
+func loadHard(store HardStateStore) (hs HardState, hard *hardState, badSnap error, err error) {
+	hs, err = store.Load()
 	if err != nil {
-		return HardState{}, nil, fmt.Errorf("%w: load hard state: %w", ErrStorage, err)
+		return HardState{}, nil, nil, fmt.Errorf("%w: load hard state: %w", ErrStorage, err)
 	}
-	hard := &hardState{epoch: hs.Epoch, topology: hs.Topology, topoVersion: hs.TopologyVersion, stable: store}
+	hard = &hardState{epoch: hs.Epoch, topology: hs.Topology, topoVersion: hs.TopologyVersion, stable: store,
+		incarnation: hs.StorageIncarnation, repairing: hs.Repairing}
 	pos, data, err := store.LoadSnapshot()
+	if errors.Is(err, ErrBadSnapshot) {
+		return hs, hard, err, nil
+	}
 	if err != nil {
-		return HardState{}, nil, fmt.Errorf("%w: load snapshot: %w", ErrStorage, err)
+		return HardState{}, nil, nil, fmt.Errorf("%w: load snapshot: %w", ErrStorage, err)
 	}
 	if data != nil {
 		hard.snap = &localSnapshot{pos: pos, data: data}
 	}
-	return hs, hard, nil
+	return hs, hard, nil, nil
+}
+
+// finishInstall completes a snapshot install that a crash interrupted:
+// the snapshot is stored before the log is reset to it, so a crash in
+// between leaves a snapshot the log does not continue from (the log ends
+// before it, or holds another entry there). The log is reset to the
+// snapshot, as the install would have done: the node has the new state,
+// never the new snapshot with the old log.
+func finishInstall(log LogStore, hard *hardState) error {
+	s := hard.snap
+	if s == nil || s.pos.LSN == 0 {
+		return nil
+	}
+	base := log.First() - 1
+	if base <= s.pos.LSN && s.pos.LSN <= log.Last().LSN {
+		if e, err := log.EpochAt(s.pos.LSN); err == nil && e == s.pos.Epoch {
+			return nil // the log continues from the snapshot
+		}
+	}
+	if err := log.Reset(s.pos); err != nil {
+		return fmt.Errorf("%w: finish installing the snapshot at %v (the log ends at %v): %w", ErrStorage, s.pos, log.Last(), err)
+	}
+	return nil
+}
+
+// dropBadSnapshot starts a node whose snapshot file is damaged over
+// from nothing: the log was compacted through the snapshot, so without
+// it the node cannot rebuild its state. Its log is emptied and its
+// snapshot removed (both durably) before it sends anything; it takes a
+// new StorageIncarnation and is Repairing (newIncarnation), and the
+// leader reseeds it like a follower that lost its disk.
+func dropBadSnapshot(log LogStore, store HardStateStore, bad error) error {
+	if err := log.Reset(Position{}); err != nil {
+		return fmt.Errorf("%w: empty the log after a damaged snapshot (%w): %w", ErrStorage, bad, err)
+	}
+	if err := store.SaveSnapshot(Position{}, nil); err != nil {
+		return fmt.Errorf("%w: replace the damaged snapshot (%w): %w", ErrStorage, bad, err)
+	}
+	return nil
 }
 
 // newDriver builds a node's core over its log, state machine and hard
 // state, as they survived its last run.
 func newDriver(id NodeID, cfg *coreConfig, log LogStore, sm StateMachine, store HardStateStore, host nodeHost) (*driver, error) {
-	hs, hard, err := loadHard(store)
+	hs, hard, badSnap, err := loadHard(store)
 	if err != nil {
 		return nil, fmt.Errorf("replstore: node %s: %w", id, err)
 	}
+
 	if last := log.Last(); last.Epoch > hard.epoch {
 		// The log holds entries of an epoch the hard state never heard of:
 		// only possible if the hard state was lost. Adopt it: the node then
 		// refuses nothing it accepted before.
 		hard.epoch = last.Epoch
 	}
-	return &driver{c: newCore(id, cfg, log, sm, hard), store: store, saved: hs, host: host}, nil
+	// The loss is stored (a new incarnation, Repairing) before anything
+	// is thrown away: a crash in between finds the snapshot still bad,
+	// or the node already marked.
+	old := hard.incarnation
+	damageFrom, damaged := LSN(0), false
+	if dr, ok := log.(DamageReporter); ok {
+		damageFrom, damaged = dr.Damage()
+	}
+	if err := newIncarnation(id, cfg, log, store, &hs, hard, badSnap != nil); err != nil {
+		return nil, err
+	}
+	if badSnap != nil {
+		if err := dropBadSnapshot(log, store, badSnap); err != nil {
+			return nil, fmt.Errorf("replstore: node %s: %w", id, err)
+		}
+	}
+	if err := finishInstall(log, hard); err != nil {
+		return nil, fmt.Errorf("replstore: node %s: %w", id, err)
+	}
+	c := newCore(id, cfg, log, sm, hard)
+	if damaged {
+		c.emit(Event{Kind: EventLog, LSN: damageFrom, Detail: fmt.Sprintf("the log lost synced entries from LSN %d (damaged, cut off at open): storage incarnation %d -> %d; repairing: out of fencing rounds until the leader has repaired this node",
+			damageFrom, old, hard.incarnation)})
+	}
+	if badSnap != nil {
+		c.emit(Event{Kind: EventSnapshotRejected, Detail: fmt.Sprintf("refused the node's own snapshot at start (%v): started empty, to be reseeded by the leader", badSnap)})
+	}
+	return &driver{c: c, store: store, saved: hs, host: host}, nil
+}
+
+// newIncarnation gives the node's storage a new StorageIncarnation, stored
+// before the node sends anything, when it starts from nothing (a new
+// node, or one whose disk was lost: nobody can tell them apart, and a
+// new incarnation is right for both) or its log reports that it lost
+// synced records (DamageReporter); a damaged log also marks the node
+// Repairing. A clean restart keeps the incarnation: the node holds all
+// it ever acknowledged.
+func newIncarnation(id NodeID, cfg *coreConfig, log LogStore, store HardStateStore, hs *HardState, hard *hardState, lost bool) error {
+	dr, _ := log.(DamageReporter)
+	var from LSN
+	damaged := false
+	if dr != nil {
+		from, damaged = dr.Damage()
+	}
+	if hard.incarnation != 0 && !damaged && !lost {
+		return nil
+	}
+	next := hard.incarnation + 1
+	if cfg.nextIncarnation != nil {
+		next = max(next, cfg.nextIncarnation())
+	}
+	hard.incarnation = next
+	hard.repairing = hard.repairing || damaged || lost
+	saved := HardState{Epoch: hard.epoch, Commit: hs.Commit, Snapshot: hard.snapPos(), Topology: hard.topology.clone(),
+		TopologyVersion: hard.topoVersion, StorageIncarnation: hard.incarnation, Repairing: hard.repairing}
+	if err := store.Save(saved); err != nil {
+		return fmt.Errorf("replstore: node %s: %w: store storage incarnation %d: %w", id, ErrStorage, next, err)
+	}
+	*hs = saved
+	if damaged {
+		if err := dr.ClearDamage(); err != nil {
+			return fmt.Errorf("replstore: node %s: %w: the log lost synced entries from LSN %d; recorded, but clearing the report failed: %w", id, ErrStorage, from, err)
+		}
+	}
+	return nil
 }
 
 // advance ends a batch of inputs (see the contract above).
@@ -138,10 +249,11 @@ func (d *driver) persist() {
 	}
 	h := c.hard
 	if h.epoch == d.saved.Epoch && h.topoVersion == d.saved.TopologyVersion && h.snapPos() == d.saved.Snapshot &&
-		h.topology.Leader == d.saved.Topology.Leader {
+		h.topology.Leader == d.saved.Topology.Leader && h.repairing == d.saved.Repairing {
 		return
 	}
-	hs := HardState{Epoch: h.epoch, Commit: c.commit, Snapshot: h.snapPos(), Topology: h.topology.clone(), TopologyVersion: h.topoVersion}
+	hs := HardState{Epoch: h.epoch, Commit: c.commit, Snapshot: h.snapPos(), Topology: h.topology.clone(), TopologyVersion: h.topoVersion,
+		StorageIncarnation: h.incarnation, Repairing: h.repairing}
 	if err := d.store.Save(hs); err != nil {
 		c.fail(fmt.Errorf("%w: store hard state (epoch %d): %w", ErrStorage, hs.Epoch, err))
 		return
@@ -156,6 +268,11 @@ type hardState struct {
 	topology    Topology
 	topoVersion uint64
 	snap        *localSnapshot // the state machine at the log's compaction point
+	// incarnation is the node's StorageIncarnation (fixed while it
+	// runs); repairing is HardState.Repairing (it only goes from true to
+	// false while the node runs).
+	incarnation uint64
+	repairing   bool
 	// stable stores snapshots (setSnapshot); nil in core tests, which
 	// keep them in memory only.
 	stable HardStateStore

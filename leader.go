@@ -1,7 +1,6 @@
 package replstore
 
 import (
-	"fmt"
 	"slices"
 )
 
@@ -83,7 +82,7 @@ func (c *core) appendProposals() {
 		c.pending[i].Time = c.now
 	}
 	if err := c.log.Append(c.pending); err != nil {
-		c.fail(fmt.Errorf("append: %w", err))
+		c.fail(storageErr("append", err))
 		return
 	}
 	c.unsynced = true // the driver syncs before anything is sent
@@ -138,7 +137,7 @@ func (c *core) sendTo(p *progress, ents []Entry) {
 	// a wake-up per batch for acknowledgements that decide nothing.
 	wantAck := p.sync || p.probing || len(ents) == 0 || p.askedAt != c.tick
 	m := Message{Kind: MsgAppend, To: p.id, Prev: Position{Epoch: c.epochAt(prev), LSN: prev},
-		Entries: ents, Commit: c.safe, WantAck: wantAck, ReadSeq: c.readSent, MemberVersion: p.memberVersion}
+		Entries: ents, Commit: c.safe, WantAck: wantAck, ReadSeq: c.readSent, MemberVersion: p.memberVersion, Incarnation: p.incarnation}
 	if p.adsSent != c.adsTick || len(ents) == 0 {
 		// Once per tick, and on every heartbeat: every replica's state.
 		m.Replicas = c.advertise()
@@ -173,6 +172,9 @@ func (c *core) handleAppendResp(m Message) {
 		c.logf("answer from %s for membership version %d, not %d: ignored", m.From, m.MemberVersion, p.memberVersion)
 		return
 	}
+	if !c.checkIncarnation(p, m) {
+		return
+	}
 	wasLive := p.live(c.tick, c.cfg.timeoutTicks)
 	p.lastHeard = c.tick
 	if m.Kind == MsgSnapshotResp {
@@ -204,6 +206,33 @@ func (c *core) handleAppendResp(m Message) {
 	}
 	c.maybeCommit()
 	c.sendAppends(p, false)
+}
+
+// checkIncarnation compares the storage incarnation an answer carries
+// with the one the leader knows for p. An answer from an older one (sent
+// before the follower lost data, and delayed) is dropped: it may claim
+// entries the follower no longer holds. A newer one means the follower
+// lost data it may have acknowledged: its progress starts again from
+// what it now reports, so the commit rule never counts the lost entries
+// (the follower is repaired like any follower that is behind).
+func (c *core) checkIncarnation(p *progress, m Message) bool {
+	switch {
+	case m.Incarnation < p.incarnation:
+		return false
+	case m.Incarnation > p.incarnation:
+		if p.incarnation != 0 && c.cfg.bug == bugIgnoreIncarnation {
+			p.incarnation = m.Incarnation
+			return true
+		}
+		if p.incarnation != 0 {
+			c.logf("follower %s has a new storage incarnation (%d, was %d): it lost data; its progress starts again from %v",
+				p.id, m.Incarnation, p.incarnation, m.Last)
+			p.resetForIncarnation(m.Incarnation, m.Last)
+			return true
+		}
+		p.incarnation = m.Incarnation
+	}
+	return true
 }
 
 // backUp handles a log-matching rejection: resend from hint+1, one batch

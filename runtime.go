@@ -1,7 +1,6 @@
 package replstore
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -386,11 +385,18 @@ func (n *node) startSnapshot(job *snapshotJob) {
 	n.snapshots.Add(1)
 	go func() {
 		defer n.snapshots.Done()
-		var buf bytes.Buffer
-		err := job.write(&buf)
-		n.mbox.call(func() { n.core.snapshotTaken(job, buf.Bytes(), err) })
+		data, err := job.run() // encoded and, on a durable store, written and synced aside
+		if !n.mbox.call(func() { n.core.snapshotTaken(job, data, err) }) {
+			job.discard() // the node stopped: a crash would lose it the same way
+		}
 	}()
 }
+
+// wallClockIncarnation proposes a StorageIncarnation from the wall
+// clock, in nanoseconds: a node that lost its whole disk (and with it
+// the incarnation it had) still comes back with a larger one, unless the
+// clock went back by more than the time since that one was drawn.
+func wallClockIncarnation() uint64 { return uint64(max(time.Now().UnixNano(), 1)) }
 
 // do runs f on the node's goroutine and waits for it, for ctx or for the
 // node to stop. If ctx ends first, f may still run later.

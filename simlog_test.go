@@ -16,9 +16,19 @@ type simLog struct {
 	// the highest LSN the node has told a leader it holds Durable (what
 	// a rollback removed no longer counts).
 	synced, durableSaid LSN
+	// damage is the first LSN a flipped byte cost the log, reported as
+	// a DamageReporter until the node records it (0: none).
+	damage LSN
+	// powerCut, when set, makes the next Sync with records to sync fail
+	// as a power cut that keeps powerCut-1 of them (simdisk_test.go);
+	// tornKeep is how many that one keeps.
+	powerCut, tornKeep int
 }
 
-var _ LogStore = (*simLog)(nil)
+var (
+	_ LogStore       = (*simLog)(nil)
+	_ DamageReporter = (*simLog)(nil)
+)
 
 func newSimLog() *simLog { return &simLog{MemLog: NewMemLog()} }
 
@@ -35,6 +45,12 @@ func (l *simLog) Append(entries []Entry) error {
 
 // Sync implements LogStore: everything appended is on disk.
 func (l *simLog) Sync() error {
+	if l.powerCut > 0 && l.synced < l.Last().LSN {
+		unsynced := int(l.Last().LSN - max(l.synced, l.First()-1))
+		l.tornKeep = (l.powerCut - 1) % (unsynced + 1)
+		l.powerCut = 0
+		return errSimPowerCut
+	}
 	l.synced = l.Last().LSN
 	return nil
 }

@@ -1207,3 +1207,26 @@ func TestSimRegressionOpenAsyncFollowerCreditedWithRolledBackLog(t *testing.T) {
 			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
 		}})
 }
+
+// TestSimRegressionOnlyOldLeaderAnswersUnderLocal: under AckLevel Local, a
+// follower damaged by a flipped byte (it answers no fencing round until a
+// leader repairs it), the other one removed, and the leader crashed and
+// restarted: the old leader answered every round, but the decider never
+// considered it (only followers were candidates unless the leader had
+// none), so no node ever led again and the damaged follower was never
+// repaired. Found when the membership and disk-fault draws first ran
+// together. The old leader holds every write it acknowledged; under
+// asynchronous commit it now leads again when no follower answers.
+func TestSimRegressionOnlyOldLeaderAnswersUnderLocal(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 2, SyncCount: 2, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0,
+		ManualFailover: false, TickRates: []int(nil)},
+		Ops: []simOp{
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simCorrupt, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simRemoveFollower, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simCorrupt, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+		}})
+}

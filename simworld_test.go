@@ -1,6 +1,7 @@
 package replstore
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -48,8 +49,13 @@ type simWorld struct {
 	chk   simChecker
 	trace simTrace
 	stats simStats
-	step  int   // schedule step being run; -1 in the liveness phase
-	fail  error // first violation: the run stops there
+	// damagedNode is the replica a flipped byte damaged, if any: at most
+	// one per schedule (simdisk_test.go).
+	damagedNode *simNode
+	mustRefuse  Epoch // the damaged replica was promoted to it on a stale answer
+
+	step int   // schedule step being run; -1 in the liveness phase
+	fail error // first violation: the run stops there
 }
 
 // simNode is one node: its log and hard state survive a crash (the
@@ -67,6 +73,11 @@ type simNode struct {
 	// incarnation counts restarts: a snapshot job of an earlier one is
 	// lost, as its goroutine's result is after a crash.
 	incarnation int
+	// tornKeep, when set, makes the next crash tear the last write after
+	// tornKeep-1 unsynced records (simdisk_test.go); repairSeen: the
+	// damaged replica was seen repaired.
+	tornKeep   int
+	repairSeen bool
 
 	waiting  []simWaiter // proposed writes in LSN order (node.waiting)
 	reads    []simWaiter // leader reads waiting for their round
@@ -116,6 +127,9 @@ func newSimWorld(s simSchedule, bug plantedBug) *simWorld {
 	w.cfg = cfg.withDefaults()
 	w.cc = newCoreConfig(w.cfg)
 	w.cc.asyncSnapshots = true // as the runtime does (Cluster)
+	// Storage incarnations from virtual time, as the runtime's come from
+	// the wall clock.
+	w.cc.nextIncarnation = func() uint64 { return uint64(w.now) + 1 }
 	w.cc.bug = bug
 	w.net = newSimNet(p, ids, simSpareIDs)
 	w.net.trace = &w.trace
@@ -321,11 +335,21 @@ func (h simHost) answer() {
 func (w *simWorld) afterStep(n *simNode) {
 	c := n.core
 	n.drv.advance()
+	if c.fatal != nil && errors.Is(c.fatal, errSimPowerCut) {
+		w.powerCut(n) // nothing of the batch was sent
+		return
+	}
 	if c.fatal != nil {
 		w.violate("%v%s", c.fatal, w.followerPastLeaderNote(c))
 	}
 	w.checkNode(n)
 	w.checkCluster()
+	if n == w.damagedNode {
+		w.checkDamaged()
+	}
+	if w.damagedNode != nil && c.role == roleLeader {
+		w.checkDamagedCredit(n)
+	}
 }
 
 // coordFlush is coordNode.flush: send, report, answer requests.
@@ -406,7 +430,13 @@ func (w *simWorld) crash(n *simNode) {
 	// The disk keeps what was synced; what a node acknowledged as
 	// Durable must be in it.
 	if said := n.log.durableSaid; true {
-		if from := n.log.crash(); from != 0 && from <= said {
+		crash := n.log.crash
+		n.log.powerCut = 0
+		if keep := n.tornKeep; keep > 0 {
+			n.tornKeep = 0
+			crash = func() LSN { return n.log.tornCrash(keep - 1) }
+		}
+		if from := crash(); from != 0 && from <= said {
 			w.violate("%s acknowledged LSN %d as Durable, but the crash lost LSNs from %d: it answered before the flush that covers them", n.id, said, from)
 		}
 	}

@@ -54,10 +54,10 @@ func (l *Log) syncRound() {
 	}
 	err := l.fsync(t.f)
 	if err != nil {
-		err = fmt.Errorf("%w: sync %s: %v", errStorage, t.path, err)
+		err = fmt.Errorf("%w: sync %s: %w", errStorage, t.path, err)
 	} else if dirty {
 		if err = syncDir(l.dir); err != nil {
-			err = fmt.Errorf("%w: sync %s: %v", errStorage, l.dir, err)
+			err = fmt.Errorf("%w: sync %s: %w", errStorage, l.dir, err)
 		}
 	}
 
@@ -84,11 +84,11 @@ func (l *Log) syncAllLocked() error {
 	}
 	t := l.tail()
 	if err := l.fsync(t.f); err != nil {
-		return l.fail(fmt.Errorf("%w: sync %s: %v", errStorage, t.path, err))
+		return l.fail(fmt.Errorf("%w: sync %s: %w", errStorage, t.path, err))
 	}
 	if l.dirDirty {
 		if err := syncDir(l.dir); err != nil {
-			return l.fail(fmt.Errorf("%w: sync %s: %v", errStorage, l.dir, err))
+			return l.fail(fmt.Errorf("%w: sync %s: %w", errStorage, l.dir, err))
 		}
 		l.dirDirty = false
 	}
