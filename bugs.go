@@ -27,4 +27,7 @@ const (
 	// bugAckBeforeFlush: a follower acknowledges entries as Durable
 	// before the flush that covers them (it syncs a batch later).
 	bugAckBeforeFlush
+	// bugLeaderCountsUnflushed: the leader counts itself toward commit
+	// for entries it has appended but whose flush has not completed.
+	bugLeaderCountsUnflushed
 )

@@ -95,6 +95,21 @@ type LogStore interface {
 	Size() (entries int, bytes int64)
 }
 
+// ConcurrentSyncLog is a LogStore whose Sync may run on another goroutine
+// while its owner calls Append, Entries, EpochAt, First, Last and Size,
+// and concurrently with another Sync; TruncateAfter, CompactThrough,
+// Reset and Close wait for a Sync in progress. Sync still makes durable
+// everything appended before it was called. A leader flushes such a log
+// off its node's goroutine: it streams a batch to its followers while
+// its own flush runs, and counts itself toward commit only once the
+// flush is done. Other logs are synced inline, before the batch's
+// messages leave. Package wal's Log is one.
+type ConcurrentSyncLog interface {
+	LogStore
+	// ConcurrentSync marks the implementation; it is never called.
+	ConcurrentSync()
+}
+
 // MemLog is the in-memory LogStore. Entries live in fixed-size chunks, so
 // appending never copies the log and an old chunk is never written again
 // once a slice of it was handed out (truncation copies the chunk it cuts).

@@ -27,6 +27,7 @@ var simPlanted = []struct {
 	{bugStaleLeaderReads, "bugStaleLeaderReads (a deposed leader serves Leader reads)"},
 	{bugApplyUncommitted, "bugApplyUncommitted (apply an entry before it is committed)"},
 	{bugAckBeforeFlush, "bugAckBeforeFlush (acknowledge Durable before the flush that covers it)"},
+	{bugLeaderCountsUnflushed, "bugLeaderCountsUnflushed (the leader counts itself toward commit before its flush completes)"},
 }
 
 // findPlanted runs schedules seed 0, 1, ... with bug planted until one
