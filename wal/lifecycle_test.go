@@ -252,7 +252,7 @@ func TestCutsWaitForSync(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			l := mustOpen(t, dir, Options{})
+			l := mustOpen(t, dir, Options{NoPreallocate: true})
 			if err := l.Append(entries(1, 10, 1, 64)); err != nil {
 				t.Fatal(err)
 			}
@@ -298,7 +298,7 @@ func TestCutsWaitForSync(t *testing.T) {
 			}
 			check("after "+tc.name, l)
 			l.crash()
-			l = mustOpen(t, dir, Options{})
+			l = mustOpen(t, dir, Options{NoPreallocate: true})
 			defer l.Close()
 			check("after a crash and reopen", l)
 		})
