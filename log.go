@@ -57,7 +57,9 @@ type Entry struct {
 }
 
 // LogStore keeps one node's log. Implementations need not be safe for
-// concurrent use: only the node that owns a LogStore calls it. Slices it
+// concurrent use: only the node that owns a LogStore calls it, from one
+// goroutine (except a ConcurrentSyncLog's Sync, which a leader runs on
+// another). Slices it
 // returns may alias its memory and must not be modified by the caller; a
 // later TruncateAfter or CompactThrough must not change what an earlier
 // Entries call returned (the in-memory store copies instead of reusing).
