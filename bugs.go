@@ -31,4 +31,7 @@ const (
 	// incarnation without resetting its progress, crediting a replica
 	// that lost data with what it acknowledged before.
 	bugIgnoreIncarnation
+	// bugLeaderCountsUnflushed: the leader counts itself toward commit
+	// for entries it has appended but whose flush has not completed.
+	bugLeaderCountsUnflushed
 )

@@ -118,13 +118,19 @@ type core struct {
 	// appliedTime is the leader's clock stamped on the entry at applied.
 	appliedTime int64
 	// unsynced: the log was appended to since the driver last synced it
-	// (driver.persist syncs it before any message leaves). synced is the
-	// highest LSN known synced: the leader counts itself toward commit
-	// only up to it.
+	// or started a flush of it (driver.persist syncs it before any
+	// message leaves, or a leader flushes it after: asyncFlush). synced
+	// is the highest LSN known synced: the leader counts itself toward
+	// commit only up to it. Invariant: synced <= last.LSN.
 	unsynced bool
 	synced   LSN
-	now      int64  // the driver's clock at the last input (Unix ns)
-	tick     uint64 // logical time: ticks seen
+	// cuts counts the log's truncations and resets (rollBack,
+	// installSnapshot): a flush begun before one covers only what the
+	// cut left, which the cut itself made synced.
+	cuts uint64
+
+	now  int64  // the driver's clock at the last input (Unix ns)
+	tick uint64 // logical time: ticks seen
 
 	leaderState
 	followerState
@@ -244,6 +250,20 @@ func (c *core) logSynced() {
 	}
 }
 
+// logFlushed tells the core that a flush begun when the log ended at
+// f.through finished (asyncFlush): a leader may now count those entries
+// toward commit. A flush that a truncation or a reset overtook says
+// nothing about the entries appended after the cut.
+func (c *core) logFlushed(f flushJob) {
+	if f.cuts != c.cuts || f.through <= c.synced {
+		return
+	}
+	c.synced = min(f.through, c.last.LSN)
+	if c.role == roleLeader {
+		c.maybeCommit()
+	}
+}
+
 // send queues a message.
 func (c *core) send(m Message) {
 	m.From = c.id
@@ -316,6 +336,9 @@ func (c *core) checkInvariants() error {
 	}
 	if c.last != c.log.Last() {
 		return fmt.Errorf("node %s: cached last %v, log says %v", c.id, c.last, c.log.Last())
+	}
+	if c.synced > c.last.LSN {
+		return fmt.Errorf("node %s: synced %d past last %d", c.id, c.synced, c.last.LSN)
 	}
 	if c.role == roleLeader {
 		if c.commit > c.last.LSN {

@@ -13,17 +13,29 @@ import (
 //
 //  1. flush: the leader appends the batch's proposals (and streams them),
 //     a follower prepares its one acknowledgement;
-//  2. persist: sync the log if the batch appended to it, then store the
-//     hard state if it changed (epoch, topology; the commit hint rides
+//  2. persist: sync the log if it holds entries not yet synced (unless
+//     the leader flushes off its turn, below), then store the hard
+//     state if it changed (epoch, topology; the commit hint rides
 //     along). A message that depends on either (a Durable acknowledgement,
 //     a fence reply carrying a promised epoch, a new leader's first
 //     append) is queued in the core and leaves only in step 3, after both
 //     are stored. If storing fails the node stops: nothing is sent.
-//  3. send the messages;
+//  3. send the messages; then, on a leader whose log can be synced off
+//     its turn (asyncFlush), start a flush of what it appended if none is
+//     running: the batch's appends are on their way to the followers
+//     while the leader's own disk flushes. The flush's completion comes
+//     back as an input (driver.flushed, in a later batch), and only then
+//     does the leader count those entries as its own toward commit. One
+//     flush runs at a time; the next covers everything appended while
+//     it ran (group commit);
 //  4. apply what is committed (a follower applies after it answered, so
 //     its acknowledgement never waits for its state machine);
 //  5. hand out a snapshot job, report events, answer the writes up to the
 //     applied LSN and the confirmed leader reads.
+//
+// A follower always syncs inline (step 2): its acknowledgement, which
+// says Durable, must not leave before the flush that covers it. That
+// includes entries it appended as a leader whose flush is still running.
 //
 // The runtime (runtime.go), the simulator (sim*_test.go) and the core
 // tests (core_test.go) all run their nodes through driver.advance; each
@@ -48,6 +60,17 @@ type nodeHost interface {
 	// results in core.errs) and the leader reads in core.readsReady, and
 	// fails the rest if the node no longer leads.
 	answer()
+	// startFlush syncs the log off the node's turn (only a driver with
+	// asyncFlush calls it) and hands the result back with
+	// driver.flushed, as an input of a later batch.
+	startFlush(f flushJob)
+}
+
+// flushJob is one flush of a leader's log, begun when the log ended at
+// through, after cuts truncations or resets of it (core.cuts).
+type flushJob struct {
+	through LSN
+	cuts    uint64
 }
 
 // driver runs one node's core: it owns the core and the node's hard
@@ -59,6 +82,13 @@ type driver struct {
 	host  nodeHost
 	// skipped: bugAckBeforeFlush left this batch's appends unsynced.
 	skipped bool
+	// asyncFlush: as leader, sync the log off the node's turn (startFlush)
+	// after the batch's messages leave; the log allows Sync to run
+	// concurrently with the owner's appends (ConcurrentSyncLog). Without
+	// it the leader syncs inline, as a follower always does.
+	asyncFlush bool
+	// flushing: a flush started by startFlush has not come back yet.
+	flushing bool
 }
 
 // loadHard reads a node's hard state and snapshot from its store. A
@@ -219,6 +249,7 @@ func (d *driver) advance() {
 		clear(c.msgs)
 		c.msgs = c.msgs[:0]
 	}
+	d.maybeStartFlush()
 	c.applyDeferred()
 	if job := c.snapJob; job != nil {
 		c.snapJob = nil
@@ -236,9 +267,13 @@ func (d *driver) advance() {
 // state if it changed.
 func (d *driver) persist() {
 	c := d.c
-	if c.unsynced && c.cfg.bug == bugAckBeforeFlush && c.role == roleFollower && !d.skipped {
+	switch {
+	case !c.unsynced && c.synced >= c.last.LSN:
+	case d.asyncFlush && c.role == roleLeader:
+		// maybeStartFlush flushes it once the messages are sent.
+	case c.cfg.bug == bugAckBeforeFlush && c.role == roleFollower && !d.skipped:
 		d.skipped = true // the planted bug: answer first, flush next batch
-	} else if c.unsynced {
+	default:
 		d.skipped = false
 		c.unsynced = false
 		if err := c.log.Sync(); err != nil {
@@ -259,6 +294,30 @@ func (d *driver) persist() {
 		return
 	}
 	d.saved = hs
+}
+
+// maybeStartFlush starts a flush of a leader's log (asyncFlush) if it
+// holds entries not yet synced and no flush is running.
+func (d *driver) maybeStartFlush() {
+	c := d.c
+	if !d.asyncFlush || d.flushing || c.role != roleLeader || c.fatal != nil || !c.unsynced && c.synced >= c.last.LSN {
+		return
+	}
+	d.flushing = true
+	c.unsynced = false
+	d.host.startFlush(flushJob{through: c.last.LSN, cuts: c.cuts})
+}
+
+// flushed is the input a flush's completion brings back: the log is
+// durable through f.through unless it was cut since the flush began
+// (then the next flush decides). A failed flush stops the node.
+func (d *driver) flushed(f flushJob, err error) {
+	d.flushing = false
+	if err != nil {
+		d.c.fail(fmt.Errorf("%w: sync the log: %w", ErrStorage, err))
+		return
+	}
+	d.c.logFlushed(f)
 }
 
 // hardState is the core's copy of what its HardStateStore keeps: the

@@ -337,8 +337,12 @@ func (c *core) quorum(level AckLevel) LSN {
 	if c.cfg.bug == bugAckEarly {
 		return c.last.LSN
 	}
+	self := c.synced // the leader holds what it has synced
+	if c.cfg.bug == bugLeaderCountsUnflushed {
+		self = c.last.LSN
+	}
 	if level == Local {
-		return c.synced // the leader holds what it has synced
+		return self
 	}
 	c.acks = c.acks[:0]
 	for _, p := range c.followers {
@@ -346,7 +350,7 @@ func (c *core) quorum(level AckLevel) LSN {
 			c.acks = append(c.acks, p.ack(level))
 		}
 	}
-	return min(quorumLSN(c.acks, c.cfg.syncCount), c.synced)
+	return min(quorumLSN(c.acks, c.cfg.syncCount), self)
 }
 
 // leaderTick sends heartbeats, re-forms the sync set and applies the

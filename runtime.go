@@ -70,6 +70,7 @@ type node struct {
 	adsPub     atomic.Pointer[[]ReplicaState] // core.ads as of the last batch
 	pub        published
 	snapshots  sync.WaitGroup // snapshot jobs running
+	flushes    sync.WaitGroup // the leader's log flush running (at most one)
 	stopping   error          // set on the node's goroutine: stop with this error
 	tickFn     func()         // queued on every tick
 	conds      []cond         // waitUntil conditions not yet met
@@ -119,6 +120,7 @@ func newNode(id NodeID, env nodeEnv, log LogStore, hard HardStateStore) (*node, 
 		return nil, err
 	}
 	n.drv, n.core = drv, drv.c
+	_, drv.asyncFlush = log.(ConcurrentSyncLog)
 	n.sm.Store(&smBox{sm})
 	n.tickFn = func() { n.core.onTick(time.Now().UnixNano()) }
 	return n, nil
@@ -376,6 +378,21 @@ func (n *node) shutdown(err error) {
 		}
 	}
 	n.snapshots.Wait()
+	n.flushes.Wait()
+}
+
+// startFlush implements nodeHost: it syncs the log on a goroutine of its
+// own (the log is a ConcurrentSyncLog) and hands the result back through
+// the mailbox, dropped if the node has stopped by then (a crash loses
+// it; the log keeps whatever the sync made durable).
+func (n *node) startFlush(f flushJob) {
+	n.flushes.Add(1)
+	log := n.core.log
+	go func() {
+		defer n.flushes.Done()
+		err := log.Sync()
+		n.mbox.call(func() { n.drv.flushed(f, err) })
+	}()
 }
 
 // startSnapshot writes a snapshot job on its own goroutine and hands the

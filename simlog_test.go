@@ -23,6 +23,11 @@ type simLog struct {
 	// as a power cut that keeps powerCut-1 of them (simdisk_test.go);
 	// tornKeep is how many that one keeps.
 	powerCut, tornKeep int
+	// countedSelf is the highest LSN the node, leading, counted itself as
+	// holding toward commit (what a rollback removed no longer counts).
+	countedSelf LSN
+	// flushing is the leader's flush in progress (simflush_test.go).
+	flushing *simFlushJob
 }
 
 var (
@@ -58,6 +63,7 @@ func (l *simLog) Sync() error {
 // crash loses what was appended and never synced, as a power cut does;
 // it returns the first LSN lost (0 if none).
 func (l *simLog) crash() LSN {
+	l.flushing = nil // a flush in progress is lost with the node
 	if l.synced >= l.Last().LSN {
 		return 0
 	}
@@ -73,7 +79,10 @@ func (l *simLog) TruncateAfter(lsn LSN) error {
 	if err := l.MemLog.TruncateAfter(lsn); err != nil {
 		return err
 	}
-	l.synced, l.durableSaid = min(l.synced, lsn), min(l.durableSaid, lsn)
+	l.synced, l.durableSaid, l.countedSelf = min(l.synced, lsn), min(l.durableSaid, lsn), min(l.countedSelf, lsn)
+	if l.flushing != nil {
+		l.flushing.through = min(l.flushing.through, lsn)
+	}
 	if int(lsn) < len(l.shadow) {
 		clear(l.shadow[lsn:])
 		l.shadow = l.shadow[:lsn]
@@ -86,7 +95,10 @@ func (l *simLog) Reset(base Position) error {
 	if err := l.MemLog.Reset(base); err != nil {
 		return err
 	}
-	l.synced, l.durableSaid = base.LSN, base.LSN
+	l.synced, l.durableSaid, l.countedSelf = base.LSN, base.LSN, min(l.countedSelf, base.LSN)
+	if l.flushing != nil {
+		l.flushing.through = min(l.flushing.through, base.LSN)
+	}
 	l.shadow = make([]Entry, base.LSN)
 	if base.LSN > 0 {
 		l.shadow[base.LSN-1] = Entry{Pos: base}

@@ -27,6 +27,7 @@ const (
 	traceSnapshot
 	traceTopology
 	traceMember // a membership call, or a node added or removed
+	traceFlush
 )
 
 // simTraceRec is one thing that happened. Its fields mean what its kind
@@ -153,6 +154,8 @@ func (r simTraceRec) String() string {
 		return s + fmt.Sprintf("%s -> %s %s epoch %d %s", r.peer, r.node, MsgKind(r.a), r.b, map[simTraceKind]string{traceDrop: "DROPPED", traceCut: "CUT by the partition"}[r.what])
 	case traceSnapshot:
 		return s + fmt.Sprintf("snapshot job of %s at %d:%d done, %d bytes", r.node, r.a, r.b, r.c)
+	case traceFlush:
+		return s + fmt.Sprintf("flush of %s begun at LSN %d done: on disk through %d", r.node, r.a, r.b)
 	case traceTopology:
 		return s + "coordinator records topology (version, leader, sync, async) " + r.text
 	case traceMember:

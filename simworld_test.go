@@ -28,6 +28,7 @@ type simWorld struct {
 	coordNamed map[NodeID]bool // the nodes the coordinator's topology named when last checked
 	coord      *coordCore
 	net        *simNet
+	disk       simDisk // how long leaders' flushes take (simflush_test.go)
 
 	now      int64 // virtual µs
 	nextTick int64 // the next instant any clock ticks
@@ -93,6 +94,8 @@ type simInput struct {
 	call int // index in calls; -1 for a message, a snapshot or a control call
 	snap *simSnapJob
 	ctl  func(*core) // a control call on the node's turn (Cluster.do)
+
+	flush *simFlushJob // a leader's flush completing (simflush_test.go)
 }
 
 // simWaiter ties a proposed write (by LSN) or a leader read (by read id)
@@ -133,6 +136,7 @@ func newSimWorld(s simSchedule, bug plantedBug) *simWorld {
 	w.cc.bug = bug
 	w.net = newSimNet(p, ids, simSpareIDs)
 	w.net.trace = &w.trace
+	w.disk = newSimDisk(p)
 	w.chk.init()
 	w.sessions[simSessions-1].sessionless = true
 	for _, id := range ids {
@@ -225,6 +229,11 @@ func (w *simWorld) deliver(at int64) {
 				k++
 			case f.snap != nil:
 				batch = append(batch, simInput{call: -1, snap: f.snap})
+			case f.flush != nil:
+				if n := w.lookup(to); n != nil {
+					w.diskFlushed(n, f.flush) // a forgotten node's flush was lost with it
+				}
+				batch = append(batch, simInput{call: -1, flush: f.flush})
 			default:
 				batch = append(batch, simInput{msg: f.msg, call: -1})
 				w.trace.msg(w.now, f.msg)
@@ -279,6 +288,8 @@ func (w *simWorld) runBatch(n *simNode, batch []simInput) {
 			in.ctl(c)
 		case in.snap != nil:
 			w.snapshotDone(n, in.snap)
+		case in.flush != nil:
+			w.flushDone(n, in.flush)
 		case in.call < 0:
 			c.step(in.msg, c.now)
 		case w.calls[in.call].isRead():
@@ -299,6 +310,7 @@ func (w *simWorld) startNode(n *simNode) {
 	if err != nil {
 		panic(fmt.Sprintf("simulation: start %s: %v", n.id, err))
 	}
+	drv.asyncFlush = true // as the runtime does over a disk (package wal)
 	n.drv, n.core = drv, drv.c
 }
 
@@ -339,6 +351,7 @@ func (w *simWorld) afterStep(n *simNode) {
 		w.powerCut(n) // nothing of the batch was sent
 		return
 	}
+	n.noteCounted()
 	if c.fatal != nil {
 		w.violate("%v%s", c.fatal, w.followerPastLeaderNote(c))
 	}
@@ -428,16 +441,21 @@ func (w *simWorld) crash(n *simNode) {
 	n.waiting, n.reads, n.inbox, n.paused = nil, nil, nil, false
 	n.core, n.drv = nil, nil
 	// The disk keeps what was synced; what a node acknowledged as
-	// Durable must be in it.
-	if said := n.log.durableSaid; true {
+	// Durable, and what it counted itself as holding toward commit while
+	// it led, must be in it.
+	if said, counted := n.log.durableSaid, n.log.countedSelf; true {
 		crash := n.log.crash
 		n.log.powerCut = 0
 		if keep := n.tornKeep; keep > 0 {
 			n.tornKeep = 0
 			crash = func() LSN { return n.log.tornCrash(keep - 1) }
 		}
-		if from := crash(); from != 0 && from <= said {
+		from := crash()
+		switch {
+		case from != 0 && from <= said:
 			w.violate("%s acknowledged LSN %d as Durable, but the crash lost LSNs from %d: it answered before the flush that covers them", n.id, said, from)
+		case from != 0 && from <= counted:
+			w.violate("%s, leading, counted itself toward commit through LSN %d, but the crash lost LSNs from %d: it counted itself before the flush that covers them", n.id, counted, from)
 		}
 	}
 	if w.step >= 0 {

@@ -225,6 +225,7 @@ func (c *core) installSnapshot(from NodeID, s *SnapshotChunk) {
 	}
 	c.sm = sm
 	c.last, c.synced = s.Pos, s.Pos.LSN
+	c.cuts++
 	c.commit, c.applied, c.matched = s.Pos.LSN, s.Pos.LSN, s.Pos.LSN
 	c.leaderLast = max(c.leaderLast, s.Pos.LSN)
 	c.appliedTime = 0

@@ -69,14 +69,17 @@ type Log struct {
 	stats  Stats
 
 	// Test hooks: fsync is fdatasync, beforeFsync (if set) runs in a sync
-	// round just before its fdatasync, without mu.
+	// round just before its fdatasync, without mu; idleWait (if set) runs,
+	// with mu, when an operation is about to wait for a running round.
 	fsync       func(*os.File) error
 	beforeFsync func()
+	idleWait    func()
 }
 
 var (
-	_ replstore.LogStore       = (*Log)(nil)
-	_ replstore.DamageReporter = (*Log)(nil)
+	_ replstore.LogStore          = (*Log)(nil)
+	_ replstore.DamageReporter    = (*Log)(nil)
+	_ replstore.ConcurrentSyncLog = (*Log)(nil)
 )
 
 // Recovery reports what Open cut off a torn tail of the last segment.
@@ -306,6 +309,9 @@ func (l *Log) fail(err error) error {
 
 // waitIdle waits until no sync round is running. mu must be held.
 func (l *Log) waitIdle() {
+	if l.syncing && l.idleWait != nil {
+		l.idleWait()
+	}
 	for l.syncing {
 		l.cond.Wait()
 	}

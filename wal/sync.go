@@ -37,6 +37,12 @@ func (l *Log) Sync() error {
 	return nil
 }
 
+// ConcurrentSync marks Log as a replstore.ConcurrentSyncLog: Sync is safe
+// concurrently with Append and the reads, and TruncateAfter,
+// CompactThrough, Reset and Close wait for a sync round in progress, so
+// a leader may flush its log off its node's goroutine.
+func (l *Log) ConcurrentSync() {}
+
 // syncRound writes the buffer under mu, then fdatasyncs without it. mu
 // must be held and no round running; it is held again on return.
 func (l *Log) syncRound() {
