@@ -100,6 +100,9 @@ type core struct {
 	log  LogStore
 	sm   StateMachine
 	hard *hardState
+	// trackGen is the last Message.MemberVersion this leader gave a
+	// follower's progress (trackVersion).
+	trackGen uint64
 
 	role   role
 	epoch  Epoch  // highest epoch seen; == hard.epoch; only grows

@@ -43,10 +43,12 @@ func (c *core) becomeLeader(epoch Epoch, now int64, topo Topology) {
 	for _, id := range topo.Async {
 		c.followers = append(c.followers, &progress{id: id, priority: -1})
 	}
+	c.trackGen = 0
+	version := c.trackVersion()
 	for _, p := range c.followers {
 		p.next = c.last.LSN + 1
 		p.lastHeard = c.tick
-		p.memberVersion = c.topoVersion
+		p.memberVersion = version
 	}
 	c.safe = c.commit
 	c.ads = nil // a follower's copy of the old leader's view
@@ -279,9 +281,25 @@ func (c *core) compareCompacted(p *progress, at Position) {
 	if !p.reseed {
 		c.logf("follower %s holds a snapshot at %v that our log does not: reseeding it", p.id, at)
 		p.forgetSnapshot() // send it whole, marked, even if it took ours as held before
+		// It will throw away entries it acknowledged: answers it sent
+		// before it installs our snapshot must not count again after
+		// (they would credit it with a log it no longer holds). The
+		// snapshot carries a new version; answers to older messages carry
+		// the old one and are ignored.
+		p.memberVersion = c.trackVersion()
 	}
 	p.reseed = true
 	c.sendAppends(p, true) // sendSnapshot takes a snapshot if it has none
+}
+
+// trackVersion returns a new Message.MemberVersion for a follower's
+// progress: at least the topology version (a follower added under it) and
+// larger than any this leader gave before, so that an answer to messages
+// of an earlier tracking of the same ID (removed and added again, or
+// reseeded since) never matches a later one.
+func (c *core) trackVersion() uint64 {
+	c.trackGen = max(c.trackGen+1, c.topoVersion)
+	return c.trackGen
 }
 
 func (c *core) progressOf(id NodeID) *progress {

@@ -8,9 +8,10 @@ package replstore
 // leader's (asynchronous commit; see compareCompacted).
 type progress struct {
 	id NodeID
-	// memberVersion is the topology version at which this leader began
-	// tracking the follower (Message.MemberVersion); fixed for the
-	// progress's life.
+	// memberVersion names this leader's tracking of the follower
+	// (Message.MemberVersion, core.trackVersion): new when the leader
+	// begins tracking it and when it starts reseeding it; answers to
+	// messages of an earlier one are ignored.
 	memberVersion uint64
 	adsSent       uint64 // tick whose advertisement (core.ads) it was last sent
 	priority      int    // index in Config.SyncFollowers; -1 for async followers

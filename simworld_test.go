@@ -53,6 +53,9 @@ type simWorld struct {
 	// damagedNode is the replica a flipped byte damaged, if any: at most
 	// one per schedule (simdisk_test.go).
 	damagedNode *simNode
+	// removesFollowers: the schedule draws RemoveFollower (no flipped
+	// bytes then: simdisk_test.go).
+	removesFollowers bool
 	mustRefuse  Epoch // the damaged replica was promoted to it on a stale answer
 
 	step int   // schedule step being run; -1 in the liveness phase
@@ -127,6 +130,7 @@ func newSimWorld(s simSchedule, bug plantedBug) *simWorld {
 	if err := cfg.Validate(); err != nil {
 		panic(fmt.Sprintf("simulation: bad configuration drawn: %v", err))
 	}
+	w.removesFollowers = slices.ContainsFunc(s.Ops, func(op simOp) bool { return op.Kind == simRemoveFollower })
 	w.cfg = cfg.withDefaults()
 	w.cc = newCoreConfig(w.cfg)
 	w.cc.asyncSnapshots = true // as the runtime does (Cluster)
