@@ -231,10 +231,15 @@ func (c *coordCore) maybeFailover() {
 }
 
 // suspicionQuorum is how many followers must suspect the leader: as many
-// as must answer a fencing round for it to be safe.
+// as must answer a fencing round for it to be safe. A leader without
+// followers (all removed, under asynchronous commit) has nobody to
+// suspect it: its lease alone decides, and the round must reach it.
 func (c *coordCore) suspicionQuorum() int {
 	if n := len(c.update.Topology.Sync); n > 0 {
 		return n - c.cfg.syncCount + 1
+	}
+	if len(c.update.Topology.Async) == 0 {
+		return 0
 	}
 	return len(c.update.Topology.Async)/2 + 1
 }
@@ -347,6 +352,12 @@ func (c *coordCore) quorumMet(r *fenceRound) bool {
 			return false
 		}
 	}
+	if len(counted) == 0 {
+		// No followers: only the old leader holds the writes.
+		if _, ok := r.replies[t.Leader]; !ok {
+			return false
+		}
+	}
 	if heard(r.replies, counted) < c.suspicionQuorum() {
 		return false
 	}
@@ -372,6 +383,19 @@ func heard(replies map[NodeID]Position, ids []NodeID) int {
 // decide asks the Coordinator and promotes, or gives up.
 func (c *coordCore) decide() {
 	r := c.round
+	// A member removed while the round ran (the leader's change was
+	// recorded before it heard of the round) may have answered: it is
+	// no candidate, no sync follower and no switchover target, for it may
+	// be stopped at any moment. Every write it may hold that matters is
+	// on the topologies that still count (members covers them).
+	members := c.members()
+	maps.DeleteFunc(r.replies, func(id NodeID, _ Position) bool { return !slices.Contains(members, id) })
+	if r.target != "" && !c.update.Topology.has(r.target) {
+		// A switchover to a node removed since it began: the node counts
+		// for the candidate rule (an earlier topology names it) but is no
+		// target; the switchover fails as if it had not answered.
+		delete(r.replies, r.target)
+	}
 	v := FailoverView{OldEpoch: c.epoch, NewEpoch: r.epoch, Topology: c.update.Topology.clone(), Earlier: cloneUpdates(c.earlier),
 		Quorum: c.cfg.quorum, SyncCount: c.cfg.syncCount, AckLevel: c.cfg.ackLevel,
 		Degraded: c.update.Degraded, DegradedFrom: c.update.DegradedFrom, LeaderCommit: c.leaderCommit,

@@ -243,6 +243,9 @@ func (c *core) send(m Message) {
 	m.From = c.id
 	m.Epoch = c.epoch
 	m.Time = c.now
+	if m.Kind == MsgAppendResp || m.Kind == MsgSnapshotResp {
+		m.MemberVersion = c.memberVersion
+	}
 	c.msgs = append(c.msgs, m)
 }
 

@@ -109,7 +109,23 @@ type QuorumCoordinator struct {
 
 // Decide implements Coordinator.
 func (q QuorumCoordinator) Decide(v FailoverView) (Decision, error) {
-	cand, ok := bestReply(v, nil)
+	if old, answered := v.Replies[v.Topology.Leader]; answered && len(v.Topology.followers()) == 0 && v.Target == "" &&
+		(len(v.Earlier) == 0 || v.AckLevel == Local) {
+		// A leader without followers (all removed, under asynchronous
+		// commit) holds every write it acknowledged: it leads again, in
+		// the new epoch (after a restart, or once it is reachable).
+		return Decision{Promote: v.Topology.Leader, Topology: v.Topology.clone(), LeaderCommit: v.LeaderCommit,
+			Reason: fmt.Sprintf("the old leader has no followers and answered at %v", old)}, nil
+	}
+	// A member of the topology in force first. A node a recorded change
+	// removes, whose removal has not settled (it is in Earlier), only if
+	// no member answered, or if under sync commit it is ahead of every
+	// member that did (it may hold acknowledged writes they lack): then
+	// the promotion undoes the removal, which never completed.
+	cand, ok := bestReply(v, v.Topology.has)
+	if any, anyOK := bestReply(v, nil); anyOK && (!ok || v.AckLevel != Local && v.Replies[cand].Less(v.Replies[any])) {
+		cand, ok = any, true
+	}
 	if q.bug == bugPromoteStale {
 		cand, ok = worstReply(v)
 	}
@@ -159,7 +175,10 @@ func (q QuorumCoordinator) Decide(v FailoverView) (Decision, error) {
 	if lossPossible {
 		d.MayLose = LSNRange{From: v.divergence(v.Replies[cand]) + 1, To: MaxLSN}
 	}
-	best, ok := bestReply(v, func(id NodeID) bool { return id != cand && !slices.Contains(v.Topology.Sync, id) })
+	// The vacated sync slot goes to an async follower of the topology in
+	// force, never to a node a recorded change removed (it answered
+	// because its removal has not settled; its client may stop it).
+	best, ok := bestReply(v, func(id NodeID) bool { return id != cand && !slices.Contains(v.Topology.Sync, id) && v.Topology.has(id) })
 	if !ok {
 		// No async follower answered before the round decided (their
 		// answers may be on the way). Fill the vacated sync slot with one

@@ -26,6 +26,9 @@ type followerState struct {
 	// chunks of it (or of an older one) must not reseed us again.
 	reseedPos   Position
 	reseedEpoch Epoch
+	// memberVersion is the leader's Message.MemberVersion for this node,
+	// as last heard; echoed in every answer.
+	memberVersion uint64
 }
 
 // handleAppend accepts entries from the leader if they extend the log at a
@@ -40,6 +43,7 @@ func (c *core) handleAppend(m Message) {
 	}
 	c.leader = m.From
 	c.sinceLeader = 0
+	c.memberVersion = m.MemberVersion
 	c.readSeen = max(c.readSeen, m.ReadSeq)
 	if m.Replicas != nil {
 		c.ads = m.Replicas

@@ -11,8 +11,8 @@ import "slices"
 type coordState struct {
 	topoVersion   uint64      // last topology version the coordinator recorded
 	pendingChange *topoChange // a change waiting for the coordinator
-	// settleAt is the leader's commit LSN when its topology took effect
-	// (the epoch's first LSN after a promotion). The topology is settled
+	// settleAt is the leader's safe LSN (>= commit) when its topology
+	// took effect (the epoch's first LSN after a promotion). The topology is settled
 	// once SyncCount members of its sync list hold it: from then on its
 	// sync set alone holds every acknowledged write, and the coordinator
 	// may forget the sync lists before it. No change starts before the
@@ -138,8 +138,11 @@ func (c *core) handleStatusAck(m Message) {
 		// A new sync list, or a restore after a degrade (the writes
 		// acknowledged by the leader alone must reach the sync set), must
 		// settle. The same sync list otherwise (a degrade, an async
-		// follower added or removed) holds what it held.
-		c.topologyTookEffect(c.commit)
+		// follower added or removed) holds what it held. It settles at
+		// safe, not commit: under AckLevel Applied followers were told to
+		// apply up to safe, and what a follower applied must survive a
+		// failover that trusts the new sync list alone.
+		c.topologyTookEffect(c.safe)
 	}
 }
 

@@ -47,6 +47,7 @@ func (c *core) becomeLeader(epoch Epoch, now int64, topo Topology) {
 	for _, p := range c.followers {
 		p.next = c.last.LSN + 1
 		p.lastHeard = c.tick
+		p.memberVersion = c.topoVersion
 	}
 	c.safe = c.commit
 	c.ads = nil // a follower's copy of the old leader's view
@@ -137,7 +138,7 @@ func (c *core) sendTo(p *progress, ents []Entry) {
 	// a wake-up per batch for acknowledgements that decide nothing.
 	wantAck := p.sync || p.probing || len(ents) == 0 || p.askedAt != c.tick
 	m := Message{Kind: MsgAppend, To: p.id, Prev: Position{Epoch: c.epochAt(prev), LSN: prev},
-		Entries: ents, Commit: c.safe, WantAck: wantAck, ReadSeq: c.readSent}
+		Entries: ents, Commit: c.safe, WantAck: wantAck, ReadSeq: c.readSent, MemberVersion: p.memberVersion}
 	if p.adsSent != c.adsTick || len(ents) == 0 {
 		// Once per tick, and on every heartbeat: every replica's state.
 		m.Replicas = c.advertise()
@@ -164,6 +165,12 @@ func (c *core) handleAppendResp(m Message) {
 	p := c.progressOf(m.From)
 	if p == nil {
 		c.logf("answer from unknown follower %s", m.From)
+		return
+	}
+	if m.MemberVersion != p.memberVersion {
+		// An answer to appends sent to an earlier membership of this ID
+		// (removed, then added again): it says nothing of this one.
+		c.logf("answer from %s for membership version %d, not %d: ignored", m.From, m.MemberVersion, p.memberVersion)
 		return
 	}
 	wasLive := p.live(c.tick, c.cfg.timeoutTicks)

@@ -2,6 +2,7 @@ package replstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -14,6 +15,11 @@ import (
 // follower being reseeded reports its snapshot progress, and
 // ReplicaState.CaughtUp says when it may serve reads). Make it sync with
 // SetSync once it has caught up.
+//
+// If it fails after the leader took the change (ctx ended, the leader
+// failed over), the change may still be in force: the new node keeps
+// running, and the error says so. RemoveFollower takes it out again
+// either way.
 func (cl *Cluster) AddFollower(ctx context.Context, id NodeID) error {
 	if cl.closed.Load() {
 		return ErrClosed
@@ -40,9 +46,12 @@ func (cl *Cluster) AddFollower(ctx context.Context, id NodeID) error {
 	cl.mem.Store(newMembers(append(slices.Clone(old.list), s)))
 	cl.launch(n)
 	cl.mu.Unlock()
-	if err := cl.reconfigure(ctx, id, memberAsync); err != nil {
-		cl.forget(id)
-		return err
+	if accepted, err := cl.reconfigure(ctx, id, memberAsync, true); err != nil {
+		if forgetAfterFailedAdd(accepted) {
+			cl.forget(id)
+			return err
+		}
+		return fmt.Errorf("%w (the leader took the change, which may be in force: %s keeps running; RemoveFollower(%s) undoes it)", err, id, id)
 	}
 	return nil
 }
@@ -51,12 +60,14 @@ func (cl *Cluster) AddFollower(ctx context.Context, id NodeID) error {
 // sync follower can be removed only if enough sync followers remain for
 // SyncCount, or if the policy is Replace and a caught-up async follower
 // takes its place (ErrSyncSetTooSmall otherwise). The leader cannot be
-// removed: Switchover first.
+// removed: Switchover first. A node the cluster runs but the leader's
+// topology does not name (an AddFollower that failed before its change
+// took effect, a removal whose caller gave up after it did) is stopped.
 func (cl *Cluster) RemoveFollower(ctx context.Context, id NodeID) error {
 	if _, err := cl.slotOf(id); err != nil {
 		return err
 	}
-	if err := cl.reconfigure(ctx, id, memberRemoved); err != nil {
+	if _, err := cl.reconfigure(ctx, id, memberRemoved, false); err != nil && !errors.Is(err, ErrUnknownNode) {
 		return err
 	}
 	cl.forget(id)
@@ -75,32 +86,52 @@ func (cl *Cluster) SetSync(ctx context.Context, id NodeID, sync bool) error {
 	if sync {
 		role = memberSync
 	}
-	return cl.reconfigure(ctx, id, role)
+	_, err := cl.reconfigure(ctx, id, role, false)
+	return err
 }
 
 // reconfigure asks the leader for a membership change and waits until it
 // is in force and settled: the coordinator recorded it, the leader applied
 // it, its sync followers hold every write acknowledged before, and the
 // coordinator knows (so a node leaving the sync list may then stop).
-func (cl *Cluster) reconfigure(ctx context.Context, id NodeID, role memberRole) error {
+// accepted says the leader took the change (it may be in force even if
+// the wait failed).
+func (cl *Cluster) reconfigure(ctx context.Context, id NodeID, role memberRole, add bool) (accepted bool, err error) {
 	leader, err := cl.awaitLeader(ctx, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var rerr error
-	if err := leader.do(ctx, func() { rerr = leader.core.reconfigure(id, role) }); err != nil {
-		return err
+	if err := leader.do(ctx, func() { rerr = leader.core.reconfigure(id, role, add) }); err != nil {
+		// If ctx ended, the call may still run from the leader's mailbox:
+		// take it as accepted. If the leader stopped first, it never ran.
+		return ctx.Err() != nil, err
 	}
 	if rerr != nil {
-		return rerr
+		return false, rerr
 	}
 	err = cl.waitUntil(ctx, leader.id, func(c *core) bool {
-		return c.pendingChange == nil && c.settleAcked && c.roleOf(id) == role
+		return c.changeSettled(id, role)
 	})
 	if err != nil {
-		return withOp(fmt.Sprintf("making %s %v", id, role), err)
+		return true, withOp(fmt.Sprintf("making %s %v", id, role), err)
 	}
-	return nil
+	return true, nil
+}
+
+// forgetAfterFailedAdd says whether an AddFollower that failed stops the
+// node it started: only if the leader never took the change. Once it
+// did, the coordinator may record the node (and a failover may make it
+// the only sync follower): stopping it would leave a member nobody runs.
+func forgetAfterFailedAdd(accepted bool) bool { return !accepted }
+
+// changeSettled reports whether giving id role is in force and settled
+// on this node, which still leads: the coordinator recorded it, and the
+// coordinator knows its sync set holds every write acknowledged before.
+// A leader deposed meanwhile answers false: a failover may have brought
+// back the node it was removing.
+func (c *core) changeSettled(id NodeID, role memberRole) bool {
+	return c.role == roleLeader && c.pendingChange == nil && c.settleAcked && c.roleOf(id) == role
 }
 
 // roleOf says what id is to this leader.

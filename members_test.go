@@ -1,6 +1,7 @@
 package replstore
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sync"
@@ -218,4 +219,48 @@ func TestMembershipChanges(t *testing.T) {
 	assert.Equal(t, []NodeID{"n1", "n4"}, cl.Nodes())
 	_, err = cl.Put(ctx, "k2", []byte("v"))
 	require.NoError(t, err)
+}
+
+// TestMembershipCallsThatGiveUp: a caller that gives up after the leader
+// took its change does not know whether the change will take effect.
+// AddFollower then keeps the new node running (the coordinator may
+// record it, and a failover may come to depend on it: stopping it left a
+// ghost member); once recorded it is a member like any other. A removal
+// whose caller gave up leaves the node running outside the topology:
+// SetSync does not bring it back, and RemoveFollower stops it.
+func TestMembershipCallsThatGiveUp(t *testing.T) {
+	cl, _ := newTestCluster(t, nil)
+	ctx := testCtx(t)
+	giveUpOnceProposed := func(change func(context.Context) error) error {
+		// The coordinator is cut off: the leader takes the change, and
+		// nobody records it until the test heals the network.
+		require.NoError(t, cl.Net().Partition([]NodeID{CoordinatorID}, []NodeID{"n1", "n2", "n3"}))
+		callCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- change(callCtx) }()
+		require.NoError(t, cl.waitUntil(ctx, "n1", func(c *core) bool { return c.pendingChange != nil }))
+		cancel()
+		err := <-done
+		cl.Net().Heal()
+		ticks(t, cl, 1) // the leader reports its change again; the coordinator records it
+		return err
+	}
+
+	err := giveUpOnceProposed(func(ctx context.Context) error { return cl.AddFollower(ctx, "n4") })
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorContains(t, err, "n4 keeps running")
+	assert.Contains(t, cl.Nodes(), NodeID("n4"))
+	require.NoError(t, cl.waitUntil(ctx, "n1", func(c *core) bool { return c.changeSettled("n4", memberAsync) }))
+	pos, err := cl.Put(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	ticks(t, cl, 1) // the commit LSN reaches an async follower on the next heartbeat
+	require.NoError(t, cl.waitUntil(ctx, "n4", func(c *core) bool { return c.applied >= pos.LSN }), "n4 follows")
+
+	err = giveUpOnceProposed(func(ctx context.Context) error { return cl.RemoveFollower(ctx, "n3") })
+	require.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, cl.waitUntil(ctx, "n1", func(c *core) bool { return c.changeSettled("n3", memberRemoved) }))
+	assert.Contains(t, cl.Nodes(), NodeID("n3"), "its caller gave up: nothing stopped it")
+	require.ErrorIs(t, cl.SetSync(ctx, "n3", true), ErrUnknownNode, "SetSync brings no removed node back")
+	require.NoError(t, cl.RemoveFollower(ctx, "n3"), "a node no topology names is stopped")
+	assert.NotContains(t, cl.Nodes(), NodeID("n3"))
 }

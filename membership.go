@@ -24,12 +24,13 @@ func (r memberRole) String() string {
 	return [...]string{"removed", "async", "sync"}[r]
 }
 
-// reconfigure changes follower id's role: add it (as async), move it
-// between the sync list (appended at the lowest priority) and the async
-// followers, or remove it. The change takes effect when the coordinator
-// has recorded it, like every topology change: failover must know who
-// may hold acknowledged writes.
-func (c *core) reconfigure(id NodeID, to memberRole) error {
+// reconfigure changes follower id's role: add it (as async; add says
+// id must be new), move it between the sync list (appended at the lowest
+// priority) and the async followers, or remove it (id must be a member).
+// The change takes effect when the coordinator has recorded it, like
+// every topology change: failover must know who may hold acknowledged
+// writes.
+func (c *core) reconfigure(id NodeID, to memberRole, add bool) error {
 	switch {
 	case c.role != roleLeader:
 		return fmt.Errorf("%w: %s cannot change membership", ErrNotLeader, c.id)
@@ -37,8 +38,16 @@ func (c *core) reconfigure(id NodeID, to memberRole) error {
 		return fmt.Errorf("replstore: another topology change is waiting for the coordinator; retry")
 	case !c.settleAcked:
 		return fmt.Errorf("replstore: the last topology change has not settled (its sync followers are still catching up, or the coordinator has not heard); retry")
+	case id == c.id && add:
+		return fmt.Errorf("replstore: add follower: node %s already exists (it leads)", id)
 	case id == c.id:
 		return fmt.Errorf("replstore: %s is the leader; use Switchover to move leadership first", id)
+	case add && c.roleOf(id) != memberRemoved:
+		return fmt.Errorf("replstore: add follower: node %s already exists", id)
+	case !add && c.roleOf(id) == memberRemoved:
+		// Only AddFollower brings a node in: a SetSync racing a removal
+		// must not bring the removed node back.
+		return fmt.Errorf("%w: %q is not a member of leader %s's topology", ErrUnknownNode, id, c.id)
 	}
 	u := c.statusUpdate()
 	sync := slices.DeleteFunc(slices.Clone(u.Topology.Sync), func(s NodeID) bool { return s == id })
@@ -97,7 +106,7 @@ func (c *core) setFollowers(t Topology, reason string) {
 		if i >= 0 {
 			p = old[i]
 		} else {
-			p = &progress{id: id, next: c.last.LSN + 1, lastHeard: c.tick}
+			p = &progress{id: id, next: c.last.LSN + 1, lastHeard: c.tick, memberVersion: c.topoVersion}
 			defer c.sendAppends(p, true) // contact the newcomer at once
 		}
 		p.priority = prio

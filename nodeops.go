@@ -80,20 +80,12 @@ func (n *node) serveReconfigure(m Message, reply func([]byte, Position, bool, er
 		return
 	}
 	id, role, add := m.Target, memberRole(m.Data[0]), m.Data[1] == 1
-	switch member := c.role == roleLeader && (c.roleOf(id) != memberRemoved || id == c.id); {
-	case add && member:
-		reply(nil, Position{}, false, fmt.Errorf("replstore: add follower: node %s already exists", id))
-		return
-	case !add && !member && c.role == roleLeader:
-		reply(nil, Position{}, false, fmt.Errorf("%w: %q is not a member of leader %s's topology", ErrUnknownNode, id, n.id))
-		return
-	}
-	if err := c.reconfigure(id, role); err != nil {
+	if err := c.reconfigure(id, role, add); err != nil {
 		reply(nil, Position{}, false, err)
 		return
 	}
 	n.conds = append(n.conds, cond{
-		pred:  func(c *core) bool { return c.pendingChange == nil && c.settleAcked && c.roleOf(id) == role },
+		pred:  func(c *core) bool { return c.changeSettled(id, role) },
 		fn:    func(err error) { reply(nil, c.last, false, err) },
 		until: c.tick + uint64(max(m.WaitTicks, 1))})
 	n.checkConds()

@@ -7,10 +7,14 @@ package replstore
 // except when the follower is reseeded because its state differs from the
 // leader's (asynchronous commit; see compareCompacted).
 type progress struct {
-	id       NodeID
-	adsSent  uint64 // tick whose advertisement (core.ads) it was last sent
-	priority int    // index in Config.SyncFollowers; -1 for async followers
-	sync     bool   // member of the sync set now: its acks count for commit
+	id NodeID
+	// memberVersion is the topology version at which this leader began
+	// tracking the follower (Message.MemberVersion); fixed for the
+	// progress's life.
+	memberVersion uint64
+	adsSent       uint64 // tick whose advertisement (core.ads) it was last sent
+	priority      int    // index in Config.SyncFollowers; -1 for async followers
+	sync          bool   // member of the sync set now: its acks count for commit
 
 	next     LSN // next LSN to send
 	received LSN // highest LSN the follower received and matched

@@ -196,7 +196,9 @@ func (w *simWorld) followerPastLeaderNote(c *core) string {
 		if p.received <= c.last.LSN {
 			continue
 		}
-		if base := w.node(p.id).log.First() - 1; p.received <= base {
+		if f := w.lookup(p.id); f == nil {
+			return fmt.Sprintf(" (%s reported LSN %d as received, past the leader's log, and is gone: %s)", p.id, p.received, simGhostMember)
+		} else if base := f.log.First() - 1; p.received <= base {
 			return fmt.Sprintf(" (%s reported LSN %d as received, past the leader's log: its compaction point is %d: %s)", p.id, p.received, base, simCompactedDivergence)
 		}
 		return fmt.Sprintf(" (%s reported LSN %d as received, past the leader's log: %s)", p.id, p.received, simStuckDivergent)
@@ -318,7 +320,7 @@ func (k *simChecker) onAck(w *simWorld, n *simNode, i int) {
 		// write is in the newer epoch's log, so nothing is lost. That is
 		// weaker than invariant 3's wording; it is counted (staleAcks), and
 		// anything else is a violation.
-		if id, ok := k.epochLeader[k.committedEpoch]; ok && w.node(id).log.holds(c.pos) {
+		if id, ok := k.epochLeader[k.committedEpoch]; ok && w.anyNode(id) != nil && w.anyNode(id).log.holds(c.pos) {
 			k.acks = append(k.acks, i)
 			return
 		}
@@ -362,6 +364,7 @@ func (w *simWorld) checkCluster() {
 		return
 	}
 	w.checkTopology(ldr)
+	w.checkCredit(ldr)
 	sig := simLeaderSig{id: ldr.id, last: ldr.core.last, acks: len(k.acks)}
 	if sig == k.leaderSig {
 		return
@@ -370,6 +373,37 @@ func (w *simWorld) checkCluster() {
 	for _, i := range k.acks {
 		if c := &w.calls[i]; !c.lost && !ldr.log.holds(c.pos) {
 			w.markLost(i, ldr.id)
+		}
+	}
+}
+
+// simReAddedWithoutAdd marks a removed node brought back by something
+// other than AddFollower (SetSync).
+const simReAddedWithoutAdd = "only AddFollower may bring a removed node back"
+
+// simWrongCredit marks a leader counting a follower as holding entries
+// that follower does not hold.
+const simWrongCredit = "the leader credits a follower with entries it does not hold"
+
+// checkCredit: what the leader counts a follower of its epoch as having
+// stored and synced (durable) is in that follower's log: a follower
+// truncates an entry of its leader's epoch only on a newer leader's word,
+// and a crash keeps what it synced. A node removed and added again under
+// the same ID starts empty: nothing its old incarnation said may count.
+func (w *simWorld) checkCredit(ldr *simNode) {
+	c := ldr.core
+	for _, p := range c.followers {
+		f := w.lookup(p.id)
+		if p.durable == 0 || f == nil || f.epoch() != c.epoch || p.durable > c.last.LSN || p.reseed || p.snapPos != (Position{}) {
+			// (A follower being reseeded, under asynchronous commit, keeps
+			// its old credit until the snapshot is in: progress.go.)
+			continue
+		}
+		pos, ok := ldr.log.at(p.durable)
+		if ok && pos != (Position{}) && !f.log.holds(pos) {
+			w.violate("leader %s counts %s as holding LSN %d durably (%v), but %s's log ends at %v: %s",
+				ldr.id, p.id, p.durable, pos, p.id, f.log.Last(), simWrongCredit)
+			return
 		}
 	}
 }
@@ -398,15 +432,36 @@ func (w *simWorld) checkTopology(ldr *simNode) {
 	}
 }
 
-// checkCoordTopology: the topology the coordinator records names every
-// node of the cluster once (the simulation adds and removes none).
+// checkCoordTopology: the topology the coordinator records names each
+// node once, and only nodes the cluster runs (a node being added may not
+// be named yet, nor one whose add or removal failed).
 func (w *simWorld) checkCoordTopology() {
 	t := w.coord.update.Topology
 	all := append(append([]NodeID{t.Leader}, t.Sync...), t.Async...)
+	members := w.coord.members()
 	for _, n := range w.nodes {
-		if k := len(slices.DeleteFunc(slices.Clone(all), func(id NodeID) bool { return id != n.id })); k != 1 {
-			w.violate("the coordinator's topology (leader %s, sync %v, async %v) names %s %d times: %s",
-				t.Leader, t.Sync, t.Async, n.id, k, simTopologyDiverged)
+		if w.coordNamed[n.id] && !slices.Contains(members, n.id) {
+			w.dropped[n.id] = true // removed, and the removal settled
+		}
+	}
+	clear(w.coordNamed)
+	for _, id := range members {
+		w.coordNamed[id] = true
+	}
+	for i, id := range all {
+		if w.dropped[id] {
+			w.violate("the coordinator's topology (leader %s, sync %v, async %v) names %s again, which a removal took out and no AddFollower asked back: %s",
+				t.Leader, t.Sync, t.Async, id, simReAddedWithoutAdd)
+			return
+		}
+		if slices.Contains(all[:i], id) {
+			w.violate("the coordinator's topology (leader %s, sync %v, async %v) names %s twice: %s",
+				t.Leader, t.Sync, t.Async, id, simTopologyDiverged)
+			return
+		}
+		if id != "" && w.lookup(id) == nil {
+			w.violate("the coordinator's topology (leader %s, sync %v, async %v) names %s, which the cluster has stopped and forgotten: %s",
+				t.Leader, t.Sync, t.Async, id, simGhostMember)
 			return
 		}
 	}

@@ -187,9 +187,12 @@ type simClock struct {
 func (c simClock) due(now int64) bool { return c.next == now }
 
 // newSimClocks gives every node and the coordinator its clock: all at
-// simTick without drift.
+// simTick without drift. Clocks are indexed as the network indexes its
+// endpoints (simNet.index): the nodes, the coordinator, then the spare
+// IDs an AddFollower may start (at simTick: a node that joins has no
+// drift drawn).
 func newSimClocks(p simParams) []simClock {
-	clocks := make([]simClock, p.Nodes+1)
+	clocks := make([]simClock, p.Nodes+1+simSpareIDs)
 	for i := range clocks {
 		period := simTick
 		if i < len(p.TickRates) {

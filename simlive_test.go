@@ -15,6 +15,7 @@ const simLivenessTicks = 150
 // liveness heals everything, restarts every node and runs on; it returns
 // the converged log.
 func (w *simWorld) liveness() []Entry {
+	w.endMemberCalls()
 	w.net.heal()
 	w.restartCoordinator()
 	w.net.drop, w.net.dup = 0, 0
@@ -48,6 +49,10 @@ func (w *simWorld) liveness() []Entry {
 		w.violate("liveness: a write to leader %s after convergence ended %d (%s)", ldr.id, w.calls[i].status, w.calls[i].why)
 	}
 	if !w.converge("after a last write") {
+		return nil
+	}
+	w.removeOrphans(w.currentLeader())
+	if w.fail != nil {
 		return nil
 	}
 	return w.sameEverywhere()
@@ -107,7 +112,12 @@ func (w *simWorld) converged() string {
 		}
 		return s
 	}
-	for _, n := range w.nodes {
+	members, ghost := w.members(ldrs[0])
+	if ghost != "" {
+		return fmt.Sprintf("leader %s's topology (sync %v async %v) names %s, which the cluster has stopped and forgotten: %s",
+			l.id, l.syncList, l.asyncList, ghost, simGhostMember)
+	}
+	for _, n := range members {
 		c := n.core
 		switch {
 		case c == nil || n.paused:
@@ -154,7 +164,7 @@ func (w *simWorld) converged() string {
 		}
 	}
 	// Every log is the leader's; now everything must be committed.
-	for _, n := range w.nodes {
+	for _, n := range members {
 		if c := n.core; c.commit != l.last.LSN || c.applied != l.last.LSN {
 			return fmt.Sprintf("%s has committed %d and applied %d of %v", n.id, c.commit, c.applied, l.last)
 		}
@@ -175,6 +185,10 @@ func commonPrefix(a, b *simLog) LSN {
 // entries included, as the shadow logs know them) and the same Store
 // (snapshot bytes), and returns that log.
 func (w *simWorld) sameEverywhere() []Entry {
+	if len(w.nodes) == 0 {
+		w.violate("liveness: the cluster has no node left")
+		return nil
+	}
 	want := w.nodes[0].log.shadow
 	for _, e := range want {
 		if e.Pos == (Position{}) {

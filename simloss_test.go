@@ -37,7 +37,11 @@ func (w *simWorld) checkPromotion(v FailoverView, d Decision) {
 	if v.AllowDataLoss {
 		return
 	}
-	cand := w.node(d.Promote).log
+	cn := w.lookup(d.Promote)
+	if cn == nil {
+		return // checkDecisionMembers reported it
+	}
+	cand := cn.log
 	lacks, gaveUp := "", ""
 	for _, i := range k.acks {
 		if c := &w.calls[i]; !c.asyncAck && !c.lost && !cand.holds(c.pos) {
@@ -70,7 +74,10 @@ func (w *simWorld) checkPromotion(v FailoverView, d Decision) {
 		return
 	}
 	note := gaveUp
-	old := w.node(v.Topology.Leader).core
+	var old *core
+	if on := w.anyNode(v.Topology.Leader); on != nil {
+		old = on.core
+	}
 	switch {
 	case note != "":
 	case k.committedEpoch < v.OldEpoch: // the same test as unstarted

@@ -70,13 +70,18 @@ type simNet struct {
 	trace *simTrace // records every message lost
 }
 
-func newSimNet(p simParams, ids []NodeID) *simNet {
+// ids are the nodes the cluster starts with, by index; spare IDs that
+// may be added later follow the coordinator.
+func newSimNet(p simParams, ids []NodeID, spare int) *simNet {
 	n := &simNet{rng: rand.New(rand.NewPCG(p.NetSeed, 0x5eed)), drop: p.DropPerMille, dup: p.DupPerMille,
 		minDelay: p.MinDelay, maxDelay: p.MaxDelay, index: map[NodeID]int{}}
 	for i, id := range ids {
 		n.index[id] = i
 	}
 	n.index[CoordinatorID] = len(ids)
+	for k := len(ids); k < len(ids)+spare; k++ {
+		n.index[simID(k)] = k + 1
+	}
 	return n
 }
 

@@ -958,7 +958,8 @@ func TestSimRegressionReseedAfterHeldSnapshot(t *testing.T) {
 		}})
 }
 
-// Found by the first 100,000-schedule run with REPLSTORE_SIM_MEMBERSHIP=1:
+// Found by the first 100,000-schedule run with SetSync draws (then behind a
+// flag, REPLSTORE_SIM_MEMBERSHIP=1; every run draws them now):
 // asynchronous commit, Replace. While a SetSync change that emptied the
 // sync list waited for the coordinator, replaceLost indexed the waiting
 // change's (empty) sync list with positions of the list in force: the
@@ -1135,7 +1136,7 @@ func TestSimRegressionSwitchoverFollowerNeverRepaired(t *testing.T) {
 		}})
 }
 
-// Found by a REPLSTORE_SIM_MEMBERSHIP=1 campaign, but it uses no membership
+// Found by a campaign with SetSync draws (then behind a flag), but it uses no membership
 // step: AllowDataLoss, Applied, RetainEntries 3. n3, cut off with an empty
 // log, is promoted (epoch 2, loss reported from LSN 1); its snapshot is
 // at 0:0, the zero Position. It reseeds n1 with it; n1 installs it and

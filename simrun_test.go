@@ -96,7 +96,7 @@ func (w *simWorld) do(op simOp) {
 		if ldr := w.currentLeader(); op.Arg > 0 && ldr != nil {
 			mask = 1 << ldr.idx
 			if op.Arg == 2 {
-				mask |= 1 << len(w.nodes) // the coordinator
+				mask |= 1 << w.net.index[CoordinatorID]
 			}
 		}
 		w.net.partition(mask)
@@ -110,20 +110,8 @@ func (w *simWorld) do(op simOp) {
 		w.coordRequest(uint64(w.step+1), func() { w.coord.requestFailover(uint64(w.step+1), op.Arg == 1) })
 	case simSwitchover:
 		w.coordRequest(uint64(w.step+1), func() { w.coord.requestSwitchover(uint64(w.step+1), w.nodes[op.Node%len(w.nodes)].id) })
-	case simSetSync:
-		// SetSync as Cluster.reconfigure asks it of the leader: refused
-		// (ErrSyncSetTooSmall, a change waiting or not settled, the
-		// leader itself) or proposed to the coordinator.
-		if ldr := w.currentLeader(); ldr != nil {
-			id, role := w.nodes[op.Node%len(w.nodes)].id, memberAsync
-			if op.Arg == 1 {
-				role = memberSync
-			}
-			w.input(ldr, []simInput{{call: -1, ctl: func(c *core) {
-				err := c.reconfigure(id, role)
-				w.trace.add(simTraceRec{now: w.now, what: traceResult, node: id, text: fmt.Sprintf("set %v: %s", role, errText(err))})
-			}}})
-		}
+	case simSetSync, simAddFollower, simRemoveFollower:
+		w.doMember(op)
 	default:
 		w.doExtra(op)
 	}

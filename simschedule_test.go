@@ -2,7 +2,6 @@ package replstore
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"pgregory.net/rapid"
@@ -67,13 +66,16 @@ const (
 	simHeal
 	simFailover
 	simSwitchover
-	simSetSync // the leader moves a follower into the sync list or out of it
+	simSetSync        // the leader moves a follower into the sync list or out of it
+	simAddFollower    // a client adds a node, new or once removed, as Cluster.AddFollower
+	simRemoveFollower // a client removes a follower, as Cluster.RemoveFollower
 	simOpKinds
 )
 
 var simOpNames = [...]string{simWait: "simWait", simPut: "simPut", simCAS: "simCAS", simBurst: "simBurst", simRead: "simRead",
 	simCrash: "simCrash", simRestart: "simRestart", simPause: "simPause", simResume: "simResume", simPartition: "simPartition",
-	simHeal: "simHeal", simFailover: "simFailover", simSwitchover: "simSwitchover", simSetSync: "simSetSync"}
+	simHeal: "simHeal", simFailover: "simFailover", simSwitchover: "simSwitchover", simSetSync: "simSetSync",
+	simAddFollower: "simAddFollower", simRemoveFollower: "simRemoveFollower"}
 
 func (k simOpKind) String() string {
 	if int(k) < len(simOpNames) {
@@ -107,6 +109,9 @@ var readModeNames = [...]string{"Leader", "AnyFollower", "SessionConsistent", "B
 //	simFailover             Arg 1 allows data loss
 //	simSwitchover           Node is the target
 //	simSetSync              Node is the follower; Arg 1 makes it sync, 0 async
+//	simAddFollower          Node names the ID (n<Node+1>, up to two past Nodes);
+//	                       Arg 1: the ID removed last, if any
+//	simRemoveFollower       Node is the follower
 //
 // Wait is how long time runs after the step, in quarter ticks.
 type simOp struct {
@@ -178,11 +183,7 @@ func drawSimSchedule(t *rapid.T) simSchedule {
 	// the whole run: some runs only ever partition and never heal before
 	// the liveness phase.
 	faults := []simOpKind{simCrash, simRestart, simPause, simResume, simPartition, simHeal, simFailover, simSwitchover}
-	if simMembership {
-		// Off by default: a new kind changes every draw after it, so CI's
-		// fixed-seed set (and the planted bugs' counts) would change.
-		faults = append(faults, simSetSync)
-	}
+	faults = append(faults, simMemberKinds...)
 	faults = append(faults, simExtraFaults...)
 	for _, k := range faults {
 		if rapid.Bool().Draw(t, "use "+k.String()) {
@@ -207,9 +208,8 @@ func drawSimSchedule(t *rapid.T) simSchedule {
 			op.Arg = rapid.IntRange(0, 1).Draw(t, "leader")
 		case simSwitchover:
 			op.Node = rapid.IntRange(0, p.Nodes-1).Draw(t, "node")
-		case simSetSync:
-			op.Node = rapid.IntRange(0, p.Nodes-1).Draw(t, "node")
-			op.Arg = rapid.IntRange(0, 1).Draw(t, "sync")
+		case simSetSync, simAddFollower, simRemoveFollower:
+			op = drawSimMemberOp(t, p, op)
 		case simPartition:
 			op.Arg = rapid.IntRange(0, 2).Draw(t, "how")
 			if op.Arg == 0 {
@@ -231,11 +231,6 @@ func drawSimSchedule(t *rapid.T) simSchedule {
 }
 
 var simScheduleGen = rapid.Custom(drawSimSchedule)
-
-// simMembership adds simSetSync (the leader moving followers in and out of
-// the sync list, racing everything else) to the drawn operations:
-// REPLSTORE_SIM_MEMBERSHIP=1.
-var simMembership = os.Getenv("REPLSTORE_SIM_MEMBERSHIP") == "1"
 
 // String prints the schedule as a Go literal for a regression test.
 func (s simSchedule) String() string {

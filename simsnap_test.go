@@ -14,14 +14,15 @@ import (
 // simSnapJob is a snapshot job on its way back to its node.
 type simSnapJob struct {
 	job         *snapshotJob
-	incarnation int // the node's incarnation that made it
+	node        *simNode // the node that made it (an ID may be removed and added again)
+	incarnation int      // the node's incarnation that made it
 }
 
 // snapshotDone writes the job and hands the result to the core, as the
 // runtime's snapshot goroutine does; a job of a crashed incarnation is
 // lost.
 func (w *simWorld) snapshotDone(n *simNode, sj *simSnapJob) {
-	if sj.incarnation != n.incarnation {
+	if sj.node != n || sj.incarnation != n.incarnation {
 		return
 	}
 	var buf bytes.Buffer

@@ -26,6 +26,7 @@ const (
 	traceCut
 	traceSnapshot
 	traceTopology
+	traceMember // a membership call, or a node added or removed
 )
 
 // simTraceRec is one thing that happened. Its fields mean what its kind
@@ -154,6 +155,8 @@ func (r simTraceRec) String() string {
 		return s + fmt.Sprintf("snapshot job of %s at %d:%d done, %d bytes", r.node, r.a, r.b, r.c)
 	case traceTopology:
 		return s + "coordinator records topology (version, leader, sync, async) " + r.text
+	case traceMember:
+		return s + fmt.Sprintf("MEMBER %s %s %s", r.node, r.peer, r.text)
 	case traceResult:
 		return s + fmt.Sprintf("coordinator request %d: promote %q %s", r.a, r.node, r.text)
 	}
@@ -186,6 +189,7 @@ type simStats struct {
 	snapshots, compactions                                int
 	deposedLeaderReads                                    int // Leader reads served by a leader of an older epoch
 	crashes, pauses, partitions                           int
+	joins, leaves                                         int // nodes added and removed
 	reads                                                 [readModes]int
 	readsServed                                           [readModes]int
 	porcupineSkipped, sessionSkipped                      int
@@ -210,6 +214,8 @@ func (s *simStats) add(o simStats) {
 	s.crashes += o.crashes
 	s.pauses += o.pauses
 	s.partitions += o.partitions
+	s.joins += o.joins
+	s.leaves += o.leaves
 	for i := range s.reads {
 		s.reads[i] += o.reads[i]
 		s.readsServed[i] += o.readsServed[i]
@@ -232,11 +238,11 @@ func (s simStats) String() string {
 	}
 	return fmt.Sprintf("writes acknowledged %d (lost under async commit %d: %d in a promotion's reported range, %d reported by rollback; stale-epoch acks %d); "+
 		"reads served %d (Leader %d/%d, of which by a deposed leader %d, AnyFollower %d/%d, Session %d/%d, Bounded %d/%d); promotions %d, degrades %d, rollbacks %d, snapshots installed %d, compactions %d, "+
-		"crashes %d, pauses %d, partitions %d; messages sent %d, dropped %d, cut %d, duplicated %d, delivered %d; "+
+		"crashes %d, pauses %d, partitions %d, nodes added %d, removed %d; messages sent %d, dropped %d, cut %d, duplicated %d, delivered %d; "+
 		"keys skipped by porcupine after a loss %d (timed out %d), session reads of lost history %d",
 		s.acked, s.lost, s.lostInRange, s.lostByRollback, s.staleAcks,
 		served, s.readsServed[0], s.reads[0], s.deposedLeaderReads, s.readsServed[1], s.reads[1], s.readsServed[2], s.reads[2], s.readsServed[3], s.reads[3],
-		s.promotions, s.degrades, s.rollbacks, s.snapshots, s.compactions, s.crashes, s.pauses, s.partitions,
+		s.promotions, s.degrades, s.rollbacks, s.snapshots, s.compactions, s.crashes, s.pauses, s.partitions, s.joins, s.leaves,
 		s.net.sent, s.net.dropped, s.net.cut, s.net.duplicated, s.net.delivered, s.porcupineSkipped, s.porcupineTimeouts, s.sessionSkipped) +
 		"; " + s.simDrawStats.String()
 }

@@ -16,15 +16,24 @@ type simWorld struct {
 	p     simParams
 	cfg   Config
 	cc    *coreConfig
-	nodes []*simNode // in Nodes order: n1 (leader of epoch 1), sync, async
-	coord *coordCore
-	net   *simNet
+	nodes []*simNode // the cluster's nodes: n1 (leader of epoch 1), sync, async, then nodes added
+	gone  []*simNode // nodes removed and stopped, in that order
+	// memberCalls are membership changes whose clients wait
+	// (simmembers_test.go).
+	memberCalls []*simMemberCall
+	// dropped are the nodes a recorded topology stopped naming (removed)
+	// and no AddFollower asked back since.
+	dropped    map[NodeID]bool
+	coordNamed map[NodeID]bool // the nodes the coordinator's topology named when last checked
+	coord      *coordCore
+	net        *simNet
 
 	now      int64 // virtual µs
 	nextTick int64 // the next instant any clock ticks
 	clock    int64 // logical time of client calls and returns
-	// ticks holds each clock's next tick and period (nodes in Nodes
-	// order, the coordinator last): clocks drift apart (simdraws_test.go).
+	// ticks holds each clock's next tick and period, indexed as
+	// simNet.index (the first Nodes nodes, the coordinator, spare IDs):
+	// clocks drift apart (simdraws_test.go).
 	ticks []simClock
 	// coordDown: the coordinator has crashed; it takes no input and its
 	// state waits for its restart (it stands in for etcd: nothing lost).
@@ -84,7 +93,7 @@ type simWaiter struct {
 
 func newSimWorld(s simSchedule, bug plantedBug) *simWorld {
 	p := s.P
-	w := &simWorld{p: p, nextTick: simTick, ticks: newSimClocks(p)}
+	w := &simWorld{p: p, nextTick: simTick, ticks: newSimClocks(p), dropped: map[NodeID]bool{}, coordNamed: map[NodeID]bool{}}
 	ids := []NodeID{"n1"}
 	for i := 2; i <= p.Nodes; i++ {
 		ids = append(ids, NodeID(fmt.Sprintf("n%d", i)))
@@ -108,12 +117,12 @@ func newSimWorld(s simSchedule, bug plantedBug) *simWorld {
 	w.cc = newCoreConfig(w.cfg)
 	w.cc.asyncSnapshots = true // as the runtime does (Cluster)
 	w.cc.bug = bug
-	w.net = newSimNet(p, ids)
+	w.net = newSimNet(p, ids, simSpareIDs)
 	w.net.trace = &w.trace
 	w.chk.init()
 	w.sessions[simSessions-1].sessionless = true
-	for i, id := range ids {
-		w.nodes = append(w.nodes, &simNode{id: id, idx: i, log: newSimLog(), stable: NewMemHardState()})
+	for _, id := range ids {
+		w.nodes = append(w.nodes, &simNode{id: id, idx: w.net.index[id], log: newSimLog(), stable: NewMemHardState()})
 	}
 	// As NewCluster: the coordinator, every node, then the leader opens
 	// epoch 1 and every node sends what it has.
@@ -153,12 +162,14 @@ func (w *simWorld) runFor(d int64) {
 		at, ok := w.net.nextAt()
 		if w.nextTick <= until && (!ok || w.nextTick <= at) {
 			w.tick()
+			w.checkMemberCalls()
 			continue
 		}
 		if !ok || at > until {
 			break
 		}
 		w.deliver(at)
+		w.checkMemberCalls()
 	}
 	w.now = max(w.now, until)
 }
@@ -169,15 +180,15 @@ func (w *simWorld) runFor(d int64) {
 func (w *simWorld) tick() {
 	w.now = w.nextTick
 	w.trace.add(simTraceRec{now: w.now, what: traceTick})
-	for i, n := range w.nodes {
-		if !w.ticks[i].due(w.now) || n.core == nil || n.paused || w.fail != nil {
+	for _, n := range w.nodes {
+		if !w.ticks[n.idx].due(w.now) || n.core == nil || n.paused || w.fail != nil {
 			continue
 		}
 		n.beginBatch()
 		n.core.onTick(w.nowNs())
 		w.afterStep(n)
 	}
-	if w.ticks[len(w.nodes)].due(w.now) && !w.coordDown && w.fail == nil {
+	if w.ticks[w.p.Nodes].due(w.now) && !w.coordDown && w.fail == nil {
 		w.coord.onTick()
 		w.coordFlush()
 	}
@@ -218,17 +229,11 @@ func (w *simWorld) deliver(at int64) {
 			w.coordFlush()
 			continue
 		}
-		w.input(w.node(to), batch)
-	}
-}
+		if n := w.lookup(to); n != nil {
+			w.input(n, batch)
+		} // else: a node that was removed and stopped
 
-func (w *simWorld) node(id NodeID) *simNode {
-	for _, n := range w.nodes {
-		if n.id == id {
-			return n
-		}
 	}
-	panic("simulation: no node " + string(id))
 }
 
 // input gives a node a batch of inputs: a crashed node loses them (its
@@ -301,7 +306,7 @@ func (h simHost) send(msgs []Message) {
 func (h simHost) report(e Event) { h.w.report(h.n, e) }
 
 func (h simHost) startSnapshot(job *snapshotJob) {
-	h.w.net.later(h.w.now, h.n.id, &simSnapJob{job: job, incarnation: h.n.incarnation})
+	h.w.net.later(h.w.now, h.n.id, &simSnapJob{job: job, node: h.n, incarnation: h.n.incarnation})
 }
 
 func (h simHost) answer() {
@@ -364,7 +369,9 @@ func (w *simWorld) report(n *simNode, e Event) {
 		w.chk.onDataLoss(w, e)
 	case EventSnapshotInstalled:
 		if base, ok := n.log.at(e.LSN); ok {
-			n.log.fillFrom(w.node(e.Peer).log, base)
+			if from := w.anyNode(e.Peer); from != nil {
+				n.log.fillFrom(from.log, base)
+			}
 		}
 		w.stats.snapshots++
 	case EventCompacted:
@@ -455,9 +462,12 @@ func (d *simDecider) Decide(v FailoverView) (Decision, error) {
 	if err != nil {
 		return dec, err
 	}
+	if d.w.checkDecisionMembers(v, dec); d.w.fail != nil {
+		return dec, err
+	}
 	r := simLossRange{epoch: v.NewEpoch, r: dec.MayLose, allowed: v.AllowDataLoss, leaderCommit: v.LeaderCommit,
 		async:     v.AckLevel == Local || v.Degraded || len(v.Topology.Sync) == 0,
-		candidate: slices.Clone(d.w.node(dec.Promote).log.shadow), unstarted: d.w.chk.committedEpoch < v.OldEpoch}
+		candidate: slices.Clone(d.w.lookup(dec.Promote).log.shadow), unstarted: d.w.chk.committedEpoch < v.OldEpoch}
 	d.w.chk.decisions = append(d.w.chk.decisions, r)
 	d.w.checkPromotion(v, dec)
 	if !dec.MayLose.Empty() {

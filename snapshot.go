@@ -76,7 +76,7 @@ func (c *core) sendSnapshot(p *progress) {
 	}
 	for p.snapSent < total && p.snapSent-p.snapAcked < window*chunk || total == 0 && p.snapSent == 0 && p.snapAcked == 0 {
 		end := min(p.snapSent+chunk, total)
-		c.send(Message{Kind: MsgSnapshot, To: p.id, Snapshot: &SnapshotChunk{Pos: snap.pos, Offset: p.snapSent, Total: total,
+		c.send(Message{Kind: MsgSnapshot, To: p.id, MemberVersion: p.memberVersion, Snapshot: &SnapshotChunk{Pos: snap.pos, Offset: p.snapSent, Total: total,
 			Data: snap.data[p.snapSent:end:end], Reseed: p.reseed}})
 		p.snapSent = end
 		p.lastSent = c.tick
@@ -152,7 +152,7 @@ func (c *core) handleSnapshot(m Message) {
 	if c.role == roleLeader {
 		return
 	}
-	c.leader, c.sinceLeader = m.From, 0
+	c.leader, c.sinceLeader, c.memberVersion = m.From, 0, m.MemberVersion
 	s := m.Snapshot
 	if s.Reseed && !(c.reseedEpoch == c.epoch && s.Pos.LSN <= c.reseedPos.LSN) {
 		c.wantReseed = true // (not a late chunk of a reseed we installed)

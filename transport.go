@@ -99,6 +99,16 @@ type Message struct {
 	// knows it (advertise.go): what a node routes reads on. Shared,
 	// never modified.
 	Replicas []ReplicaState
+	// MemberVersion, on MsgAppend and MsgSnapshot, says which membership
+	// of the receiver the leader streams to: the topology version at which
+	// the leader of this epoch began tracking it (0 for the followers it
+	// started its epoch with). The follower echoes the last one it heard
+	// in its MsgAppendResp and MsgSnapshotResp, and the leader ignores an
+	// answer that carries another: a node removed and added again under
+	// the same ID starts empty, and what its old incarnation said (late,
+	// in flight) must not count for it. It is about membership, not
+	// storage: a follower that restarts keeps its place and its version.
+	MemberVersion uint64
 
 	// MsgAppendResp.
 	Reject   bool // Prev did not match (or Epoch was stale): see Hint

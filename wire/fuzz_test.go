@@ -11,9 +11,9 @@ import (
 
 // seedMessages are valid messages of several kinds for the fuzz corpora.
 func seedMessages() []replstore.Message {
-	hb := replstore.Message{Kind: replstore.MsgAppend, From: "n1", To: "n2", Epoch: 3, Commit: 10, Time: 5, ReadSeq: 1}
+	hb := replstore.Message{Kind: replstore.MsgAppend, From: "n1", To: "n2", Epoch: 3, Commit: 10, Time: 5, ReadSeq: 1, MemberVersion: 2}
 	resp := replstore.Message{Kind: replstore.MsgAppendResp, From: "n2", To: "n1", Epoch: 3, Received: 10, Durable: 10, Applied: 9,
-		Last: replstore.Position{Epoch: 3, LSN: 10}, Reject: true, Hint: 4}
+		Last: replstore.Position{Epoch: 3, LSN: 10}, Reject: true, Hint: 4, MemberVersion: 2}
 	status := replstore.Message{Kind: replstore.MsgStatus, From: "n1", To: "coordinator",
 		Update: &replstore.TopologyUpdate{Topology: replstore.Topology{Leader: "n1", Sync: []replstore.NodeID{"n2"}}, Version: 2,
 			Base: &replstore.TopologyUpdate{Settled: true}}}

@@ -110,6 +110,9 @@ var msgFields = [...]field[message]{
 				d.fail("Replicas: present but empty")
 			}
 		}},
+	// The leader's membership version of the receiver, echoed in answers
+	// (replstore.Message.MemberVersion).
+	uintField("MemberVersion", func(m *message) *uint64 { return &m.MemberVersion }),
 }
 
 var replicaFields = [...]field[replstore.ReplicaState]{
