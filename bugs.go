@@ -27,4 +27,11 @@ const (
 	// bugAckBeforeFlush: a follower acknowledges entries as Durable
 	// before the flush that covers them (it syncs a batch later).
 	bugAckBeforeFlush
+	// bugIgnoreIncarnation: the leader takes a follower's new storage
+	// incarnation without resetting its progress, crediting a replica
+	// that lost data with what it acknowledged before.
+	bugIgnoreIncarnation
+	// bugLeaderCountsUnflushed: the leader counts itself toward commit
+	// for entries it has appended but whose flush has not completed.
+	bugLeaderCountsUnflushed
 )

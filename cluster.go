@@ -58,6 +58,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	cfg = cfg.withDefaults()
 	cl := &Cluster{cfg: cfg, coreCfg: newCoreConfig(cfg), net: NewMemNet()}
 	cl.coreCfg.asyncSnapshots = true
+	cl.coreCfg.nextIncarnation = wallClockIncarnation
 	var list []*Node
 	for _, id := range append(append([]NodeID{cfg.Leader}, cfg.SyncFollowers...), cfg.AsyncFollowers...) {
 		s, err := newNodeFor(cl.clusterEnv(), id)

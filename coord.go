@@ -429,7 +429,7 @@ func (c *coordCore) decide() {
 	}
 	c.bases[r.epoch] = r.replies[d.Promote]
 	c.epoch, c.leader, c.leaderCommit, c.lastStatus = r.epoch, d.Promote, 0, c.tick
-	c.send(Message{Kind: MsgPromote, To: d.Promote, Epoch: r.epoch, Update: &TopologyUpdate{Topology: d.Topology.clone()}})
+	c.send(Message{Kind: MsgPromote, To: d.Promote, Epoch: r.epoch, Last: r.replies[d.Promote], Update: &TopologyUpdate{Topology: d.Topology.clone()}})
 	c.emit(Event{Kind: EventPromoted, Epoch: r.epoch, Peer: d.Promote, Members: d.Topology.Sync,
 		Detail: fmt.Sprintf("%s (%s); sync %v async %v", d.Reason, r.reason, d.Topology.Sync, d.Topology.Async)})
 	c.finish(d, failed)

@@ -46,6 +46,12 @@ type coreConfig struct {
 	// newStateMachine rebuilds the state machine when a rollback removes
 	// applied entries (possible only under asynchronous commit).
 	newStateMachine func() StateMachine
+	// nextIncarnation proposes a new StorageIncarnation (the driver
+	// takes the larger of it and the stored one plus one): the wall
+	// clock in the runtime, so that a node that lost its whole disk
+	// still comes back with a larger one; virtual time in the
+	// simulator. nil: the stored one plus one.
+	nextIncarnation func() uint64
 	// bug is a planted bug (bugs.go); only tests set it.
 	bug plantedBug
 }
@@ -94,6 +100,9 @@ type core struct {
 	log  LogStore
 	sm   StateMachine
 	hard *hardState
+	// trackGen is the last Message.MemberVersion this leader gave a
+	// follower's progress (trackVersion).
+	trackGen uint64
 
 	role   role
 	epoch  Epoch  // highest epoch seen; == hard.epoch; only grows
@@ -112,13 +121,19 @@ type core struct {
 	// appliedTime is the leader's clock stamped on the entry at applied.
 	appliedTime int64
 	// unsynced: the log was appended to since the driver last synced it
-	// (driver.persist syncs it before any message leaves). synced is the
-	// highest LSN known synced: the leader counts itself toward commit
-	// only up to it.
+	// or started a flush of it (driver.persist syncs it before any
+	// message leaves, or a leader flushes it after: asyncFlush). synced
+	// is the highest LSN known synced: the leader counts itself toward
+	// commit only up to it. Invariant: synced <= last.LSN.
 	unsynced bool
 	synced   LSN
-	now      int64  // the driver's clock at the last input (Unix ns)
-	tick     uint64 // logical time: ticks seen
+	// cuts counts the log's truncations and resets (rollBack,
+	// installSnapshot): a flush begun before one covers only what the
+	// cut left, which the cut itself made synced.
+	cuts uint64
+
+	now  int64  // the driver's clock at the last input (Unix ns)
+	tick uint64 // logical time: ticks seen
 
 	leaderState
 	followerState
@@ -238,13 +253,31 @@ func (c *core) logSynced() {
 	}
 }
 
+// logFlushed tells the core that a flush begun when the log ended at
+// f.through finished (asyncFlush): a leader may now count those entries
+// toward commit. A flush that a truncation or a reset overtook says
+// nothing about the entries appended after the cut.
+func (c *core) logFlushed(f flushJob) {
+	if f.cuts != c.cuts || f.through <= c.synced {
+		return
+	}
+	c.synced = min(f.through, c.last.LSN)
+	if c.role == roleLeader {
+		c.maybeCommit()
+	}
+}
+
 // send queues a message.
 func (c *core) send(m Message) {
 	m.From = c.id
 	m.Epoch = c.epoch
 	m.Time = c.now
-	if m.Kind == MsgAppendResp || m.Kind == MsgSnapshotResp {
+	switch m.Kind {
+	case MsgAppendResp, MsgSnapshotResp:
 		m.MemberVersion = c.memberVersion
+		m.Incarnation = c.hard.incarnation // what a leader or coordinator may credit us with
+	case MsgFenceResp:
+		m.Incarnation = c.hard.incarnation
 	}
 	c.msgs = append(c.msgs, m)
 }
@@ -306,6 +339,9 @@ func (c *core) checkInvariants() error {
 	}
 	if c.last != c.log.Last() {
 		return fmt.Errorf("node %s: cached last %v, log says %v", c.id, c.last, c.log.Last())
+	}
+	if c.synced > c.last.LSN {
+		return fmt.Errorf("node %s: synced %d past last %d", c.id, c.synced, c.last.LSN)
 	}
 	if c.role == roleLeader {
 		if c.commit > c.last.LSN {

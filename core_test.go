@@ -59,6 +59,9 @@ func (coreNetHost) startSnapshot(*snapshotJob) {
 	panic("core tests snapshot inline (asyncSnapshots is off)")
 }
 func (h coreNetHost) answer() {}
+func (coreNetHost) startFlush(flushJob) {
+	panic("core tests sync inline (asyncFlush is off)")
+}
 
 // collect ends every core's batch with the driver and checks invariants.
 func (n *coreNet) collect() {

@@ -15,8 +15,10 @@
 // Each node is a deterministic protocol core (no goroutines, no clock, no
 // randomness inside it) driven by a thin runtime: one goroutine per node,
 // reading a mailbox fed by a Transport. One driver (driver.go) ends every
-// batch of inputs: it syncs the log and stores the hard state before any
-// message of the batch leaves. The log (LogStore), the hard state
+// batch of inputs: it stores the hard state, and syncs a follower's log,
+// before any message of the batch leaves; a leader over a disk log sends
+// first and flushes on another goroutine, and counts itself toward commit
+// only once that flush is done. The log (LogStore), the hard state
 // (HardStateStore), the network (Transport) and the state machine
 // (StateMachine) sit behind interfaces; the defaults are in memory (MemLog,
 // MemHardState, MemNet with fault injection) and the telemetry store

@@ -1,6 +1,7 @@
 package replstore
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -12,17 +13,29 @@ import (
 //
 //  1. flush: the leader appends the batch's proposals (and streams them),
 //     a follower prepares its one acknowledgement;
-//  2. persist: sync the log if the batch appended to it, then store the
-//     hard state if it changed (epoch, topology; the commit hint rides
+//  2. persist: sync the log if it holds entries not yet synced (unless
+//     the leader flushes off its turn, below), then store the hard
+//     state if it changed (epoch, topology; the commit hint rides
 //     along). A message that depends on either (a Durable acknowledgement,
 //     a fence reply carrying a promised epoch, a new leader's first
 //     append) is queued in the core and leaves only in step 3, after both
 //     are stored. If storing fails the node stops: nothing is sent.
-//  3. send the messages;
+//  3. send the messages; then, on a leader whose log can be synced off
+//     its turn (asyncFlush), start a flush of what it appended if none is
+//     running: the batch's appends are on their way to the followers
+//     while the leader's own disk flushes. The flush's completion comes
+//     back as an input (driver.flushed, in a later batch), and only then
+//     does the leader count those entries as its own toward commit. One
+//     flush runs at a time; the next covers everything appended while
+//     it ran (group commit);
 //  4. apply what is committed (a follower applies after it answered, so
 //     its acknowledgement never waits for its state machine);
 //  5. hand out a snapshot job, report events, answer the writes up to the
 //     applied LSN and the confirmed leader reads.
+//
+// A follower always syncs inline (step 2): its acknowledgement, which
+// says Durable, must not leave before the flush that covers it. That
+// includes entries it appended as a leader whose flush is still running.
 //
 // The runtime (runtime.go), the simulator (sim*_test.go) and the core
 // tests (core_test.go) all run their nodes through driver.advance; each
@@ -47,6 +60,17 @@ type nodeHost interface {
 	// results in core.errs) and the leader reads in core.readsReady, and
 	// fails the rest if the node no longer leads.
 	answer()
+	// startFlush syncs the log off the node's turn (only a driver with
+	// asyncFlush calls it) and hands the result back with
+	// driver.flushed, as an input of a later batch.
+	startFlush(f flushJob)
+}
+
+// flushJob is one flush of a leader's log, begun when the log ended at
+// through, after cuts truncations or resets of it (core.cuts).
+type flushJob struct {
+	through LSN
+	cuts    uint64
 }
 
 // driver runs one node's core: it owns the core and the node's hard
@@ -58,39 +82,156 @@ type driver struct {
 	host  nodeHost
 	// skipped: bugAckBeforeFlush left this batch's appends unsynced.
 	skipped bool
+	// asyncFlush: as leader, sync the log off the node's turn (startFlush)
+	// after the batch's messages leave; the log allows Sync to run
+	// concurrently with the owner's appends (ConcurrentSyncLog). Without
+	// it the leader syncs inline, as a follower always does.
+	asyncFlush bool
+	// flushing: a flush started by startFlush has not come back yet.
+	flushing bool
 }
 
-// loadHard reads a node's hard state and snapshot from its store.
-func loadHard(store HardStateStore) (HardState, *hardState, error) {
-	hs, err := store.Load()
+// loadHard reads a node's hard state and snapshot from its store. A
+// snapshot that fails its checksum (ErrBadSnapshot) is not an error:
+// badSnap says so, and the node starts over (newDriver).
+func loadHard(store HardStateStore) (hs HardState, hard *hardState, badSnap error, err error) {
+	hs, err = store.Load()
 	if err != nil {
-		return HardState{}, nil, fmt.Errorf("%w: load hard state: %w", ErrStorage, err)
+		return HardState{}, nil, nil, fmt.Errorf("%w: load hard state: %w", ErrStorage, err)
 	}
-	hard := &hardState{epoch: hs.Epoch, topology: hs.Topology, topoVersion: hs.TopologyVersion, stable: store}
+	hard = &hardState{epoch: hs.Epoch, topology: hs.Topology, topoVersion: hs.TopologyVersion, stable: store,
+		incarnation: hs.StorageIncarnation, repairing: hs.Repairing}
 	pos, data, err := store.LoadSnapshot()
+	if errors.Is(err, ErrBadSnapshot) {
+		return hs, hard, err, nil
+	}
 	if err != nil {
-		return HardState{}, nil, fmt.Errorf("%w: load snapshot: %w", ErrStorage, err)
+		return HardState{}, nil, nil, fmt.Errorf("%w: load snapshot: %w", ErrStorage, err)
 	}
 	if data != nil {
 		hard.snap = &localSnapshot{pos: pos, data: data}
 	}
-	return hs, hard, nil
+	return hs, hard, nil, nil
+}
+
+// finishInstall completes a snapshot install that a crash interrupted:
+// the snapshot is stored before the log is reset to it, so a crash in
+// between leaves a snapshot the log does not continue from (the log ends
+// before it, or holds another entry there). The log is reset to the
+// snapshot, as the install would have done: the node has the new state,
+// never the new snapshot with the old log.
+func finishInstall(log LogStore, hard *hardState) error {
+	s := hard.snap
+	if s == nil || s.pos.LSN == 0 {
+		return nil
+	}
+	base := log.First() - 1
+	if base <= s.pos.LSN && s.pos.LSN <= log.Last().LSN {
+		if e, err := log.EpochAt(s.pos.LSN); err == nil && e == s.pos.Epoch {
+			return nil // the log continues from the snapshot
+		}
+	}
+	if err := log.Reset(s.pos); err != nil {
+		return fmt.Errorf("%w: finish installing the snapshot at %v (the log ends at %v): %w", ErrStorage, s.pos, log.Last(), err)
+	}
+	return nil
+}
+
+// dropBadSnapshot starts a node whose snapshot file is damaged over
+// from nothing: the log was compacted through the snapshot, so without
+// it the node cannot rebuild its state. Its log is emptied and its
+// snapshot removed (both durably) before it sends anything; it takes a
+// new StorageIncarnation and is Repairing (newIncarnation), and the
+// leader reseeds it like a follower that lost its disk.
+func dropBadSnapshot(log LogStore, store HardStateStore, bad error) error {
+	if err := log.Reset(Position{}); err != nil {
+		return fmt.Errorf("%w: empty the log after a damaged snapshot (%w): %w", ErrStorage, bad, err)
+	}
+	if err := store.SaveSnapshot(Position{}, nil); err != nil {
+		return fmt.Errorf("%w: replace the damaged snapshot (%w): %w", ErrStorage, bad, err)
+	}
+	return nil
 }
 
 // newDriver builds a node's core over its log, state machine and hard
 // state, as they survived its last run.
 func newDriver(id NodeID, cfg *coreConfig, log LogStore, sm StateMachine, store HardStateStore, host nodeHost) (*driver, error) {
-	hs, hard, err := loadHard(store)
+	hs, hard, badSnap, err := loadHard(store)
 	if err != nil {
 		return nil, fmt.Errorf("replstore: node %s: %w", id, err)
 	}
+
 	if last := log.Last(); last.Epoch > hard.epoch {
 		// The log holds entries of an epoch the hard state never heard of:
 		// only possible if the hard state was lost. Adopt it: the node then
 		// refuses nothing it accepted before.
 		hard.epoch = last.Epoch
 	}
-	return &driver{c: newCore(id, cfg, log, sm, hard), store: store, saved: hs, host: host}, nil
+	// The loss is stored (a new incarnation, Repairing) before anything
+	// is thrown away: a crash in between finds the snapshot still bad,
+	// or the node already marked.
+	old := hard.incarnation
+	damageFrom, damaged := LSN(0), false
+	if dr, ok := log.(DamageReporter); ok {
+		damageFrom, damaged = dr.Damage()
+	}
+	if err := newIncarnation(id, cfg, log, store, &hs, hard, badSnap != nil); err != nil {
+		return nil, err
+	}
+	if badSnap != nil {
+		if err := dropBadSnapshot(log, store, badSnap); err != nil {
+			return nil, fmt.Errorf("replstore: node %s: %w", id, err)
+		}
+	}
+	if err := finishInstall(log, hard); err != nil {
+		return nil, fmt.Errorf("replstore: node %s: %w", id, err)
+	}
+	c := newCore(id, cfg, log, sm, hard)
+	if damaged {
+		c.emit(Event{Kind: EventLog, LSN: damageFrom, Detail: fmt.Sprintf("the log lost synced entries from LSN %d (damaged, cut off at open): storage incarnation %d -> %d; repairing: out of fencing rounds until the leader has repaired this node",
+			damageFrom, old, hard.incarnation)})
+	}
+	if badSnap != nil {
+		c.emit(Event{Kind: EventSnapshotRejected, Detail: fmt.Sprintf("refused the node's own snapshot at start (%v): started empty, to be reseeded by the leader", badSnap)})
+	}
+	return &driver{c: c, store: store, saved: hs, host: host}, nil
+}
+
+// newIncarnation gives the node's storage a new StorageIncarnation, stored
+// before the node sends anything, when it starts from nothing (a new
+// node, or one whose disk was lost: nobody can tell them apart, and a
+// new incarnation is right for both) or its log reports that it lost
+// synced records (DamageReporter); a damaged log also marks the node
+// Repairing. A clean restart keeps the incarnation: the node holds all
+// it ever acknowledged.
+func newIncarnation(id NodeID, cfg *coreConfig, log LogStore, store HardStateStore, hs *HardState, hard *hardState, lost bool) error {
+	dr, _ := log.(DamageReporter)
+	var from LSN
+	damaged := false
+	if dr != nil {
+		from, damaged = dr.Damage()
+	}
+	if hard.incarnation != 0 && !damaged && !lost {
+		return nil
+	}
+	next := hard.incarnation + 1
+	if cfg.nextIncarnation != nil {
+		next = max(next, cfg.nextIncarnation())
+	}
+	hard.incarnation = next
+	hard.repairing = hard.repairing || damaged || lost
+	saved := HardState{Epoch: hard.epoch, Commit: hs.Commit, Snapshot: hard.snapPos(), Topology: hard.topology.clone(),
+		TopologyVersion: hard.topoVersion, StorageIncarnation: hard.incarnation, Repairing: hard.repairing}
+	if err := store.Save(saved); err != nil {
+		return fmt.Errorf("replstore: node %s: %w: store storage incarnation %d: %w", id, ErrStorage, next, err)
+	}
+	*hs = saved
+	if damaged {
+		if err := dr.ClearDamage(); err != nil {
+			return fmt.Errorf("replstore: node %s: %w: the log lost synced entries from LSN %d; recorded, but clearing the report failed: %w", id, ErrStorage, from, err)
+		}
+	}
+	return nil
 }
 
 // advance ends a batch of inputs (see the contract above).
@@ -108,6 +249,7 @@ func (d *driver) advance() {
 		clear(c.msgs)
 		c.msgs = c.msgs[:0]
 	}
+	d.maybeStartFlush()
 	c.applyDeferred()
 	if job := c.snapJob; job != nil {
 		c.snapJob = nil
@@ -125,9 +267,13 @@ func (d *driver) advance() {
 // state if it changed.
 func (d *driver) persist() {
 	c := d.c
-	if c.unsynced && c.cfg.bug == bugAckBeforeFlush && c.role == roleFollower && !d.skipped {
+	switch {
+	case !c.unsynced && c.synced >= c.last.LSN:
+	case d.asyncFlush && c.role == roleLeader:
+		// maybeStartFlush flushes it once the messages are sent.
+	case c.cfg.bug == bugAckBeforeFlush && c.role == roleFollower && !d.skipped:
 		d.skipped = true // the planted bug: answer first, flush next batch
-	} else if c.unsynced {
+	default:
 		d.skipped = false
 		c.unsynced = false
 		if err := c.log.Sync(); err != nil {
@@ -138,15 +284,40 @@ func (d *driver) persist() {
 	}
 	h := c.hard
 	if h.epoch == d.saved.Epoch && h.topoVersion == d.saved.TopologyVersion && h.snapPos() == d.saved.Snapshot &&
-		h.topology.Leader == d.saved.Topology.Leader {
+		h.topology.Leader == d.saved.Topology.Leader && h.repairing == d.saved.Repairing {
 		return
 	}
-	hs := HardState{Epoch: h.epoch, Commit: c.commit, Snapshot: h.snapPos(), Topology: h.topology.clone(), TopologyVersion: h.topoVersion}
+	hs := HardState{Epoch: h.epoch, Commit: c.commit, Snapshot: h.snapPos(), Topology: h.topology.clone(), TopologyVersion: h.topoVersion,
+		StorageIncarnation: h.incarnation, Repairing: h.repairing}
 	if err := d.store.Save(hs); err != nil {
 		c.fail(fmt.Errorf("%w: store hard state (epoch %d): %w", ErrStorage, hs.Epoch, err))
 		return
 	}
 	d.saved = hs
+}
+
+// maybeStartFlush starts a flush of a leader's log (asyncFlush) if it
+// holds entries not yet synced and no flush is running.
+func (d *driver) maybeStartFlush() {
+	c := d.c
+	if !d.asyncFlush || d.flushing || c.role != roleLeader || c.fatal != nil || !c.unsynced && c.synced >= c.last.LSN {
+		return
+	}
+	d.flushing = true
+	c.unsynced = false
+	d.host.startFlush(flushJob{through: c.last.LSN, cuts: c.cuts})
+}
+
+// flushed is the input a flush's completion brings back: the log is
+// durable through f.through unless it was cut since the flush began
+// (then the next flush decides). A failed flush stops the node.
+func (d *driver) flushed(f flushJob, err error) {
+	d.flushing = false
+	if err != nil {
+		d.c.fail(fmt.Errorf("%w: sync the log: %w", ErrStorage, err))
+		return
+	}
+	d.c.logFlushed(f)
 }
 
 // hardState is the core's copy of what its HardStateStore keeps: the
@@ -156,6 +327,11 @@ type hardState struct {
 	topology    Topology
 	topoVersion uint64
 	snap        *localSnapshot // the state machine at the log's compaction point
+	// incarnation is the node's StorageIncarnation (fixed while it
+	// runs); repairing is HardState.Repairing (it only goes from true to
+	// false while the node runs).
+	incarnation uint64
+	repairing   bool
 	// stable stores snapshots (setSnapshot); nil in core tests, which
 	// keep them in memory only.
 	stable HardStateStore

@@ -109,13 +109,25 @@ type QuorumCoordinator struct {
 
 // Decide implements Coordinator.
 func (q QuorumCoordinator) Decide(v FailoverView) (Decision, error) {
-	if old, answered := v.Replies[v.Topology.Leader]; answered && len(v.Topology.followers()) == 0 && v.Target == "" &&
-		(len(v.Earlier) == 0 || v.AckLevel == Local) {
+	if old, answered := v.Replies[v.Topology.Leader]; answered && v.Target == "" && (len(v.Earlier) == 0 || v.AckLevel == Local) {
 		// A leader without followers (all removed, under asynchronous
 		// commit) holds every write it acknowledged: it leads again, in
 		// the new epoch (after a restart, or once it is reachable).
-		return Decision{Promote: v.Topology.Leader, Topology: v.Topology.clone(), LeaderCommit: v.LeaderCommit,
-			Reason: fmt.Sprintf("the old leader has no followers and answered at %v", old)}, nil
+		if len(v.Topology.followers()) == 0 {
+			return Decision{Promote: v.Topology.Leader, Topology: v.Topology.clone(), LeaderCommit: v.LeaderCommit,
+				Reason: fmt.Sprintf("the old leader has no followers and answered at %v", old)}, nil
+		}
+		// Under asynchronous commit the same holds when none of its
+		// followers answered (crashed, or a damaged replica waiting for
+		// its repair): any promotion may lose writes, and the old leader
+		// loses none of those it acknowledged, so waiting for the others
+		// would only leave the cluster without a leader. (Under sync
+		// commit the topology's leader may not be the last one that
+		// committed; the quorum rule below decides.)
+		if _, any := bestReply(v, nil); !any && v.AckLevel == Local && q.bug != bugPromoteStale {
+			return Decision{Promote: v.Topology.Leader, Topology: v.Topology.clone(), LeaderCommit: v.LeaderCommit,
+				Reason: fmt.Sprintf("only the old leader answered, at %v", old)}, nil
+		}
 	}
 	// A member of the topology in force first. A node a recorded change
 	// removes, whose removal has not settled (it is in Earlier), only if

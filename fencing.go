@@ -67,6 +67,15 @@ func (c *core) handleFence(m Message) {
 	}
 	c.observeEpoch(m)
 	c.sinceLeader = 0
+	if c.hard.repairing {
+		// We lost synced data and no leader has repaired us yet: our
+		// last position says less than we may have acknowledged, so it
+		// must not count toward the candidate rule. We take the epoch
+		// (refusing the old leader) and stay silent: to the coordinator
+		// we are a node it did not reach.
+		c.logf("fenced with epoch %d; not answering: this node lost synced data and is waiting to be repaired", m.Epoch)
+		return
+	}
 	c.send(Message{Kind: MsgFenceResp, To: m.From, Last: c.last})
 }
 
@@ -74,6 +83,16 @@ func (c *core) handleFence(m Message) {
 func (c *core) handlePromote(m Message) {
 	if m.Update == nil || m.Epoch == c.epoch && c.leader != "" {
 		c.logf("ignoring a stale promotion to epoch %d", m.Epoch)
+		return
+	}
+	if c.hard.repairing || m.Last != (Position{}) && !c.holds(m.Last) {
+		// The coordinator chose us on an answer we gave before we lost
+		// data (a crash with a damaged disk in between): we no longer
+		// hold what it counted on. Nobody leads until the next round,
+		// which we do not answer until we are repaired.
+		c.observeEpoch(m)
+		c.logf("refusing the promotion to epoch %d: chosen at %v, but this node lost synced data (log ends at %v, repairing %t)",
+			m.Epoch, m.Last, c.last, c.hard.repairing)
 		return
 	}
 	c.observeEpoch(m)

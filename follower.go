@@ -84,6 +84,9 @@ func (c *core) handleAppend(m Message) {
 	}
 	c.matched = max(c.matched, prev.LSN+LSN(len(entries)))
 	c.leaderLast = max(c.leaderLast, c.matched)
+	if c.hard.repairing {
+		c.noteRepaired(m)
+	}
 	// Applying waits for the end of the batch (see flush and
 	// applyDeferred), so the acknowledgement is not delayed by it.
 	c.commit = max(c.commit, min(m.Commit, c.matched))
@@ -93,6 +96,23 @@ func (c *core) handleAppend(m Message) {
 	if m.WantAck || c.matched >= c.ackedUpTo+LSN(c.cfg.maxInflight/4) {
 		c.ackPending = true
 	}
+}
+
+// noteRepaired ends Repairing (HardState) once an append shows that the
+// leader knows our new storage incarnation and that we hold everything
+// it had committed when it sent it. From the moment the leader knows the
+// new incarnation it credits us only with what that incarnation reports,
+// and every write it committed before, on the word of the incarnation
+// that lost data or not, is at or below m.Commit: we hold them all
+// again, so our answers to a fencing round claim nothing we lack. The
+// driver stores the change before the next message leaves.
+func (c *core) noteRepaired(m Message) {
+	if m.Incarnation != c.hard.incarnation || c.matched < m.Commit {
+		return
+	}
+	c.hard.repairing = false
+	c.emit(Event{Kind: EventLog, Peer: m.From, LSN: c.matched,
+		Detail: fmt.Sprintf("repaired: holds the leader's log through LSN %d (its commit LSN %d); answers fencing rounds again", c.matched, m.Commit)})
 }
 
 // matchesPrev checks log matching at prev. If it fails it returns the LSN
@@ -140,7 +160,7 @@ func (c *core) appendFrom(entries []Entry) bool {
 			}
 		}
 		if err := c.log.Append(entries[i:]); err != nil {
-			c.fail(fmt.Errorf("append: %w", err))
+			c.fail(storageErr("append", err))
 			return false
 		}
 		c.unsynced = true // synced by the driver before the acknowledgement leaves

@@ -28,13 +28,30 @@ type HardState struct {
 	// its leader), and TopologyVersion its version.
 	Topology        Topology
 	TopologyVersion uint64
+	// StorageIncarnation names this life of the node's storage. It
+	// changes (to a larger value) whenever the node finds that its
+	// storage lost data it had synced (a record that fails its
+	// checksum, see DamageReporter) or starts from nothing; it never
+	// changes on a clean restart. A follower sends it with every
+	// acknowledgement, so a leader never credits it with entries an
+	// earlier incarnation acknowledged and this one no longer holds. It
+	// is unrelated to membership: a follower removed and re-added keeps
+	// its storage incarnation.
+	StorageIncarnation uint64
+	// Repairing: the node lost synced data and has not yet been
+	// repaired by a leader that knows its new StorageIncarnation (see
+	// core.noteRepaired). Until then it takes a fencing round's epoch
+	// but does not answer it, and refuses a promotion: its answers would
+	// claim less than it acknowledged, or more than it holds.
+	Repairing bool
 }
 
 // IsZero reports whether hs is the hard state of a node that has never
 // run.
 func (hs HardState) IsZero() bool {
 	return hs.Epoch == 0 && hs.Commit == 0 && hs.Snapshot == (Position{}) && hs.Topology.Leader == "" &&
-		len(hs.Topology.Sync) == 0 && len(hs.Topology.Async) == 0 && hs.TopologyVersion == 0
+		len(hs.Topology.Sync) == 0 && len(hs.Topology.Async) == 0 && hs.TopologyVersion == 0 &&
+		hs.StorageIncarnation == 0 && !hs.Repairing
 }
 
 // clone returns hs with slices of its own.
@@ -108,6 +125,21 @@ func (m *MemHardState) SaveSnapshot(pos Position, data []byte) error {
 	return nil
 }
 
+// StageSnapshot implements SnapshotStager: in memory there is nothing
+// slow to do ahead; Install keeps data.
+func (m *MemHardState) StageSnapshot(pos Position, data []byte) (StagedSnapshot, error) {
+	return memStaged{m, pos, data}, nil
+}
+
+type memStaged struct {
+	m    *MemHardState
+	pos  Position
+	data []byte
+}
+
+func (s memStaged) Install() error { return s.m.SaveSnapshot(s.pos, s.data) }
+func (s memStaged) Discard()       {}
+
 // LoadSnapshot implements HardStateStore.
 func (m *MemHardState) LoadSnapshot() (Position, []byte, error) {
 	m.mu.Lock()
@@ -120,6 +152,53 @@ func (m *MemHardState) Saves() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.saves
+}
+
+// SnapshotStager is implemented by a HardStateStore that can write a
+// snapshot's bytes ahead, off the node's goroutine (the slow part: the
+// data and its fsync), and install them later with a quick atomic step
+// on it. The node keeps serving while a snapshot for compaction is
+// written. A crash before Install leaves the previous snapshot.
+type SnapshotStager interface {
+	// StageSnapshot writes a snapshot of the state machine at pos
+	// aside, durably, without replacing the current one. It may run
+	// concurrently with every other method of the store; only one
+	// staged snapshot is outstanding at a time.
+	StageSnapshot(pos Position, data []byte) (StagedSnapshot, error)
+}
+
+// StagedSnapshot is a snapshot written aside by StageSnapshot.
+type StagedSnapshot interface {
+	// Install makes it the store's snapshot, atomically: a crash leaves
+	// the previous snapshot or this one, never a mix.
+	Install() error
+	// Discard removes it.
+	Discard()
+}
+
+// DamageReporter is implemented by a LogStore that can find, when it
+// opens, that it lost records it had synced (a record that fails its
+// checksum where no torn write can explain it) and cut the log off
+// before them instead of refusing to open. The driver records such a
+// loss in the node's hard state (a new StorageIncarnation, Repairing)
+// before the node sends anything, then calls ClearDamage. A log keeps
+// reporting the damage, across reopenings, until ClearDamage returns
+// nil, so a crash between the two cannot hide it.
+type DamageReporter interface {
+	// Damage reports the first LSN the log lost, and ok true, if it
+	// cut off synced records.
+	Damage() (from LSN, ok bool)
+	// ClearDamage forgets the report (durably).
+	ClearDamage() error
+}
+
+// storageErr is a failure of the node's LogStore doing op, marked as
+// ErrStorage (once) with its cause kept for errors.Is.
+func storageErr(op string, err error) error {
+	if errors.Is(err, ErrStorage) {
+		return fmt.Errorf("%s: %w", op, inner(err))
+	}
+	return fmt.Errorf("%w: %s: %w", ErrStorage, op, err)
 }
 
 // ErrStorage marks a failure of a node's own storage (its log, hard state

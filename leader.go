@@ -1,7 +1,6 @@
 package replstore
 
 import (
-	"fmt"
 	"slices"
 )
 
@@ -44,10 +43,12 @@ func (c *core) becomeLeader(epoch Epoch, now int64, topo Topology) {
 	for _, id := range topo.Async {
 		c.followers = append(c.followers, &progress{id: id, priority: -1})
 	}
+	c.trackGen = 0
+	version := c.trackVersion()
 	for _, p := range c.followers {
 		p.next = c.last.LSN + 1
 		p.lastHeard = c.tick
-		p.memberVersion = c.topoVersion
+		p.memberVersion = version
 	}
 	c.safe = c.commit
 	c.ads = nil // a follower's copy of the old leader's view
@@ -83,7 +84,7 @@ func (c *core) appendProposals() {
 		c.pending[i].Time = c.now
 	}
 	if err := c.log.Append(c.pending); err != nil {
-		c.fail(fmt.Errorf("append: %w", err))
+		c.fail(storageErr("append", err))
 		return
 	}
 	c.unsynced = true // the driver syncs before anything is sent
@@ -138,7 +139,7 @@ func (c *core) sendTo(p *progress, ents []Entry) {
 	// a wake-up per batch for acknowledgements that decide nothing.
 	wantAck := p.sync || p.probing || len(ents) == 0 || p.askedAt != c.tick
 	m := Message{Kind: MsgAppend, To: p.id, Prev: Position{Epoch: c.epochAt(prev), LSN: prev},
-		Entries: ents, Commit: c.safe, WantAck: wantAck, ReadSeq: c.readSent, MemberVersion: p.memberVersion}
+		Entries: ents, Commit: c.safe, WantAck: wantAck, ReadSeq: c.readSent, MemberVersion: p.memberVersion, Incarnation: p.incarnation}
 	if p.adsSent != c.adsTick || len(ents) == 0 {
 		// Once per tick, and on every heartbeat: every replica's state.
 		m.Replicas = c.advertise()
@@ -173,6 +174,9 @@ func (c *core) handleAppendResp(m Message) {
 		c.logf("answer from %s for membership version %d, not %d: ignored", m.From, m.MemberVersion, p.memberVersion)
 		return
 	}
+	if !c.checkIncarnation(p, m) {
+		return
+	}
 	wasLive := p.live(c.tick, c.cfg.timeoutTicks)
 	p.lastHeard = c.tick
 	if m.Kind == MsgSnapshotResp {
@@ -204,6 +208,33 @@ func (c *core) handleAppendResp(m Message) {
 	}
 	c.maybeCommit()
 	c.sendAppends(p, false)
+}
+
+// checkIncarnation compares the storage incarnation an answer carries
+// with the one the leader knows for p. An answer from an older one (sent
+// before the follower lost data, and delayed) is dropped: it may claim
+// entries the follower no longer holds. A newer one means the follower
+// lost data it may have acknowledged: its progress starts again from
+// what it now reports, so the commit rule never counts the lost entries
+// (the follower is repaired like any follower that is behind).
+func (c *core) checkIncarnation(p *progress, m Message) bool {
+	switch {
+	case m.Incarnation < p.incarnation:
+		return false
+	case m.Incarnation > p.incarnation:
+		if p.incarnation != 0 && c.cfg.bug == bugIgnoreIncarnation {
+			p.incarnation = m.Incarnation
+			return true
+		}
+		if p.incarnation != 0 {
+			c.logf("follower %s has a new storage incarnation (%d, was %d): it lost data; its progress starts again from %v",
+				p.id, m.Incarnation, p.incarnation, m.Last)
+			p.resetForIncarnation(m.Incarnation, m.Last)
+			return true
+		}
+		p.incarnation = m.Incarnation
+	}
+	return true
 }
 
 // backUp handles a log-matching rejection: resend from hint+1, one batch
@@ -250,9 +281,25 @@ func (c *core) compareCompacted(p *progress, at Position) {
 	if !p.reseed {
 		c.logf("follower %s holds a snapshot at %v that our log does not: reseeding it", p.id, at)
 		p.forgetSnapshot() // send it whole, marked, even if it took ours as held before
+		// It will throw away entries it acknowledged: answers it sent
+		// before it installs our snapshot must not count again after
+		// (they would credit it with a log it no longer holds). The
+		// snapshot carries a new version; answers to older messages carry
+		// the old one and are ignored.
+		p.memberVersion = c.trackVersion()
 	}
 	p.reseed = true
 	c.sendAppends(p, true) // sendSnapshot takes a snapshot if it has none
+}
+
+// trackVersion returns a new Message.MemberVersion for a follower's
+// progress: at least the topology version (a follower added under it) and
+// larger than any this leader gave before, so that an answer to messages
+// of an earlier tracking of the same ID (removed and added again, or
+// reseeded since) never matches a later one.
+func (c *core) trackVersion() uint64 {
+	c.trackGen = max(c.trackGen+1, c.topoVersion)
+	return c.trackGen
 }
 
 func (c *core) progressOf(id NodeID) *progress {
@@ -308,8 +355,12 @@ func (c *core) quorum(level AckLevel) LSN {
 	if c.cfg.bug == bugAckEarly {
 		return c.last.LSN
 	}
+	self := c.synced // the leader holds what it has synced
+	if c.cfg.bug == bugLeaderCountsUnflushed {
+		self = c.last.LSN
+	}
 	if level == Local {
-		return c.synced // the leader holds what it has synced
+		return self
 	}
 	c.acks = c.acks[:0]
 	for _, p := range c.followers {
@@ -317,7 +368,7 @@ func (c *core) quorum(level AckLevel) LSN {
 			c.acks = append(c.acks, p.ack(level))
 		}
 	}
-	return min(quorumLSN(c.acks, c.cfg.syncCount), c.synced)
+	return min(quorumLSN(c.acks, c.cfg.syncCount), self)
 }
 
 // leaderTick sends heartbeats, re-forms the sync set and applies the

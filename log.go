@@ -57,7 +57,9 @@ type Entry struct {
 }
 
 // LogStore keeps one node's log. Implementations need not be safe for
-// concurrent use: only the node that owns a LogStore calls it. Slices it
+// concurrent use: only the node that owns a LogStore calls it, from one
+// goroutine (except a ConcurrentSyncLog's Sync, which a leader runs on
+// another). Slices it
 // returns may alias its memory and must not be modified by the caller; a
 // later TruncateAfter or CompactThrough must not change what an earlier
 // Entries call returned (the in-memory store copies instead of reusing).
@@ -93,6 +95,21 @@ type LogStore interface {
 	// Size returns how many entries the log holds and their payload
 	// bytes (Data), for retention (Config.RetainBytes).
 	Size() (entries int, bytes int64)
+}
+
+// ConcurrentSyncLog is a LogStore whose Sync may run on another goroutine
+// while its owner calls Append, Entries, EpochAt, First, Last and Size,
+// and concurrently with another Sync; TruncateAfter, CompactThrough,
+// Reset and Close wait for a Sync in progress. Sync still makes durable
+// everything appended before it was called. A leader flushes such a log
+// off its node's goroutine: it streams a batch to its followers while
+// its own flush runs, and counts itself toward commit only once the
+// flush is done. Other logs are synced inline, before the batch's
+// messages leave. Package wal's Log is one.
+type ConcurrentSyncLog interface {
+	LogStore
+	// ConcurrentSync marks the implementation; it is never called.
+	ConcurrentSync()
 }
 
 // MemLog is the in-memory LogStore. Entries live in fixed-size chunks, so

@@ -106,7 +106,7 @@ func (c *core) setFollowers(t Topology, reason string) {
 		if i >= 0 {
 			p = old[i]
 		} else {
-			p = &progress{id: id, next: c.last.LSN + 1, lastHeard: c.tick, memberVersion: c.topoVersion}
+			p = &progress{id: id, next: c.last.LSN + 1, lastHeard: c.tick, memberVersion: c.trackVersion()}
 			defer c.sendAppends(p, true) // contact the newcomer at once
 		}
 		p.priority = prio

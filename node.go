@@ -66,6 +66,7 @@ func NewNode(cfg Config, id NodeID, tr Transport) (*Node, error) {
 	}
 	cc := newCoreConfig(cfg)
 	cc.asyncSnapshots = true
+	cc.nextIncarnation = wallClockIncarnation
 	nd, err := newNodeFor(nodeEnv{cfg: &cfg, coreCfg: cc, tr: tr, report: reportTo(&cfg)}, id)
 	if err != nil {
 		return nil, err

@@ -406,8 +406,11 @@ func TestFailoverRefusesWithoutSyncQuorum(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { _, err := cl.Failover(ctx, FailoverOptions{}); errc <- err }()
 	// Tick until the round ends; it must end within a few fencing
-	// timeouts of starting (the goroutine may start it late).
-	for after := 0; len(errc) == 0; {
+	// timeouts of starting (the goroutine may start it late). The round
+	// has ended when it reports EventFailoverBlocked: the goroutine's
+	// answer needs no more ticks, and may come a little later on a
+	// loaded machine.
+	for after := 0; len(errc) == 0 && len(ev.of(EventFailoverBlocked)) == 0; {
 		require.NoError(t, cl.Tick(ctx))
 		if len(ev.of(EventFailoverStarted)) > 0 {
 			after++

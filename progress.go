@@ -8,9 +8,10 @@ package replstore
 // leader's (asynchronous commit; see compareCompacted).
 type progress struct {
 	id NodeID
-	// memberVersion is the topology version at which this leader began
-	// tracking the follower (Message.MemberVersion); fixed for the
-	// progress's life.
+	// memberVersion names this leader's tracking of the follower
+	// (Message.MemberVersion, core.trackVersion): new when the leader
+	// begins tracking it and when it starts reseeding it; answers to
+	// messages of an earlier one are ignored.
 	memberVersion uint64
 	adsSent       uint64 // tick whose advertisement (core.ads) it was last sent
 	priority      int    // index in Config.SyncFollowers; -1 for async followers
@@ -20,6 +21,12 @@ type progress struct {
 	received LSN // highest LSN the follower received and matched
 	durable  LSN // highest LSN the follower stored and synced
 	applied  LSN // highest LSN the follower applied
+
+	// incarnation is the follower's StorageIncarnation as its answers
+	// show it (0 until one does): only grows. When it grows, the
+	// follower lost data it may have acknowledged, and its progress
+	// starts again from what it reports (resetForIncarnation).
+	incarnation uint64
 
 	lastHeard  uint64 // tick of the last answer
 	lastSent   uint64 // tick of the last message sent
@@ -33,6 +40,19 @@ type progress struct {
 	snapAcked int64    // bytes the follower holds
 	probing   bool     // a reject arrived: resend only when it answers
 	reseed    bool     // its snapshot differs from our log: send ours
+}
+
+// resetForIncarnation forgets what an earlier incarnation of the
+// follower acknowledged: the new one holds only what it reports from now
+// on (last is its last Position). The leader resends from there, and
+// backs up as for any mismatch.
+func (p *progress) resetForIncarnation(incarnation uint64, last Position) {
+	p.incarnation = incarnation
+	p.received, p.durable, p.applied = 0, 0, 0
+	p.next = min(p.next, last.LSN+1)
+	p.probing = true
+	p.reseed = false
+	p.forgetSnapshot()
 }
 
 // ack returns the follower's progress at level.

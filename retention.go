@@ -54,6 +54,7 @@ func (c *core) maybeCompact() {
 		// The driver writes it on another goroutine and hands it back
 		// (snapshotTaken): replication does not wait for the encoding.
 		c.snapJob = &snapshotJob{pos: pos, through: through, write: cs.SnapshotFunc()}
+		c.snapJob.stager, _ = c.hard.stable.(SnapshotStager)
 		c.snapBusy = true
 		return
 	}
@@ -67,23 +68,66 @@ type snapshotJob struct {
 	pos     Position // the state it captures
 	through LSN      // compact the log through here once it is kept
 	write   func(io.Writer) error
+	// stager, if the node's store is one, takes the encoded bytes off
+	// the node's goroutine too (run): the node then only installs them.
+	stager   SnapshotStager
+	staged   StagedSnapshot
+	stageErr error
+}
+
+// run encodes the snapshot and, if the store can, writes it aside (the
+// slow part: the bytes and their fsync). It runs off the node's
+// goroutine (the runtime's snapshot goroutine, or the simulator's later
+// event); the node installs the result in snapshotTaken.
+func (j *snapshotJob) run() ([]byte, error) {
+	var buf bytes.Buffer
+	if err := j.write(&buf); err != nil {
+		return nil, err
+	}
+	if j.stager != nil {
+		j.staged, j.stageErr = j.stager.StageSnapshot(j.pos, buf.Bytes())
+	}
+	return buf.Bytes(), nil
+}
+
+// discard drops a staged snapshot the node will not install.
+func (j *snapshotJob) discard() {
+	if j.staged != nil {
+		j.staged.Discard()
+		j.staged = nil
+	}
 }
 
 // snapshotTaken keeps a finished snapshot with the log and compacts.
 func (c *core) snapshotTaken(job *snapshotJob, data []byte, err error) {
 	c.snapBusy = false
+	if err == nil {
+		err = job.stageErr
+	}
 	switch {
 	case err != nil:
 		c.logf("snapshot at %v failed, log not compacted: %v", job.pos, err)
+		job.discard()
 		return
 	case job.pos.LSN > c.commit || !c.holdsEntry(job.pos):
 		// Rolled back meanwhile (asynchronous commit): it holds lost
 		// writes, even if the log has grown back past its LSN.
+		job.discard()
 		return
 	case c.hard.snap != nil && c.hard.snap.pos.LSN >= job.pos.LSN:
+		job.discard()
 		return // a newer one was installed meanwhile
 	}
-	if !c.setSnapshot(&localSnapshot{pos: job.pos, data: data}) {
+	snap := &localSnapshot{pos: job.pos, data: data}
+	if job.staged != nil {
+		// Written and synced off our goroutine: only the atomic
+		// replacement (a rename) happens here.
+		if err := job.staged.Install(); err != nil {
+			c.fail(fmt.Errorf("%w: install snapshot at %v: %w", ErrStorage, job.pos, err))
+			return
+		}
+		c.hard.snap = snap
+	} else if !c.setSnapshot(snap) {
 		return
 	}
 	through := min(job.through, job.pos.LSN)
@@ -91,7 +135,7 @@ func (c *core) snapshotTaken(job *snapshotJob, data []byte, err error) {
 		return
 	}
 	if err := c.log.CompactThrough(through); err != nil {
-		c.fail(fmt.Errorf("compact through %d: %w", through, inner(err)))
+		c.fail(storageErr(fmt.Sprintf("compact through %d", through), err))
 		return
 	}
 	c.emit(Event{Kind: EventCompacted, LSN: through, Detail: fmt.Sprintf("kept %d entries; snapshot at %v", c.last.LSN-through, job.pos)})

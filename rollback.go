@@ -29,6 +29,7 @@ func (c *core) rollBack(lsn LSN) bool {
 	detail := fmt.Sprintf("dropped LSNs %d..%d, which the leader of epoch %d does not have", lsn, c.last.LSN, c.epoch)
 	c.last = c.log.Last()
 	c.synced = min(c.synced, c.last.LSN)
+	c.cuts++
 	if s := c.hard.snap; s != nil && s.pos.LSN >= lsn {
 		// Our own snapshot holds what was rolled back (the log is whole
 		// then: canRebuild): it must never be restored or shipped.

@@ -1,7 +1,6 @@
 package replstore
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -71,6 +70,7 @@ type node struct {
 	adsPub     atomic.Pointer[[]ReplicaState] // core.ads as of the last batch
 	pub        published
 	snapshots  sync.WaitGroup // snapshot jobs running
+	flushes    sync.WaitGroup // the leader's log flush running (at most one)
 	stopping   error          // set on the node's goroutine: stop with this error
 	tickFn     func()         // queued on every tick
 	conds      []cond         // waitUntil conditions not yet met
@@ -120,6 +120,7 @@ func newNode(id NodeID, env nodeEnv, log LogStore, hard HardStateStore) (*node, 
 		return nil, err
 	}
 	n.drv, n.core = drv, drv.c
+	_, drv.asyncFlush = log.(ConcurrentSyncLog)
 	n.sm.Store(&smBox{sm})
 	n.tickFn = func() { n.core.onTick(time.Now().UnixNano()) }
 	return n, nil
@@ -377,6 +378,21 @@ func (n *node) shutdown(err error) {
 		}
 	}
 	n.snapshots.Wait()
+	n.flushes.Wait()
+}
+
+// startFlush implements nodeHost: it syncs the log on a goroutine of its
+// own (the log is a ConcurrentSyncLog) and hands the result back through
+// the mailbox, dropped if the node has stopped by then (a crash loses
+// it; the log keeps whatever the sync made durable).
+func (n *node) startFlush(f flushJob) {
+	n.flushes.Add(1)
+	log := n.core.log
+	go func() {
+		defer n.flushes.Done()
+		err := log.Sync()
+		n.mbox.call(func() { n.drv.flushed(f, err) })
+	}()
 }
 
 // startSnapshot writes a snapshot job on its own goroutine and hands the
@@ -386,11 +402,18 @@ func (n *node) startSnapshot(job *snapshotJob) {
 	n.snapshots.Add(1)
 	go func() {
 		defer n.snapshots.Done()
-		var buf bytes.Buffer
-		err := job.write(&buf)
-		n.mbox.call(func() { n.core.snapshotTaken(job, buf.Bytes(), err) })
+		data, err := job.run() // encoded and, on a durable store, written and synced aside
+		if !n.mbox.call(func() { n.core.snapshotTaken(job, data, err) }) {
+			job.discard() // the node stopped: a crash would lose it the same way
+		}
 	}()
 }
+
+// wallClockIncarnation proposes a StorageIncarnation from the wall
+// clock, in nanoseconds: a node that lost its whole disk (and with it
+// the incarnation it had) still comes back with a larger one, unless the
+// clock went back by more than the time since that one was drawn.
+func wallClockIncarnation() uint64 { return uint64(max(time.Now().UnixNano(), 1)) }
 
 // do runs f on the node's goroutine and waits for it, for ctx or for the
 // node to stop. If ctx ends first, f may still run later.

@@ -11,12 +11,14 @@ import (
 // (simknown_test.go) does not count as finding the planted one.
 
 // simPlantedBudget bounds the schedules the simulation may take to find
-// each planted bug. With every draw (the membership draws and
-// simdraws_test.go's), seeds 0, 1, ... find them after: bugAckEarly 10,
-// bugPromoteStale 14, bugAcceptOldEpoch 60, bugStaleLeaderReads 2436,
-// bugApplyUncommitted 1, bugAckBeforeFlush 42 (before either: 11, 27, 9,
-// 576, 1, 15, within a budget of 2000).
-const simPlantedBudget = 3000
+// each planted bug. Counts with every draw (membership, operations and
+// faults of simdraws_test.go, disk faults of simdisk_test.go, the
+// leader's flush of simflush_test.go; seeds 0, 1, ...): bugAckEarly 6,
+// bugPromoteStale 6, bugAcceptOldEpoch 83, bugStaleLeaderReads 2254,
+// bugApplyUncommitted 1, bugAckBeforeFlush 8, bugIgnoreIncarnation 489,
+// bugLeaderCountsUnflushed 14 (before this wave's draws: 11, 27, 9, 576,
+// 1, 15, within a budget of 2000).
+const simPlantedBudget = 5000
 
 var simPlanted = []struct {
 	bug  plantedBug
@@ -28,6 +30,8 @@ var simPlanted = []struct {
 	{bugStaleLeaderReads, "bugStaleLeaderReads (a deposed leader serves Leader reads)"},
 	{bugApplyUncommitted, "bugApplyUncommitted (apply an entry before it is committed)"},
 	{bugAckBeforeFlush, "bugAckBeforeFlush (acknowledge Durable before the flush that covers it)"},
+	{bugIgnoreIncarnation, "bugIgnoreIncarnation (credit a replica that lost data with what it acknowledged before)"},
+	{bugLeaderCountsUnflushed, "bugLeaderCountsUnflushed (the leader counts itself toward commit before its flush completes)"},
 }
 
 // findPlanted runs schedules seed 0, 1, ... with bug planted until one

@@ -399,6 +399,12 @@ func (w *simWorld) checkCredit(ldr *simNode) {
 			// its old credit until the snapshot is in: progress.go.)
 			continue
 		}
+		if f.core == nil || p.incarnation != f.core.hard.incarnation {
+			// A disk fault cost it synced entries (simdisk_test.go) and the
+			// leader has not heard its new storage incarnation yet: it
+			// cannot know; checkDamagedCredit holds it to it once it has.
+			continue
+		}
 		pos, ok := ldr.log.at(p.durable)
 		if ok && pos != (Position{}) && !f.log.holds(pos) {
 			w.violate("leader %s counts %s as holding LSN %d durably (%v), but %s's log ends at %v: %s",

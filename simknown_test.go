@@ -1,9 +1,6 @@
 package replstore
 
-import (
-	"slices"
-	"strings"
-)
+import "slices"
 
 // Engine bugs the simulation found that are not fixed yet. Each has a
 // minimised regression test (simregress_test.go), skipped until the fix
@@ -18,13 +15,7 @@ type simKnownBug struct {
 	match func(err string) bool
 }
 
-var simKnownBugs = []simKnownBug{
-	{test: "TestSimRegressionOpenAsyncFollowerCreditedWithRolledBackLog",
-		what: "under asynchronous commit the leader credits a follower with entries of a log it rolled back and never repairs it",
-		match: func(err string) bool {
-			return strings.Contains(err, "no convergence") && strings.Contains(err, simStuckDivergent)
-		}},
-}
+var simKnownBugs = []simKnownBug{}
 
 // simChangeNotApplied marks a promotion decided on a sync list the old
 // leader had proposed but not applied.

@@ -18,6 +18,9 @@ func (w *simWorld) liveness() []Entry {
 	w.endMemberCalls()
 	w.net.heal()
 	w.restartCoordinator()
+	for _, n := range w.nodes {
+		n.log.powerCut = 0 // no power cut armed by simTornCrash is left to fire
+	}
 	w.net.drop, w.net.dup = 0, 0
 	w.net.maxDelay = min(w.net.maxDelay, simTick/2)
 	w.net.minDelay = min(w.net.minDelay, w.net.maxDelay)

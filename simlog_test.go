@@ -16,9 +16,24 @@ type simLog struct {
 	// the highest LSN the node has told a leader it holds Durable (what
 	// a rollback removed no longer counts).
 	synced, durableSaid LSN
+	// damage is the first LSN a flipped byte cost the log, reported as
+	// a DamageReporter until the node records it (0: none).
+	damage LSN
+	// powerCut, when set, makes the next Sync with records to sync fail
+	// as a power cut that keeps powerCut-1 of them (simdisk_test.go);
+	// tornKeep is how many that one keeps.
+	powerCut, tornKeep int
+	// countedSelf is the highest LSN the node, leading, counted itself as
+	// holding toward commit (what a rollback removed no longer counts).
+	countedSelf LSN
+	// flushing is the leader's flush in progress (simflush_test.go).
+	flushing *simFlushJob
 }
 
-var _ LogStore = (*simLog)(nil)
+var (
+	_ LogStore       = (*simLog)(nil)
+	_ DamageReporter = (*simLog)(nil)
+)
 
 func newSimLog() *simLog { return &simLog{MemLog: NewMemLog()} }
 
@@ -35,6 +50,12 @@ func (l *simLog) Append(entries []Entry) error {
 
 // Sync implements LogStore: everything appended is on disk.
 func (l *simLog) Sync() error {
+	if l.powerCut > 0 && l.synced < l.Last().LSN {
+		unsynced := int(l.Last().LSN - max(l.synced, l.First()-1))
+		l.tornKeep = (l.powerCut - 1) % (unsynced + 1)
+		l.powerCut = 0
+		return errSimPowerCut
+	}
 	l.synced = l.Last().LSN
 	return nil
 }
@@ -42,6 +63,7 @@ func (l *simLog) Sync() error {
 // crash loses what was appended and never synced, as a power cut does;
 // it returns the first LSN lost (0 if none).
 func (l *simLog) crash() LSN {
+	l.flushing = nil // a flush in progress is lost with the node
 	if l.synced >= l.Last().LSN {
 		return 0
 	}
@@ -57,7 +79,10 @@ func (l *simLog) TruncateAfter(lsn LSN) error {
 	if err := l.MemLog.TruncateAfter(lsn); err != nil {
 		return err
 	}
-	l.synced, l.durableSaid = min(l.synced, lsn), min(l.durableSaid, lsn)
+	l.synced, l.durableSaid, l.countedSelf = min(l.synced, lsn), min(l.durableSaid, lsn), min(l.countedSelf, lsn)
+	if l.flushing != nil {
+		l.flushing.through = min(l.flushing.through, lsn)
+	}
 	if int(lsn) < len(l.shadow) {
 		clear(l.shadow[lsn:])
 		l.shadow = l.shadow[:lsn]
@@ -70,7 +95,10 @@ func (l *simLog) Reset(base Position) error {
 	if err := l.MemLog.Reset(base); err != nil {
 		return err
 	}
-	l.synced, l.durableSaid = base.LSN, base.LSN
+	l.synced, l.durableSaid, l.countedSelf = base.LSN, base.LSN, min(l.countedSelf, base.LSN)
+	if l.flushing != nil {
+		l.flushing.through = min(l.flushing.through, base.LSN)
+	}
 	l.shadow = make([]Entry, base.LSN)
 	if base.LSN > 0 {
 		l.shadow[base.LSN-1] = Entry{Pos: base}

@@ -34,7 +34,7 @@ type simLossRange struct {
 // commits asynchronously, everything committed (invariant 2).
 func (w *simWorld) checkPromotion(v FailoverView, d Decision) {
 	k := &w.chk
-	if v.AllowDataLoss {
+	if v.AllowDataLoss || w.promotedOnStaleAnswer(v, d) {
 		return
 	}
 	cn := w.lookup(d.Promote)

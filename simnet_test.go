@@ -25,6 +25,9 @@ type simFlight struct {
 	seq  uint64 // send order, to break ties
 	msg  Message
 	snap *simSnapJob // a snapshot job for node msg.To; msg is empty otherwise
+
+	// flush: a leader's flush completing on node msg.To; msg is empty.
+	flush *simFlushJob
 }
 
 type simQueue []simFlight
@@ -139,8 +142,14 @@ func (n *simNet) pushFlight(now int64, f simFlight) {
 	if n.maxDelay > n.minDelay {
 		d += n.rng.Int64N(n.maxDelay - n.minDelay + 1)
 	}
+	n.pushAt(now+d, f)
+}
+
+// pushAt queues f to arrive at virtual time at (rounded up to the
+// quantum); it draws nothing.
+func (n *simNet) pushAt(at int64, f simFlight) {
 	n.seq++
-	f.at, f.seq = (now+d+simQuantum-1)/simQuantum*simQuantum, n.seq
+	f.at, f.seq = (at+simQuantum-1)/simQuantum*simQuantum, n.seq
 	heap.Push(&n.q, f)
 }
 
@@ -165,7 +174,7 @@ func (n *simNet) takeDue(at int64) []simFlight {
 	var out []simFlight
 	for len(n.q) > 0 && n.q[0].at == at {
 		f := heap.Pop(&n.q).(simFlight)
-		if f.snap == nil && n.cut(f.msg.From, f.msg.To) {
+		if f.snap == nil && f.flush == nil && n.cut(f.msg.From, f.msg.To) {
 			n.stats.cut++
 			n.lost(at, f.msg, traceCut)
 			continue

@@ -1168,13 +1168,18 @@ func TestSimRegressionReseedWithSnapshotAtZeroStalls(t *testing.T) {
 // n1's at 4:17 (the leader counts it as holding LSN 13, but their logs
 // agree only up to 9: leader's view of the follower is wrong)"). It fails
 // the same way on 17cd6d9, the build before that session: an older engine
-// bug, not triaged yet. The leader credits the follower with entries of a
-// log it rolled back (asynchronous commit); a replica incarnation or
-// resetting progress when a follower's answer shows a shorter log is the
-// likely direction (the same family as a follower restarted empty).
-// Skipped until fixed; remove the Skip to replay it.
-func TestSimRegressionOpenAsyncFollowerCreditedWithRolledBackLog(t *testing.T) {
-	t.Skip("open engine bug (liveness under asynchronous commit), recorded 2026-12-05, not yet fixed: see the comment")
+// bug. The story (traced 2026-12-05): n3, leader of epoch 3 under
+// Local, snapshotted at 3:17; n1 was promoted with a log that agrees only
+// to 3:13 and sent appends from prev 3:13, which n3 matched ("received
+// 13") but could not roll back below its own snapshot, so n1 reseeded it
+// with its snapshot at 3:8. n3 threw its log away for it; the leader
+// lowered its progress to 8, and then the late answers n3 had sent
+// before the install ("received 13") arrived and raised it again. Fixed:
+// a leader that starts reseeding a follower gives its progress a new
+// Message.MemberVersion (core.trackVersion), which the snapshot carries
+// and the follower echoes; answers to messages sent before carry the old
+// one and are ignored.
+func TestSimRegressionAsyncFollowerCreditedWithRolledBackLog(t *testing.T) {
 	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 2, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
 		TimeoutTicks: 2, SuspectTicks: 4, FenceTicks: 3, MaxBatch: 1, MaxInflight: 2, RetainEntries: 6, SnapshotChunk: 512,
 		DropPerMille: 10, DupPerMille: 0, MinDelay: 600, MaxDelay: 14600, NetSeed: 925303619},
@@ -1205,5 +1210,28 @@ func TestSimRegressionOpenAsyncFollowerCreditedWithRolledBackLog(t *testing.T) {
 			{Kind: simPut, Node: 1, Key: 0, Session: 1, Arg: 0, Wait: 1},
 			{Kind: simPut, Node: 1, Key: 2, Session: 0, Arg: 0, Wait: 1},
 			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+		}})
+}
+
+// TestSimRegressionOnlyOldLeaderAnswersUnderLocal: under AckLevel Local, a
+// follower damaged by a flipped byte (it answers no fencing round until a
+// leader repairs it), the other one removed, and the leader crashed and
+// restarted: the old leader answered every round, but the decider never
+// considered it (only followers were candidates unless the leader had
+// none), so no node ever led again and the damaged follower was never
+// repaired. Found when the membership and disk-fault draws first ran
+// together. The old leader holds every write it acknowledged; under
+// asynchronous commit it now leads again when no follower answers.
+func TestSimRegressionOnlyOldLeaderAnswersUnderLocal(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 2, SyncCount: 2, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0,
+		ManualFailover: false, TickRates: []int(nil)},
+		Ops: []simOp{
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simCorrupt, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simRemoveFollower, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simCorrupt, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
 		}})
 }

@@ -87,6 +87,10 @@ func (w *simWorld) do(op simOp) {
 		w.crash(node())
 	case simRestart:
 		w.restart(node())
+	case simTornCrash:
+		w.tornCrash(node(), op.Key)
+	case simCorrupt:
+		w.corrupt(node(), op.Key)
 	case simPause:
 		w.pause(node())
 	case simResume:

@@ -69,13 +69,18 @@ const (
 	simSetSync        // the leader moves a follower into the sync list or out of it
 	simAddFollower    // a client adds a node, new or once removed, as Cluster.AddFollower
 	simRemoveFollower // a client removes a follower, as Cluster.RemoveFollower
+	// Disk faults (simdisk_test.go): a crash that tears the last write,
+	// and a crash that also flips a byte of a synced record.
+	simTornCrash
+	simCorrupt
 	simOpKinds
 )
 
 var simOpNames = [...]string{simWait: "simWait", simPut: "simPut", simCAS: "simCAS", simBurst: "simBurst", simRead: "simRead",
 	simCrash: "simCrash", simRestart: "simRestart", simPause: "simPause", simResume: "simResume", simPartition: "simPartition",
 	simHeal: "simHeal", simFailover: "simFailover", simSwitchover: "simSwitchover", simSetSync: "simSetSync",
-	simAddFollower: "simAddFollower", simRemoveFollower: "simRemoveFollower"}
+	simAddFollower: "simAddFollower", simRemoveFollower: "simRemoveFollower",
+	simTornCrash: "simTornCrash", simCorrupt: "simCorrupt"}
 
 func (k simOpKind) String() string {
 	if int(k) < len(simOpNames) {
@@ -104,6 +109,8 @@ var readModeNames = [...]string{"Leader", "AnyFollower", "SessionConsistent", "B
 //	                       Key, Session; Arg: CAS expectation / burst size
 //	simRead                 Arg is the read mode; Node rotates the replica
 //	simCrash ... simResume   Node is the node's index
+//	simTornCrash, simCorrupt Node as simCrash; Key says where the write
+//	                       tears / which synced record is damaged
 //	simPartition            Node is a bit mask of one side (bit Nodes is the
 //	                       coordinator); everything else is the other side
 //	simFailover             Arg 1 allows data loss
@@ -182,7 +189,7 @@ func drawSimSchedule(t *rapid.T) simSchedule {
 	// Each fault kind, and each kind that undoes one, is on or off for
 	// the whole run: some runs only ever partition and never heal before
 	// the liveness phase.
-	faults := []simOpKind{simCrash, simRestart, simPause, simResume, simPartition, simHeal, simFailover, simSwitchover}
+	faults := []simOpKind{simCrash, simRestart, simPause, simResume, simPartition, simHeal, simFailover, simSwitchover, simTornCrash, simCorrupt}
 	faults = append(faults, simMemberKinds...)
 	faults = append(faults, simExtraFaults...)
 	for _, k := range faults {
@@ -206,6 +213,10 @@ func drawSimSchedule(t *rapid.T) simSchedule {
 		case simCrash, simRestart, simPause, simResume:
 			op.Node = rapid.IntRange(0, p.Nodes-1).Draw(t, "node")
 			op.Arg = rapid.IntRange(0, 1).Draw(t, "leader")
+		case simTornCrash, simCorrupt:
+			op.Node = rapid.IntRange(0, p.Nodes-1).Draw(t, "node")
+			op.Arg = rapid.IntRange(0, 1).Draw(t, "leader")
+			op.Key = rapid.IntRange(0, 63).Draw(t, "where")
 		case simSwitchover:
 			op.Node = rapid.IntRange(0, p.Nodes-1).Draw(t, "node")
 		case simSetSync, simAddFollower, simRemoveFollower:

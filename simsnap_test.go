@@ -25,13 +25,12 @@ func (w *simWorld) snapshotDone(n *simNode, sj *simSnapJob) {
 	if sj.node != n || sj.incarnation != n.incarnation {
 		return
 	}
-	var buf bytes.Buffer
-	err := sj.job.write(&buf)
-	w.trace.add(simTraceRec{now: w.now, what: traceSnapshot, node: n.id, a: uint64(sj.job.pos.Epoch), b: uint64(sj.job.pos.LSN), c: uint64(buf.Len())})
+	data, err := sj.job.run() // as the runtime's snapshot goroutine
+	w.trace.add(simTraceRec{now: w.now, what: traceSnapshot, node: n.id, a: uint64(sj.job.pos.Epoch), b: uint64(sj.job.pos.LSN), c: uint64(len(data))})
 	if err == nil {
-		w.checkSnapshotBytes(n, sj.job.pos, buf.Bytes())
+		w.checkSnapshotBytes(n, sj.job.pos, data)
 	}
-	n.core.snapshotTaken(sj.job, buf.Bytes(), err)
+	n.core.snapshotTaken(sj.job, data, err)
 }
 
 // checkSnapshotBytes: a snapshot at pos is the state of the log up to pos

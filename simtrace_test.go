@@ -27,6 +27,7 @@ const (
 	traceSnapshot
 	traceTopology
 	traceMember // a membership call, or a node added or removed
+	traceFlush
 )
 
 // simTraceRec is one thing that happened. Its fields mean what its kind
@@ -153,6 +154,8 @@ func (r simTraceRec) String() string {
 		return s + fmt.Sprintf("%s -> %s %s epoch %d %s", r.peer, r.node, MsgKind(r.a), r.b, map[simTraceKind]string{traceDrop: "DROPPED", traceCut: "CUT by the partition"}[r.what])
 	case traceSnapshot:
 		return s + fmt.Sprintf("snapshot job of %s at %d:%d done, %d bytes", r.node, r.a, r.b, r.c)
+	case traceFlush:
+		return s + fmt.Sprintf("flush of %s begun at LSN %d done: on disk through %d", r.node, r.a, r.b)
 	case traceTopology:
 		return s + "coordinator records topology (version, leader, sync, async) " + r.text
 	case traceMember:
@@ -190,6 +193,7 @@ type simStats struct {
 	deposedLeaderReads                                    int // Leader reads served by a leader of an older epoch
 	crashes, pauses, partitions                           int
 	joins, leaves                                         int // nodes added and removed
+	tornCrashes, damaged, repaired                        int // disk faults (simdisk_test.go)
 	reads                                                 [readModes]int
 	readsServed                                           [readModes]int
 	porcupineSkipped, sessionSkipped                      int
@@ -212,6 +216,9 @@ func (s *simStats) add(o simStats) {
 	s.compactions += o.compactions
 	s.deposedLeaderReads += o.deposedLeaderReads
 	s.crashes += o.crashes
+	s.tornCrashes += o.tornCrashes
+	s.damaged += o.damaged
+	s.repaired += o.repaired
 	s.pauses += o.pauses
 	s.partitions += o.partitions
 	s.joins += o.joins
@@ -238,11 +245,11 @@ func (s simStats) String() string {
 	}
 	return fmt.Sprintf("writes acknowledged %d (lost under async commit %d: %d in a promotion's reported range, %d reported by rollback; stale-epoch acks %d); "+
 		"reads served %d (Leader %d/%d, of which by a deposed leader %d, AnyFollower %d/%d, Session %d/%d, Bounded %d/%d); promotions %d, degrades %d, rollbacks %d, snapshots installed %d, compactions %d, "+
-		"crashes %d, pauses %d, partitions %d, nodes added %d, removed %d; messages sent %d, dropped %d, cut %d, duplicated %d, delivered %d; "+
+		"crashes %d (torn writes %d, flipped bytes %d, damaged replicas repaired %d), pauses %d, partitions %d, nodes added %d, removed %d; messages sent %d, dropped %d, cut %d, duplicated %d, delivered %d; "+
 		"keys skipped by porcupine after a loss %d (timed out %d), session reads of lost history %d",
 		s.acked, s.lost, s.lostInRange, s.lostByRollback, s.staleAcks,
 		served, s.readsServed[0], s.reads[0], s.deposedLeaderReads, s.readsServed[1], s.reads[1], s.readsServed[2], s.reads[2], s.readsServed[3], s.reads[3],
-		s.promotions, s.degrades, s.rollbacks, s.snapshots, s.compactions, s.crashes, s.pauses, s.partitions, s.joins, s.leaves,
+		s.promotions, s.degrades, s.rollbacks, s.snapshots, s.compactions, s.crashes, s.tornCrashes, s.damaged, s.repaired, s.pauses, s.partitions, s.joins, s.leaves,
 		s.net.sent, s.net.dropped, s.net.cut, s.net.duplicated, s.net.delivered, s.porcupineSkipped, s.porcupineTimeouts, s.sessionSkipped) +
 		"; " + s.simDrawStats.String()
 }

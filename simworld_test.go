@@ -1,6 +1,7 @@
 package replstore
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -27,6 +28,7 @@ type simWorld struct {
 	coordNamed map[NodeID]bool // the nodes the coordinator's topology named when last checked
 	coord      *coordCore
 	net        *simNet
+	disk       simDisk // how long leaders' flushes take (simflush_test.go)
 
 	now      int64 // virtual µs
 	nextTick int64 // the next instant any clock ticks
@@ -48,8 +50,16 @@ type simWorld struct {
 	chk   simChecker
 	trace simTrace
 	stats simStats
-	step  int   // schedule step being run; -1 in the liveness phase
-	fail  error // first violation: the run stops there
+	// damagedNode is the replica a flipped byte damaged, if any: at most
+	// one per schedule (simdisk_test.go).
+	damagedNode *simNode
+	// removesFollowers: the schedule draws RemoveFollower (no flipped
+	// bytes then: simdisk_test.go).
+	removesFollowers bool
+	mustRefuse  Epoch // the damaged replica was promoted to it on a stale answer
+
+	step int   // schedule step being run; -1 in the liveness phase
+	fail error // first violation: the run stops there
 }
 
 // simNode is one node: its log and hard state survive a crash (the
@@ -67,6 +77,11 @@ type simNode struct {
 	// incarnation counts restarts: a snapshot job of an earlier one is
 	// lost, as its goroutine's result is after a crash.
 	incarnation int
+	// tornKeep, when set, makes the next crash tear the last write after
+	// tornKeep-1 unsynced records (simdisk_test.go); repairSeen: the
+	// damaged replica was seen repaired.
+	tornKeep   int
+	repairSeen bool
 
 	waiting  []simWaiter // proposed writes in LSN order (node.waiting)
 	reads    []simWaiter // leader reads waiting for their round
@@ -82,6 +97,8 @@ type simInput struct {
 	call int // index in calls; -1 for a message, a snapshot or a control call
 	snap *simSnapJob
 	ctl  func(*core) // a control call on the node's turn (Cluster.do)
+
+	flush *simFlushJob // a leader's flush completing (simflush_test.go)
 }
 
 // simWaiter ties a proposed write (by LSN) or a leader read (by read id)
@@ -113,12 +130,17 @@ func newSimWorld(s simSchedule, bug plantedBug) *simWorld {
 	if err := cfg.Validate(); err != nil {
 		panic(fmt.Sprintf("simulation: bad configuration drawn: %v", err))
 	}
+	w.removesFollowers = slices.ContainsFunc(s.Ops, func(op simOp) bool { return op.Kind == simRemoveFollower })
 	w.cfg = cfg.withDefaults()
 	w.cc = newCoreConfig(w.cfg)
 	w.cc.asyncSnapshots = true // as the runtime does (Cluster)
+	// Storage incarnations from virtual time, as the runtime's come from
+	// the wall clock.
+	w.cc.nextIncarnation = func() uint64 { return uint64(w.now) + 1 }
 	w.cc.bug = bug
 	w.net = newSimNet(p, ids, simSpareIDs)
 	w.net.trace = &w.trace
+	w.disk = newSimDisk(p)
 	w.chk.init()
 	w.sessions[simSessions-1].sessionless = true
 	for _, id := range ids {
@@ -211,6 +233,11 @@ func (w *simWorld) deliver(at int64) {
 				k++
 			case f.snap != nil:
 				batch = append(batch, simInput{call: -1, snap: f.snap})
+			case f.flush != nil:
+				if n := w.lookup(to); n != nil {
+					w.diskFlushed(n, f.flush) // a forgotten node's flush was lost with it
+				}
+				batch = append(batch, simInput{call: -1, flush: f.flush})
 			default:
 				batch = append(batch, simInput{msg: f.msg, call: -1})
 				w.trace.msg(w.now, f.msg)
@@ -265,6 +292,8 @@ func (w *simWorld) runBatch(n *simNode, batch []simInput) {
 			in.ctl(c)
 		case in.snap != nil:
 			w.snapshotDone(n, in.snap)
+		case in.flush != nil:
+			w.flushDone(n, in.flush)
 		case in.call < 0:
 			c.step(in.msg, c.now)
 		case w.calls[in.call].isRead():
@@ -285,6 +314,7 @@ func (w *simWorld) startNode(n *simNode) {
 	if err != nil {
 		panic(fmt.Sprintf("simulation: start %s: %v", n.id, err))
 	}
+	drv.asyncFlush = true // as the runtime does over a disk (package wal)
 	n.drv, n.core = drv, drv.c
 }
 
@@ -321,11 +351,22 @@ func (h simHost) answer() {
 func (w *simWorld) afterStep(n *simNode) {
 	c := n.core
 	n.drv.advance()
+	if c.fatal != nil && errors.Is(c.fatal, errSimPowerCut) {
+		w.powerCut(n) // nothing of the batch was sent
+		return
+	}
+	n.noteCounted()
 	if c.fatal != nil {
 		w.violate("%v%s", c.fatal, w.followerPastLeaderNote(c))
 	}
 	w.checkNode(n)
 	w.checkCluster()
+	if n == w.damagedNode {
+		w.checkDamaged()
+	}
+	if w.damagedNode != nil && c.role == roleLeader {
+		w.checkDamagedCredit(n)
+	}
 }
 
 // coordFlush is coordNode.flush: send, report, answer requests.
@@ -404,10 +445,21 @@ func (w *simWorld) crash(n *simNode) {
 	n.waiting, n.reads, n.inbox, n.paused = nil, nil, nil, false
 	n.core, n.drv = nil, nil
 	// The disk keeps what was synced; what a node acknowledged as
-	// Durable must be in it.
-	if said := n.log.durableSaid; true {
-		if from := n.log.crash(); from != 0 && from <= said {
+	// Durable, and what it counted itself as holding toward commit while
+	// it led, must be in it.
+	if said, counted := n.log.durableSaid, n.log.countedSelf; true {
+		crash := n.log.crash
+		n.log.powerCut = 0
+		if keep := n.tornKeep; keep > 0 {
+			n.tornKeep = 0
+			crash = func() LSN { return n.log.tornCrash(keep - 1) }
+		}
+		from := crash()
+		switch {
+		case from != 0 && from <= said:
 			w.violate("%s acknowledged LSN %d as Durable, but the crash lost LSNs from %d: it answered before the flush that covers them", n.id, said, from)
+		case from != 0 && from <= counted:
+			w.violate("%s, leading, counted itself toward commit through LSN %d, but the crash lost LSNs from %d: it counted itself before the flush that covers them", n.id, counted, from)
 		}
 	}
 	if w.step >= 0 {

@@ -77,7 +77,7 @@ func (c *core) sendSnapshot(p *progress) {
 	for p.snapSent < total && p.snapSent-p.snapAcked < window*chunk || total == 0 && p.snapSent == 0 && p.snapAcked == 0 {
 		end := min(p.snapSent+chunk, total)
 		c.send(Message{Kind: MsgSnapshot, To: p.id, MemberVersion: p.memberVersion, Snapshot: &SnapshotChunk{Pos: snap.pos, Offset: p.snapSent, Total: total,
-			Data: snap.data[p.snapSent:end:end], Reseed: p.reseed}})
+			Data: snap.data[p.snapSent:end:end], Reseed: p.reseed}, Incarnation: p.incarnation})
 		p.snapSent = end
 		p.lastSent = c.tick
 		if total == 0 {
@@ -220,11 +220,12 @@ func (c *core) installSnapshot(from NodeID, s *SnapshotChunk) {
 		return
 	}
 	if err := c.log.Reset(s.Pos); err != nil {
-		c.fail(fmt.Errorf("reset log to snapshot %v: %w", s.Pos, inner(err)))
+		c.fail(storageErr(fmt.Sprintf("reset log to snapshot %v", s.Pos), err))
 		return
 	}
 	c.sm = sm
 	c.last, c.synced = s.Pos, s.Pos.LSN
+	c.cuts++
 	c.commit, c.applied, c.matched = s.Pos.LSN, s.Pos.LSN, s.Pos.LSN
 	c.leaderLast = max(c.leaderLast, s.Pos.LSN)
 	c.appliedTime = 0

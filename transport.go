@@ -116,7 +116,16 @@ type Message struct {
 	Received LSN  // highest LSN received and matched
 	Durable  LSN  // highest LSN stored and synced
 	Applied  LSN  // highest LSN applied to the state machine
-	Last     Position
+	// Last is the sender's last Position on answers; on MsgPromote, the
+	// one the promoted node answered the fencing round with (it refuses
+	// the promotion if it no longer holds that entry).
+	Last Position
+	// Incarnation is a StorageIncarnation (HardState): on a follower's
+	// answers (MsgAppendResp, MsgSnapshotResp, MsgFenceResp) its own; on
+	// the leader's MsgAppend and MsgSnapshot, the follower's as the
+	// leader knows it, so the follower learns that the leader has seen
+	// its new incarnation.
+	Incarnation uint64
 
 	// Coordination (MsgStatus, MsgPromote, MsgTransfer...).
 	Target   NodeID

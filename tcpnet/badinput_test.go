@@ -174,7 +174,7 @@ func TestIdleConnectionClosed(t *testing.T) {
 	ln1, ln2 := listen(t), listen(t)
 	peers := map[replstore.NodeID]string{"n1": ln1.Addr().String(), "n2": ln2.Addr().String(), "n3": freeAddr(t)}
 	cfg1, cfg2 := fastConfig("n1", ln1, peers), fastConfig("n2", ln2, peers)
-	cfg1.IdleTimeout, cfg2.IdleTimeout = 300*time.Millisecond, 300*time.Millisecond
+	cfg1.IdleTimeout, cfg2.IdleTimeout = time.Second, time.Second // pings every 250 ms: a healthy connection survives a loaded machine
 	n1, n2 := start(t, cfg1), start(t, cfg2)
 	n2.Send(appendMsg("n2", "n1", 1))
 	n1.inbox.wait(t, "n2's message", func(ms []replstore.Message) bool { return len(ms) == 1 })

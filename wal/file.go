@@ -29,6 +29,27 @@ func syncDir(dir string) error {
 	return err
 }
 
+// writeFileSynced writes data to path (replacing it) and fsyncs it; on
+// failure it removes what it wrote.
+func writeFileSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("%w: write %s: %w", errStorage, path, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("%w: write %s: %w", errStorage, path, err)
+	}
+	return nil
+}
+
 // writeFileAtomic replaces dir/name with data: a crash leaves either the
 // old file or the new one, and once it returns the new one is durable.
 // It writes a temporary file, fsyncs it, renames it over name and fsyncs
@@ -38,7 +59,7 @@ func writeFileAtomic(dir, name string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return fmt.Errorf("%w: write %s: %v", errStorage, path, err)
+		return fmt.Errorf("%w: write %s: %w", errStorage, path, err)
 	}
 	_, err = f.Write(data)
 	if err == nil {
@@ -55,7 +76,7 @@ func writeFileAtomic(dir, name string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("%w: write %s: %v", errStorage, path, err)
+		return fmt.Errorf("%w: write %s: %w", errStorage, path, err)
 	}
 	return nil
 }

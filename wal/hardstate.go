@@ -27,11 +27,14 @@ type HardStateFile struct {
 	closed bool
 }
 
-var _ replstore.HardStateStore = (*HardStateFile)(nil)
+var (
+	_ replstore.HardStateStore = (*HardStateFile)(nil)
+	_ replstore.SnapshotStager = (*HardStateFile)(nil)
+)
 
 const (
 	hardStateName    = "HARDSTATE"
-	hardStateVersion = 1
+	hardStateVersion = 2 // 1: without the storage incarnation (read as 0)
 	snapshotName     = "SNAPSHOT"
 	snapshotMagic    = "RSNP"
 	snapshotVersion  = 1
@@ -43,7 +46,7 @@ const (
 // OpenHardState opens (creating if needed) the hard state store in dir.
 func OpenHardState(dir string) (*HardStateFile, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("%w: create %s: %v", errStorage, dir, err)
+		return nil, fmt.Errorf("%w: create %s: %w", errStorage, dir, err)
 	}
 	lock, err := lockFile(filepath.Join(dir, "HARDSTATE.LOCK"), dir)
 	if err != nil {
@@ -51,6 +54,7 @@ func OpenHardState(dir string) (*HardStateFile, error) {
 	}
 	os.Remove(filepath.Join(dir, hardStateName+".tmp"))
 	os.Remove(filepath.Join(dir, snapshotName+".tmp"))
+	os.Remove(filepath.Join(dir, snapshotName+stagedSuffix)) // staged by a run that crashed before installing it
 	h := &HardStateFile{dir: dir, lock: lock}
 	hs, err := h.read()
 	if err != nil {
@@ -112,6 +116,12 @@ func (h *HardStateFile) SaveSnapshot(pos replstore.Position, data []byte) error 
 	if h.closed {
 		return h.closedErr()
 	}
+	return writeFileAtomic(h.dir, snapshotName, encodeSnapshot(pos, data))
+}
+
+// encodeSnapshot frames a snapshot file: the header (with the CRC-32C of
+// the header and the data), then the data.
+func encodeSnapshot(pos replstore.Position, data []byte) []byte {
 	b := make([]byte, 0, snapshotHeader+len(data))
 	b = append(b, snapshotMagic...)
 	b = append(b, snapshotVersion)
@@ -120,9 +130,54 @@ func (h *HardStateFile) SaveSnapshot(pos replstore.Position, data []byte) error 
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(data)))
 	crc := crc32.Update(crc32.Checksum(b, castagnoli), castagnoli, data)
 	b = binary.LittleEndian.AppendUint32(b, crc)
-	b = append(b, data...)
-	return writeFileAtomic(h.dir, snapshotName, b)
+	return append(b, data...)
 }
+
+const stagedSuffix = ".staged"
+
+// StageSnapshot implements replstore.SnapshotStager: it writes and
+// fsyncs SNAPSHOT.staged without holding the store's lock, so the node
+// goes on storing its hard state meanwhile; Install renames it over
+// SNAPSHOT and fsyncs the directory.
+func (h *HardStateFile) StageSnapshot(pos replstore.Position, data []byte) (replstore.StagedSnapshot, error) {
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
+		return nil, h.closedErr()
+	}
+	path := filepath.Join(h.dir, snapshotName+stagedSuffix)
+	if err := writeFileSynced(path, encodeSnapshot(pos, data)); err != nil {
+		return nil, err
+	}
+	return &stagedFile{h: h, path: path}, nil
+}
+
+type stagedFile struct {
+	h    *HardStateFile
+	path string
+}
+
+// Install implements replstore.StagedSnapshot.
+func (s *stagedFile) Install() error {
+	h := s.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return h.closedErr()
+	}
+	final := filepath.Join(h.dir, snapshotName)
+	if err := os.Rename(s.path, final); err != nil {
+		return fmt.Errorf("%w: install %s: %w", errStorage, final, err)
+	}
+	if err := syncDir(h.dir); err != nil {
+		return fmt.Errorf("%w: install %s: sync %s: %w", errStorage, final, h.dir, err)
+	}
+	return nil
+}
+
+// Discard implements replstore.StagedSnapshot.
+func (s *stagedFile) Discard() { os.Remove(s.path) }
 
 // LoadSnapshot implements replstore.HardStateStore. A snapshot file that
 // is truncated, extended or fails its checksum is an error wrapping
@@ -139,7 +194,7 @@ func (h *HardStateFile) LoadSnapshot() (replstore.Position, []byte, error) {
 		return replstore.Position{}, nil, nil
 	}
 	if err != nil {
-		return replstore.Position{}, nil, fmt.Errorf("%w: read %s: %v", errStorage, path, err)
+		return replstore.Position{}, nil, fmt.Errorf("%w: read %s: %w", errStorage, path, err)
 	}
 	bad := func(format string, args ...any) (replstore.Position, []byte, error) {
 		return replstore.Position{}, nil, fmt.Errorf("%w: %s: %s", replstore.ErrBadSnapshot, path, fmt.Sprintf(format, args...))
@@ -180,11 +235,11 @@ func (h *HardStateFile) read() (replstore.HardState, error) {
 		return replstore.HardState{}, nil
 	}
 	if err != nil {
-		return replstore.HardState{}, fmt.Errorf("%w: read %s: %v", errStorage, path, err)
+		return replstore.HardState{}, fmt.Errorf("%w: read %s: %w", errStorage, path, err)
 	}
 	hs, err := decodeHardState(b)
 	if err != nil {
-		return replstore.HardState{}, fmt.Errorf("%w: %s: %v", errStorage, path, err)
+		return replstore.HardState{}, fmt.Errorf("%w: %s: %w", errStorage, path, err)
 	}
 	return hs, nil
 }
@@ -192,7 +247,9 @@ func (h *HardStateFile) read() (replstore.HardState, error) {
 // The hard state file: version u8, then epoch, commit, snapshot epoch,
 // snapshot LSN, topology version (u64 each), then the topology: leader
 // (uvarint length + bytes), sync and async lists (uvarint count, then
-// each as leader), then the CRC-32C of everything before it (u32).
+// each as leader), then (version 2) the storage incarnation (u64) and a
+// flags byte (bit 0: Repairing), then the CRC-32C of everything before
+// it (u32).
 func encodeHardState(hs replstore.HardState) []byte {
 	b := []byte{hardStateVersion}
 	b = binary.LittleEndian.AppendUint64(b, uint64(hs.Epoch))
@@ -211,6 +268,12 @@ func encodeHardState(hs replstore.HardState) []byte {
 			str(id)
 		}
 	}
+	b = binary.LittleEndian.AppendUint64(b, hs.StorageIncarnation)
+	var flags byte
+	if hs.Repairing {
+		flags |= 1
+	}
+	b = append(b, flags)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
@@ -223,8 +286,9 @@ func decodeHardState(b []byte) (replstore.HardState, error) {
 	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(b[len(b)-4:]); got != want {
 		return hs, fmt.Errorf("checksum mismatch: computed %#08x, stored %#08x", got, want)
 	}
-	if body[0] != hardStateVersion {
-		return hs, fmt.Errorf("unsupported version %d", body[0])
+	version := body[0]
+	if version != 1 && version != hardStateVersion {
+		return hs, fmt.Errorf("unsupported version %d", version)
 	}
 	u64 := func(i int) uint64 { return binary.LittleEndian.Uint64(body[1+8*i:]) }
 	hs.Epoch = replstore.Epoch(u64(0))
@@ -265,6 +329,17 @@ func decodeHardState(b []byte) (replstore.HardState, error) {
 			}
 			*list = append(*list, id)
 		}
+	}
+	if version >= 2 {
+		if len(rest) < 9 {
+			return hs, errors.New("truncated storage incarnation")
+		}
+		hs.StorageIncarnation = binary.LittleEndian.Uint64(rest)
+		if rest[8]&^1 != 0 {
+			return hs, fmt.Errorf("unknown flags %#x", rest[8])
+		}
+		hs.Repairing = rest[8]&1 != 0
+		rest = rest[9:]
 	}
 	if len(rest) != 0 {
 		return hs, fmt.Errorf("%d trailing bytes", len(rest))

@@ -1,7 +1,10 @@
 package wal
 
 import (
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -26,7 +29,7 @@ func TestHardStateRoundTrip(t *testing.T) {
 	want := replstore.HardState{
 		Epoch: 7, Commit: 1042, Snapshot: replstore.Position{Epoch: 6, LSN: 1000},
 		Topology:        replstore.Topology{Leader: "n1", Sync: []replstore.NodeID{"n2", "n3"}, Async: []replstore.NodeID{"n4"}},
-		TopologyVersion: 12,
+		TopologyVersion: 12, StorageIncarnation: 1700000000000000123, Repairing: true,
 	}
 	if err := h.Save(want); err != nil {
 		t.Fatal(err)
@@ -120,6 +123,27 @@ func TestCorruptHardStateNamesFile(t *testing.T) {
 	}
 }
 
+// TestHardStateVersion1Loads: a file written before storage
+// incarnations (version 1) loads with StorageIncarnation 0, which a node
+// replaces with a new one before it sends anything.
+func TestHardStateVersion1Loads(t *testing.T) {
+	want := replstore.HardState{Epoch: 5, Commit: 9, Topology: replstore.Topology{Leader: "n1", Sync: []replstore.NodeID{"n2"}}, TopologyVersion: 3}
+	v2 := encodeHardState(want)
+	// Version 1 is version 2 without the incarnation and flags.
+	body := append([]byte{1}, v2[1:len(v2)-4-9]...)
+	v1 := binary.LittleEndian.AppendUint32(body, crc32.Checksum(body, castagnoli))
+	got, err := decodeHardState(v1)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("decode version 1 = %+v, %v; want %+v", got, err, want)
+	}
+	bad := append([]byte(nil), v2...)
+	bad[len(bad)-5] = 2 // an unknown flag
+	bad = binary.LittleEndian.AppendUint32(bad[:len(bad)-4], crc32.Checksum(bad[:len(bad)-4], castagnoli))
+	if _, err := decodeHardState(bad); err == nil || !strings.Contains(err.Error(), "flags") {
+		t.Fatalf("unknown flag: %v", err)
+	}
+}
+
 func flip(b []byte, i int) []byte {
 	c := append([]byte(nil), b...)
 	c[i] ^= 0x01
@@ -147,5 +171,61 @@ func TestHardStateLeftoverTemp(t *testing.T) {
 	defer h.Close()
 	if got, err := h.Load(); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("Load = %+v, %v", got, err)
+	}
+}
+
+// TestSnapshotCrashLeavesOldOrNew: a crash while a snapshot is written
+// (SaveSnapshot's temporary file, or a staged snapshot not yet
+// installed) leaves the previous snapshot; an installed one replaces it
+// whole.
+func TestSnapshotCrashLeavesOldOrNew(t *testing.T) {
+	dir := t.TempDir()
+	h, err := OpenHardState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := replstore.Position{Epoch: 1, LSN: 10}
+	if err := h.SaveSnapshot(old, []byte("state at 10")); err != nil {
+		t.Fatal(err)
+	}
+	staged, err := h.StageSnapshot(replstore.Position{Epoch: 1, LSN: 20}, []byte("state at 20"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close() // the crash: staged, never installed
+	os.WriteFile(filepath.Join(dir, snapshotName+".tmp"), []byte("RSNP half of a snapsh"), 0o644)
+	h, err = OpenHardState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos, data, err := h.LoadSnapshot(); err != nil || pos != old || string(data) != "state at 10" {
+		t.Fatalf("after a crash mid-write: %v %q %v; want the old snapshot", pos, data, err)
+	}
+	for _, leftover := range []string{snapshotName + ".tmp", snapshotName + stagedSuffix} {
+		if _, err := os.Stat(filepath.Join(dir, leftover)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%s left behind after open: %v", leftover, err)
+		}
+	}
+	if err := staged.Install(); err == nil {
+		t.Fatal("a snapshot staged before the crash was installed after it")
+	}
+	staged, err = h.StageSnapshot(replstore.Position{Epoch: 2, LSN: 30}, []byte("state at 30"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos, _, _ := h.LoadSnapshot(); pos != old {
+		t.Fatalf("staging replaced the snapshot before Install: %v", pos)
+	}
+	if err := staged.Install(); err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	h, err = OpenHardState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if pos, data, err := h.LoadSnapshot(); err != nil || pos != (replstore.Position{Epoch: 2, LSN: 30}) || string(data) != "state at 30" {
+		t.Fatalf("after Install and a reopen: %v %q %v", pos, data, err)
 	}
 }

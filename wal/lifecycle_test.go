@@ -232,3 +232,75 @@ func TestConcurrentSyncStress(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCutsWaitForSync: a leader syncs its log on another goroutine while
+// the node's goroutine goes on (replstore.ConcurrentSyncLog). A
+// TruncateAfter, CompactThrough or Reset the owner calls while that Sync
+// is in its fdatasync must wait for it, and then leave the log it says,
+// also after a crash.
+func TestCutsWaitForSync(t *testing.T) {
+	cases := []struct {
+		name  string
+		cut   func(*Log) error
+		first replstore.LSN
+		last  replstore.Position
+	}{
+		{"TruncateAfter", func(l *Log) error { return l.TruncateAfter(15) }, 1, replstore.Position{Epoch: 1, LSN: 15}},
+		{"CompactThrough", func(l *Log) error { return l.CompactThrough(12) }, 13, replstore.Position{Epoch: 1, LSN: 20}},
+		{"Reset", func(l *Log) error { return l.Reset(replstore.Position{Epoch: 2, LSN: 30}) }, 31, replstore.Position{Epoch: 2, LSN: 30}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := mustOpen(t, dir, Options{NoPreallocate: true})
+			if err := l.Append(entries(1, 10, 1, 64)); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Append(entries(11, 10, 1, 64)); err != nil {
+				t.Fatal(err)
+			}
+			entered, release, waiting := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			l.mu.Lock()
+			l.beforeFsync = func() { close(entered); <-release }
+			l.idleWait = func() { close(waiting) }
+			l.mu.Unlock()
+
+			synced := make(chan error, 1)
+			go func() { synced <- l.Sync() }()
+			<-entered // the round is in its fdatasync, without the lock
+			cut := make(chan error, 1)
+			go func() { cut <- tc.cut(l) }()
+			<-waiting // the cut found the round running and waits for it
+			select {
+			case err := <-cut:
+				t.Fatalf("%s returned (%v) while the sync round was still in its fdatasync", tc.name, err)
+			default:
+			}
+			close(release)
+			if err := <-synced; err != nil {
+				t.Fatal(err)
+			}
+			if err := <-cut; err != nil {
+				t.Fatal(err)
+			}
+			check := func(when string, l *Log) {
+				t.Helper()
+				if l.First() != tc.first || l.Last() != tc.last {
+					t.Fatalf("%s: first %d last %v, want %d and %v", when, l.First(), l.Last(), tc.first, tc.last)
+				}
+				want := entries(tc.first, int(tc.last.LSN+1-tc.first), 1, 64)
+				if err := sameEntries(readAll(t, l), want); err != nil {
+					t.Fatalf("%s: %v", when, err)
+				}
+			}
+			check("after "+tc.name, l)
+			l.crash()
+			l = mustOpen(t, dir, Options{NoPreallocate: true})
+			defer l.Close()
+			check("after a crash and reopen", l)
+		})
+	}
+}

@@ -12,7 +12,7 @@ import (
 func lockFile(path, dir string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("%w: lock %s: %v", errStorage, path, err)
+		return nil, fmt.Errorf("%w: lock %s: %w", errStorage, path, err)
 	}
 	return f, nil
 }

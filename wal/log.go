@@ -59,17 +59,28 @@ type Log struct {
 	syncing   bool
 	dirDirty  bool // a segment was created since the directory was last synced
 
+	// damage is the first LSN lost to damage that Open cut off (with
+	// Options.TruncateDamaged), 0 if none: kept in the DAMAGED file
+	// until ClearDamage.
+	damage replstore.LSN
+
 	err    error // sticky storage failure: refuses every later write
 	closed bool
 	stats  Stats
 
 	// Test hooks: fsync is fdatasync, beforeFsync (if set) runs in a sync
-	// round just before its fdatasync, without mu.
+	// round just before its fdatasync, without mu; idleWait (if set) runs,
+	// with mu, when an operation is about to wait for a running round.
 	fsync       func(*os.File) error
 	beforeFsync func()
+	idleWait    func()
 }
 
-var _ replstore.LogStore = (*Log)(nil)
+var (
+	_ replstore.LogStore          = (*Log)(nil)
+	_ replstore.DamageReporter    = (*Log)(nil)
+	_ replstore.ConcurrentSyncLog = (*Log)(nil)
+)
 
 // Recovery reports what Open cut off a torn tail of the last segment.
 // The zero Recovery means nothing was dropped.
@@ -78,6 +89,11 @@ type Recovery struct {
 	Offset       int64  // where it now ends
 	DroppedBytes int64  // bytes cut off
 	Reason       string // what was wrong with the first dropped record
+	// Damaged: what was cut off was not a torn tail but damage
+	// (Options.TruncateDamaged): synced records from LostFrom on are
+	// gone. DroppedBytes then counts only the damaged segment's bytes.
+	Damaged  bool
+	LostFrom replstore.LSN
 }
 
 // Stats counts what a Log did since Open.
@@ -98,7 +114,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("%w: create %s: %v", errStorage, dir, err)
+		return nil, fmt.Errorf("%w: create %s: %w", errStorage, dir, err)
 	}
 	lock, err := lockFile(filepath.Join(dir, "LOCK"), dir)
 	if err != nil {
@@ -127,13 +143,28 @@ func (l *Log) recover() error {
 		return err
 	}
 	l.segs = segs
+	if l.damage, err = readDamage(l.dir); err != nil {
+		return err
+	}
 	for i, s := range segs {
+		cut := false
 		if err := s.load(i == len(segs)-1, !l.opts.NoPreallocate, &l.recovered); err != nil {
-			return err
+			var de *damageError
+			if !errors.As(err, &de) || !l.opts.TruncateDamaged {
+				return err
+			}
+			if err := l.cutDamage(i, de); err != nil {
+				return err
+			}
+			cut = true
 		}
 		if i > 0 && s.first != segs[i-1].last()+1 {
 			return fmt.Errorf("%w: %s starts at LSN %d but %s ends at %d (LSNs must be consecutive)",
 				errStorage, s.path, s.first, segs[i-1].path, segs[i-1].last())
+		}
+		if cut {
+			segs = l.segs
+			break
 		}
 	}
 	switch {
@@ -159,12 +190,12 @@ func (l *Log) recover() error {
 			for _, s := range l.segs[:k] {
 				s.f.Close()
 				if err := os.Remove(s.path); err != nil {
-					return fmt.Errorf("%w: remove compacted %s: %v", errStorage, s.path, err)
+					return fmt.Errorf("%w: remove compacted %s: %w", errStorage, s.path, err)
 				}
 			}
 			l.segs = l.segs[k:]
 			if err := syncDir(l.dir); err != nil {
-				return fmt.Errorf("%w: sync %s: %v", errStorage, l.dir, err)
+				return fmt.Errorf("%w: sync %s: %w", errStorage, l.dir, err)
 			}
 		}
 	}
@@ -205,12 +236,12 @@ func (l *Log) newSegment(first replstore.LSN) error {
 	path := filepath.Join(l.dir, segName(first))
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return fmt.Errorf("%w: create %s: %v", errStorage, path, err)
+		return fmt.Errorf("%w: create %s: %w", errStorage, path, err)
 	}
 	if !l.opts.NoPreallocate {
 		if err := preallocate(f, l.opts.SegmentBytes); err != nil {
 			f.Close()
-			return fmt.Errorf("%w: preallocate %s: %v", errStorage, path, err)
+			return fmt.Errorf("%w: preallocate %s: %w", errStorage, path, err)
 		}
 	}
 	l.segs = append(l.segs, &segment{first: first, path: path, f: f})
@@ -230,12 +261,12 @@ func (l *Log) removeSegments(k int) error {
 			s.f.Close()
 		}
 		if err := os.Remove(s.path); err != nil {
-			return fmt.Errorf("%w: remove %s: %v", errStorage, s.path, err)
+			return fmt.Errorf("%w: remove %s: %w", errStorage, s.path, err)
 		}
 		l.segs = l.segs[:j]
 	}
 	if err := syncDir(l.dir); err != nil {
-		return fmt.Errorf("%w: sync %s: %v", errStorage, l.dir, err)
+		return fmt.Errorf("%w: sync %s: %w", errStorage, l.dir, err)
 	}
 	return nil
 }
@@ -267,7 +298,7 @@ func (l *Log) usable() error {
 // fail records a storage failure: every later write returns it.
 func (l *Log) fail(err error) error {
 	if !errors.Is(err, errStorage) {
-		err = fmt.Errorf("%w: %v", errStorage, err)
+		err = fmt.Errorf("%w: %w", errStorage, err)
 	}
 	if l.err == nil {
 		l.err = fmt.Errorf("%w (the log refuses further writes)", err)
@@ -278,6 +309,9 @@ func (l *Log) fail(err error) error {
 
 // waitIdle waits until no sync round is running. mu must be held.
 func (l *Log) waitIdle() {
+	if l.syncing && l.idleWait != nil {
+		l.idleWait()
+	}
 	for l.syncing {
 		l.cond.Wait()
 	}
@@ -342,7 +376,7 @@ func (l *Log) flush() error {
 	}
 	t := l.tail()
 	if _, err := t.f.WriteAt(l.buf, t.size); err != nil {
-		return l.fail(fmt.Errorf("%w: write %s at %d: %v", errStorage, t.path, t.size, err))
+		return l.fail(fmt.Errorf("%w: write %s at %d: %w", errStorage, t.path, t.size, err))
 	}
 	t.size += int64(len(l.buf))
 	l.flushedLSN = t.last()
@@ -365,12 +399,12 @@ func (l *Log) rotate() error {
 		// Cut off preallocated space: only the last segment may end
 		// in zeroes. Shrinking needs a full fsync.
 		if err := t.f.Truncate(t.size); err != nil {
-			return l.fail(fmt.Errorf("%w: truncate %s at %d: %v", errStorage, t.path, t.size, err))
+			return l.fail(fmt.Errorf("%w: truncate %s at %d: %w", errStorage, t.path, t.size, err))
 		}
 		sync = (*os.File).Sync
 	}
 	if err := sync(t.f); err != nil {
-		return l.fail(fmt.Errorf("%w: sync %s: %v", errStorage, t.path, err))
+		return l.fail(fmt.Errorf("%w: sync %s: %w", errStorage, t.path, err))
 	}
 	l.stats.RotationSyncs++
 	if err := l.newSegment(t.last() + 1); err != nil {

@@ -42,7 +42,7 @@ func readMeta(dir string) (replstore.Position, error) {
 		return replstore.Position{}, nil
 	}
 	if err != nil {
-		return replstore.Position{}, fmt.Errorf("%w: read %s: %v", errStorage, path, err)
+		return replstore.Position{}, fmt.Errorf("%w: read %s: %w", errStorage, path, err)
 	}
 	switch {
 	case len(b) != metaBytes:

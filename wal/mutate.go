@@ -43,12 +43,12 @@ func (l *Log) TruncateAfter(lsn replstore.LSN) error {
 	s := l.tail()
 	off := s.rec(lsn + 1).off
 	if err := s.f.Truncate(off); err != nil {
-		return l.fail(fmt.Errorf("%w: truncate %s at %d: %v", errStorage, s.path, off, err))
+		return l.fail(fmt.Errorf("%w: truncate %s at %d: %w", errStorage, s.path, off, err))
 	}
 	// A full fsync: shrinking is a metadata change fdatasync need not
 	// write, and the cut suffix must never come back.
 	if err := s.f.Sync(); err != nil {
-		return l.fail(fmt.Errorf("%w: sync %s: %v", errStorage, s.path, err))
+		return l.fail(fmt.Errorf("%w: sync %s: %w", errStorage, s.path, err))
 	}
 	s.size = off
 	s.recs.truncate(int(lsn + 1 - s.first))
@@ -107,12 +107,12 @@ func (l *Log) CompactThrough(lsn replstore.LSN) error {
 			s.f = nil
 			if err := os.Remove(s.path); err != nil {
 				l.segs = l.segs[k:]
-				return l.fail(fmt.Errorf("%w: remove %s: %v", errStorage, s.path, err))
+				return l.fail(fmt.Errorf("%w: remove %s: %w", errStorage, s.path, err))
 			}
 		}
 		l.segs = l.segs[k:]
 		if err := syncDir(l.dir); err != nil {
-			return l.fail(fmt.Errorf("%w: sync %s: %v", errStorage, l.dir, err))
+			return l.fail(fmt.Errorf("%w: sync %s: %w", errStorage, l.dir, err))
 		}
 	}
 	if lsn > l.cacheBase {

@@ -25,6 +25,15 @@ type Options struct {
 	// segment. (Opened with NoPreallocate, such a log reports the zeroes
 	// as a torn tail and cuts them off, which is harmless.)
 	NoPreallocate bool
+	// TruncateDamaged makes Open cut the log off at a damaged record (one
+	// that fails its checksum where no torn write can explain it: synced
+	// data was lost) instead of refusing to open: the damaged record and
+	// everything after it are removed, and Damage reports the first LSN
+	// lost until ClearDamage. Set it for a replica, whose leader repairs
+	// what it lost (a replstore node records the loss in its hard state
+	// and is repaired: see replstore.DamageReporter); leave it off where
+	// the log is the only copy.
+	TruncateDamaged bool
 }
 
 const (

@@ -321,3 +321,72 @@ func TestBadMeta(t *testing.T) {
 		t.Fatalf("first %d, EpochAt(4) = %d, %v", l.First(), e, err)
 	}
 }
+
+// TestFlippedByteTruncatedWhenAsked: with TruncateDamaged, a flipped byte
+// in a synced record that a torn write cannot explain cuts the log off
+// before that record (later segments go too), and Damage reports the
+// first LSN lost across reopenings until ClearDamage.
+func TestFlippedByteTruncatedWhenAsked(t *testing.T) {
+	const size = 20
+	recLen := frameHeader + recordFixed + size
+	opts := Options{SegmentBytes: int64(4 * recLen), TruncateDamaged: true}
+	dir := writeLog(t, opts, 11, size) // segments 1-4, 5-8, 9-11
+	segs := segFiles(t, dir)
+	cases := []struct {
+		seg  int
+		off  int
+		lost replstore.LSN
+	}{
+		{2, recLen, 10},    // middle of the last segment
+		{2, 0, 9},          // first of the last segment
+		{0, 3 * recLen, 4}, // last record of the first segment
+		{1, recLen, 6},
+	}
+	for _, c := range cases {
+		for i := 0; i < recLen; i += 11 { // every byte: TestFlippedByteIsAnError
+			d := copyDir(t, dir)
+			path := filepath.Join(d, filepath.Base(segs[c.seg]))
+			b, _ := os.ReadFile(path)
+			b[c.off+i] ^= 0x40
+			os.WriteFile(path, b, 0o644)
+			l, err := Open(d, opts)
+			if err != nil {
+				t.Fatalf("LSN %d byte %d flipped: Open: %v", c.lost, i, err)
+			}
+			from, ok := l.Damage()
+			rec := l.Recovered()
+			if !ok || from != c.lost || l.Last().LSN != c.lost-1 || !rec.Damaged || rec.LostFrom != c.lost || rec.File != path {
+				t.Fatalf("LSN %d byte %d flipped: Damage %d %t, Last %v, Recovered %+v; want the log cut before LSN %d",
+					c.lost, i, from, ok, l.Last(), rec, c.lost)
+			}
+			for lsn := replstore.LSN(1); lsn < c.lost; {
+				ents, err := l.Entries(lsn, c.lost-1)
+				if err != nil || len(ents) == 0 || ents[0].Pos.LSN != lsn {
+					t.Fatalf("LSN %d flipped: Entries(%d, %d) = %d entries, %v", c.lost, lsn, c.lost-1, len(ents), err)
+				}
+				lsn += replstore.LSN(len(ents))
+			}
+			// It appends after the cut, and the report survives a reopen.
+			if err := l.Append(entries(c.lost, 1, 2, size)); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+			l = mustOpen(t, d, opts)
+			if from, ok := l.Damage(); !ok || from != c.lost || l.Last() != (replstore.Position{Epoch: 2, LSN: c.lost}) {
+				t.Fatalf("LSN %d flipped, reopened: Damage %d %t, Last %v", c.lost, from, ok, l.Last())
+			}
+			if err := l.ClearDamage(); err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+			l = mustOpen(t, d, opts)
+			if from, ok := l.Damage(); ok {
+				t.Fatalf("after ClearDamage and a reopen: Damage %d", from)
+			}
+			l.Close()
+		}
+	}
+}

@@ -55,7 +55,7 @@ func (s *segment) recEnd(lsn replstore.LSN) int64 {
 func listSegments(dir string) ([]*segment, error) {
 	des, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("%w: list %s: %v", errStorage, dir, err)
+		return nil, fmt.Errorf("%w: list %s: %w", errStorage, dir, err)
 	}
 	var segs []*segment
 	for _, de := range des {
@@ -84,37 +84,40 @@ func listSegments(dir string) ([]*segment, error) {
 func (s *segment) load(isLast, keepZeroes bool, rec *Recovery) error {
 	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("%w: open %s: %v", errStorage, s.path, err)
+		return fmt.Errorf("%w: open %s: %w", errStorage, s.path, err)
 	}
 	s.f = f
 	data, err := os.ReadFile(s.path)
 	if err != nil {
-		return fmt.Errorf("%w: read %s: %v", errStorage, s.path, err)
+		return fmt.Errorf("%w: read %s: %w", errStorage, s.path, err)
 	}
 	off, next := 0, s.first
 	for off < len(data) {
 		e, n, st := decodeRecord(data[off:])
 		if st == frameOK && e.Pos.LSN != next {
-			return fmt.Errorf("%w: %s: offset %d: record has LSN %d, want %d (LSNs must be consecutive)",
-				errStorage, s.path, off, e.Pos.LSN, next)
+			s.size = int64(off)
+			return &damageError{path: s.path, off: int64(off), lsn: next,
+				what: fmt.Sprintf("record has LSN %d, want %d (LSNs must be consecutive)", e.Pos.LSN, next)}
 		}
 		if st != frameOK {
 			if !isLast {
-				return fmt.Errorf("%w: %s: offset %d: %v (LSN %d, not the last segment)", errStorage, s.path, off, st, next)
+				s.size = int64(off)
+				return &damageError{path: s.path, off: int64(off), lsn: next, what: fmt.Sprintf("%v (LSN %d, not the last segment)", st, next)}
 			}
 			if allZero(data[off:]) {
 				if keepZeroes {
 					break
 				}
 			} else if at, ok := findValidRecord(data[off+1:], next); ok {
-				return fmt.Errorf("%w: %s: offset %d: %v (LSN %d; an intact record follows at offset %d, so this is damage, not a torn tail)",
-					errStorage, s.path, off, st, next, off+1+at)
+				s.size = int64(off)
+				return &damageError{path: s.path, off: int64(off), lsn: next,
+					what: fmt.Sprintf("%v (LSN %d; an intact record follows at offset %d, so this is damage, not a torn tail)", st, next, off+1+at)}
 			}
 			if err := f.Truncate(int64(off)); err != nil {
-				return fmt.Errorf("%w: truncate torn tail of %s at %d: %v", errStorage, s.path, off, err)
+				return fmt.Errorf("%w: truncate torn tail of %s at %d: %w", errStorage, s.path, off, err)
 			}
 			if err := f.Sync(); err != nil {
-				return fmt.Errorf("%w: sync %s: %v", errStorage, s.path, err)
+				return fmt.Errorf("%w: sync %s: %w", errStorage, s.path, err)
 			}
 			*rec = Recovery{File: s.path, Offset: int64(off), DroppedBytes: int64(len(data) - off), Reason: st.String()}
 			break
@@ -127,6 +130,22 @@ func (s *segment) load(isLast, keepZeroes bool, rec *Recovery) error {
 	return nil
 }
 
+// damageError is a record that fails its checksum (or breaks the LSN
+// sequence) where no torn write can explain it: synced data was lost.
+// The records before it in the segment are indexed (size ends there).
+type damageError struct {
+	path string
+	off  int64
+	lsn  replstore.LSN
+	what string
+}
+
+func (e *damageError) Error() string {
+	return fmt.Sprintf("%v: %s: offset %d: %s", errStorage, e.path, e.off, e.what)
+}
+
+func (e *damageError) Unwrap() error { return errStorage }
+
 // readEntries reads the records lo..hi (held and written) from the file,
 // stopping early after maxBytes. The entries own their memory.
 func (s *segment) readEntries(lo, hi replstore.LSN, maxBytes int64) ([]replstore.Entry, error) {
@@ -137,7 +156,7 @@ func (s *segment) readEntries(lo, hi replstore.LSN, maxBytes int64) ([]replstore
 	}
 	buf := make([]byte, end-start)
 	if _, err := s.f.ReadAt(buf, start); err != nil {
-		return nil, fmt.Errorf("%w: read %s at %d: %v", errStorage, s.path, start, err)
+		return nil, fmt.Errorf("%w: read %s at %d: %w", errStorage, s.path, start, err)
 	}
 	var out []replstore.Entry
 	for off, lsn := 0, lo; off < len(buf); lsn++ {

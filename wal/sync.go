@@ -37,6 +37,12 @@ func (l *Log) Sync() error {
 	return nil
 }
 
+// ConcurrentSync marks Log as a replstore.ConcurrentSyncLog: Sync is safe
+// concurrently with Append and the reads, and TruncateAfter,
+// CompactThrough, Reset and Close wait for a sync round in progress, so
+// a leader may flush its log off its node's goroutine.
+func (l *Log) ConcurrentSync() {}
+
 // syncRound writes the buffer under mu, then fdatasyncs without it. mu
 // must be held and no round running; it is held again on return.
 func (l *Log) syncRound() {
@@ -54,10 +60,10 @@ func (l *Log) syncRound() {
 	}
 	err := l.fsync(t.f)
 	if err != nil {
-		err = fmt.Errorf("%w: sync %s: %v", errStorage, t.path, err)
+		err = fmt.Errorf("%w: sync %s: %w", errStorage, t.path, err)
 	} else if dirty {
 		if err = syncDir(l.dir); err != nil {
-			err = fmt.Errorf("%w: sync %s: %v", errStorage, l.dir, err)
+			err = fmt.Errorf("%w: sync %s: %w", errStorage, l.dir, err)
 		}
 	}
 
@@ -84,11 +90,11 @@ func (l *Log) syncAllLocked() error {
 	}
 	t := l.tail()
 	if err := l.fsync(t.f); err != nil {
-		return l.fail(fmt.Errorf("%w: sync %s: %v", errStorage, t.path, err))
+		return l.fail(fmt.Errorf("%w: sync %s: %w", errStorage, t.path, err))
 	}
 	if l.dirDirty {
 		if err := syncDir(l.dir); err != nil {
-			return l.fail(fmt.Errorf("%w: sync %s: %v", errStorage, l.dir, err))
+			return l.fail(fmt.Errorf("%w: sync %s: %w", errStorage, l.dir, err))
 		}
 		l.dirDirty = false
 	}

@@ -28,7 +28,7 @@ const (
 	Magic uint16 = 0x5253
 	// Version is the frame and payload format this package writes and
 	// reads. A change to any payload layout bumps it.
-	Version uint8 = 2
+	Version uint8 = 3
 	// HeaderLen is the size of a frame header.
 	HeaderLen = 8
 	// DefaultMaxFrame is the default limit on a frame's payload: 64 MiB.

@@ -113,6 +113,8 @@ var msgFields = [...]field[message]{
 	// The leader's membership version of the receiver, echoed in answers
 	// (replstore.Message.MemberVersion).
 	uintField("MemberVersion", func(m *message) *uint64 { return &m.MemberVersion }),
+	// Version 3: storage incarnations (replstore.Message.Incarnation).
+	uintField("Incarnation", func(m *message) *uint64 { return &m.Incarnation }),
 }
 
 var replicaFields = [...]field[replstore.ReplicaState]{

@@ -90,14 +90,17 @@ var goldenMessage = replstore.Message{
 		{ID: "n2", Epoch: 7, Applied: replstore.Position{Epoch: 6, LSN: 250}, LagEntries: 52, LagTime: 1500000, Down: true},
 	},
 	MemberVersion: 5,
+	Incarnation:   1700000000000000005,
 }
 
-const goldenHex = "01ffffff7f026e31026e320706ac020207ad02018080d0e2c6bfce972f00" +
+const goldenHex = "01ffffffff01026e31026e320706ac020207ad02018080d0e2c6bfce972f00" +
 	"07ae02000107736574206b2076ab028280d0e2c6bfce972f09fa01ad02ac" +
 	"02ab0207ae02026e33bf01026e3101026e3202026e33026e340398024902" +
 	"6e31021f05c8018040a09c01030001022a057175657279030e6e6f742074" +
 	"6865206c65616465720107a20264028f01026e310707ab027d026e320706" +
-	"fa0134c08db70105"
+	"fa0134c08db701" +
+	"05" + // MemberVersion (version 3)
+	"8580a8b1e39fe7cb17" // Incarnation (version 3)
 
 func TestGoldenBytes(t *testing.T) {
 	// Every field set: a field added to Message must be added here too

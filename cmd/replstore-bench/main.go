@@ -16,7 +16,11 @@
 // With -processes, the cluster is three OS processes on loopback TCP
 // (package tcpnet): this one hosts the leader Node and the clients, and
 // re-executes itself twice for the sync and the async follower (see
-// processes.go); storage stays in memory.
+// processes.go); storage stays in memory unless -durable puts each
+// node's log and hard state in a directory of its own (package wal,
+// under a fresh temporary directory removed at the end), so that the
+// sync follower's Durable acknowledgement and the leader's own flush are
+// fdatasyncs.
 //
 // The measurement (window, percentiles, allocations, CPU) follows the
 // harness's workload package exactly; it is re-implemented here so that
@@ -72,6 +76,8 @@ func main() {
 	role := flag.String("follower", "", "internal (set by -processes): run follower ID in this process")
 	listen := flag.String("listen", "", "internal: the follower's replication address")
 	peers := flag.String("peers", "", "internal: id=addr,... of the other nodes")
+	durable := flag.Bool("durable", false, "with -processes: every node keeps its log and hard state on disk (package wal, fdatasync), in a temporary directory removed at the end")
+	dir := flag.String("dir", "", "internal (set by -processes -durable): the follower's data directory")
 	flag.Parse()
 	if *c < 1 || *n < *c || *valSize < 0 || *warm < 0 || flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "replstore-bench: need -c >= 1, -n >= c, -value >= 0, -warmup >= 0 and no arguments (got -c %d -n %d -value %d -warmup %d %q)\n",
@@ -94,11 +100,15 @@ func main() {
 	}
 	var res result
 	if *role != "" {
-		os.Exit(runFollower(*role, *listen, *peers, cfg))
+		os.Exit(runFollower(*role, *listen, *peers, *dir, cfg))
+	}
+	if *durable && !*processes {
+		fmt.Fprintln(os.Stderr, "replstore-bench: -durable needs -processes")
+		os.Exit(2)
 	}
 	if *processes {
 		var err error
-		res, err = measureProcesses(cfg, *c, *n, *warm, *valSize, *cpuProfile)
+		res, err = measureProcesses(cfg, *c, *n, *warm, *valSize, *cpuProfile, *durable)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "replstore-bench:", err)
 			os.Exit(1)

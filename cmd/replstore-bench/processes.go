@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/replstore/replstore"
 	"github.com/replstore/replstore/tcpnet"
+	"github.com/replstore/replstore/wal"
 )
 
 // -processes: the contract's cluster shape as three OS processes on
@@ -22,15 +24,31 @@ import (
 // and the closed-loop clients, which write through Node.Put; two copies
 // of this binary, re-executed with -follower n2 and -follower n3, host the
 // sync follower (acking at cfg's level, Durable by default) and the async
-// one. Storage is in memory in every process (no fsync). cpu_per_op_ns
-// adds the followers' CPU (from /proc) to this process's.
+// one. Storage is in memory in every process (no fsync), or with
+// -durable in a directory per node (package wal: the log is fdatasynced
+// before a Durable acknowledgement, and the leader counts itself toward
+// commit only once its own flush is done), under one temporary directory
+// that is removed at the end. cpu_per_op_ns adds the followers' CPU (from
+// /proc) to this process's.
 
 const benchCluster = "replstore-bench"
 
 // measureProcesses starts the followers, waits until both follow, runs
 // the workload and stops them.
-func measureProcesses(cfg replstore.Config, c, n, warm, valSize int, profile string) (result, error) {
+func measureProcesses(cfg replstore.Config, c, n, warm, valSize int, profile string, durable bool) (result, error) {
 	cfg.ManualFailover = true // no coordinator: nothing fails over mid-run
+	var dataDir string
+	if durable {
+		d, err := os.MkdirTemp("", "replstore-bench-")
+		if err != nil {
+			return result{}, err
+		}
+		dataDir = d
+		// Removed after the followers have exited (deferred first, so
+		// it runs last).
+		defer os.RemoveAll(dataDir)
+		onDisk(&cfg, filepath.Join(dataDir, string(cfg.Leader)))
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return result{}, err
@@ -68,7 +86,11 @@ func measureProcesses(cfg replstore.Config, c, n, warm, valSize int, profile str
 		if id == cfg.Leader {
 			continue
 		}
-		ch := exec.Command(self, "-follower", string(id), "-listen", addr, "-peers", peerList(addrs, id), "-ack", cfg.AckLevel.String())
+		args := []string{"-follower", string(id), "-listen", addr, "-peers", peerList(addrs, id), "-ack", cfg.AckLevel.String()}
+		if durable {
+			args = append(args, "-dir", filepath.Join(dataDir, string(id)))
+		}
+		ch := exec.Command(self, args...)
 		ch.Stderr = os.Stderr
 		ch.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := ch.Start(); err != nil {
@@ -137,8 +159,11 @@ func peerList(addrs map[replstore.NodeID]string, except replstore.NodeID) string
 }
 
 // runFollower is a child of -processes: follower id until SIGTERM.
-func runFollower(id, listen, peers string, cfg replstore.Config) int {
+func runFollower(id, listen, peers, dir string, cfg replstore.Config) int {
 	cfg.ManualFailover = true
+	if dir != "" {
+		onDisk(&cfg, dir)
+	}
 	pm := map[replstore.NodeID]string{}
 	for _, p := range strings.Split(peers, ",") {
 		k, v, ok := strings.Cut(p, "=")
@@ -164,6 +189,17 @@ func runFollower(id, listen, peers string, cfg replstore.Config) int {
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	<-sig
 	return 0
+}
+
+// onDisk makes the node cfg starts keep its log and hard state in dir
+// (package wal), as replstore-node -dir does.
+func onDisk(cfg *replstore.Config, dir string) {
+	cfg.NewLogStore = func(replstore.NodeID) (replstore.LogStore, error) {
+		return wal.Open(filepath.Join(dir, "log"), wal.Options{})
+	}
+	cfg.NewHardState = func(replstore.NodeID) (replstore.HardStateStore, error) {
+		return wal.OpenHardState(filepath.Join(dir, "hard"))
+	}
 }
 
 // procCPU is process pid's CPU time (user + system) from /proc; 0 if it

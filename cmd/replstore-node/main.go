@@ -10,12 +10,12 @@
 // With -dir the node keeps its log, hard state and snapshot there
 // (package wal): a node killed at any instant restarts from it and
 // rejoins; Durable acknowledgements are fsynced. Without -dir storage is
-// in memory and a restarted node comes back empty: an old leader
-// restarted after a failover is repaired from the new leader, but a
-// follower restarted under the same leader is not (a known library bug,
-// see README), and an empty node named by -leader opens epoch 1 as
-// leader: start such a node with the topology in force (GET /stats on a
-// live node shows it).
+// in memory and a restarted node comes back empty, with a new storage
+// incarnation: the leader repairs it from its log (or a snapshot). An
+// empty node named by -leader opens epoch 1 as leader: start such a
+// node with the topology in force (GET /stats on a live node shows it).
+// A log record that fails its checksum (damage, not a torn tail) is cut
+// off with everything after it, and the leader repairs the node.
 //
 // See README.md ("Running nodes as processes") and examples/three-nodes.sh.
 package main
@@ -77,9 +77,13 @@ func run(ctx context.Context, s settings, log *slog.Logger) error {
 	cfg.Logger = log
 	if dir := s.opts.dir; dir != "" {
 		cfg.NewLogStore = func(id replstore.NodeID) (replstore.LogStore, error) {
-			l, err := wal.Open(filepath.Join(dir, "log"), wal.Options{})
+			// A replica's log may lose a damaged suffix: the leader
+			// repairs it (the node records the loss first).
+			l, err := wal.Open(filepath.Join(dir, "log"), wal.Options{TruncateDamaged: true})
 			if err == nil {
-				if r := l.Recovered(); r.DroppedBytes > 0 {
+				if r := l.Recovered(); r.Damaged {
+					log.Error("the log was damaged: cut off before the damaged record; the leader will repair this node", "file", r.File, "offset", r.Offset, "lost_from_lsn", r.LostFrom, "reason", r.Reason)
+				} else if r.DroppedBytes > 0 {
 					log.Warn("the log's torn tail was cut off at open", "file", r.File, "offset", r.Offset, "bytes", r.DroppedBytes, "reason", r.Reason)
 				}
 			}
