@@ -40,6 +40,13 @@ func simSchedules(t *testing.T) int {
 	if testing.Short() {
 		return simDefaultSchedules / 10
 	}
+	if raceEnabled {
+		// The simulation runs in one goroutine: the race detector finds
+		// nothing in it and makes it about 4 times slower. Under -race a
+		// plain run draws a quarter of the set; CI runs the whole set
+		// without -race as well (.ci/run).
+		return simDefaultSchedules / 4
+	}
 	return simDefaultSchedules
 }
 
