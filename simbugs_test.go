@@ -15,7 +15,7 @@ import (
 // faults of simdraws_test.go, disk faults of simdisk_test.go, the
 // leader's flush of simflush_test.go; seeds 0, 1, ...): bugAckEarly 6,
 // bugPromoteStale 6, bugAcceptOldEpoch 83, bugStaleLeaderReads 2254,
-// bugApplyUncommitted 1, bugAckBeforeFlush 8, bugIgnoreIncarnation 489,
+// bugApplyUncommitted 1, bugAckBeforeFlush 8, bugIgnoreIncarnation 782,
 // bugLeaderCountsUnflushed 14 (before this wave's draws: 11, 27, 9, 576,
 // 1, 15, within a budget of 2000).
 //
