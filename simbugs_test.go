@@ -21,7 +21,8 @@ import (
 //
 // bugLeaderCountsUnflushed is caught by the crash check of what a leader
 // counted as its own toward commit (simWorld.crash), not by invariant 1,
-// which cannot see it: a failover never promotes the old leader, so the
+// which cannot see it: a failover promotes the old leader only under
+// asynchronous commit when no follower answers, so the
 // leader's own copy never decides whether an acknowledged write survives
 // (the sync followers hold it, or under asynchronous commit the loss is
 // in the promotion's reported range). With that check switched off it
