@@ -43,8 +43,8 @@ func (c *core) becomeLeader(epoch Epoch, now int64, topo Topology) {
 	for _, id := range topo.Async {
 		c.followers = append(c.followers, &progress{id: id, priority: -1})
 	}
-	c.trackGen = 0
-	version := c.trackVersion()
+	c.trackGen = c.topoVersion // the followers it starts with: the topology's version
+	version := c.trackGen
 	for _, p := range c.followers {
 		p.next = c.last.LSN + 1
 		p.lastHeard = c.tick
