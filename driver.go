@@ -100,7 +100,7 @@ func loadHard(store HardStateStore) (hs HardState, hard *hardState, badSnap erro
 		return HardState{}, nil, nil, fmt.Errorf("%w: load hard state: %w", ErrStorage, err)
 	}
 	hard = &hardState{epoch: hs.Epoch, topology: hs.Topology, topoVersion: hs.TopologyVersion, stable: store,
-		incarnation: hs.StorageIncarnation, repairing: hs.Repairing}
+		incarnation: hs.StorageIncarnation, repairing: hs.Repairing, led: hs.Led}
 	pos, data, err := store.LoadSnapshot()
 	if errors.Is(err, ErrBadSnapshot) {
 		return hs, hard, err, nil
@@ -221,7 +221,7 @@ func newIncarnation(id NodeID, cfg *coreConfig, log LogStore, store HardStateSto
 	hard.incarnation = next
 	hard.repairing = hard.repairing || damaged || lost
 	saved := HardState{Epoch: hard.epoch, Commit: hs.Commit, Snapshot: hard.snapPos(), Topology: hard.topology.clone(),
-		TopologyVersion: hard.topoVersion, StorageIncarnation: hard.incarnation, Repairing: hard.repairing}
+		TopologyVersion: hard.topoVersion, StorageIncarnation: hard.incarnation, Repairing: hard.repairing, Led: hard.led}
 	if err := store.Save(saved); err != nil {
 		return fmt.Errorf("replstore: node %s: %w: store storage incarnation %d: %w", id, ErrStorage, next, err)
 	}
@@ -284,11 +284,11 @@ func (d *driver) persist() {
 	}
 	h := c.hard
 	if h.epoch == d.saved.Epoch && h.topoVersion == d.saved.TopologyVersion && h.snapPos() == d.saved.Snapshot &&
-		h.topology.Leader == d.saved.Topology.Leader && h.repairing == d.saved.Repairing {
+		h.topology.Leader == d.saved.Topology.Leader && h.repairing == d.saved.Repairing && h.led == d.saved.Led {
 		return
 	}
 	hs := HardState{Epoch: h.epoch, Commit: c.commit, Snapshot: h.snapPos(), Topology: h.topology.clone(), TopologyVersion: h.topoVersion,
-		StorageIncarnation: h.incarnation, Repairing: h.repairing}
+		StorageIncarnation: h.incarnation, Repairing: h.repairing, Led: h.led}
 	if err := d.store.Save(hs); err != nil {
 		c.fail(fmt.Errorf("%w: store hard state (epoch %d): %w", ErrStorage, hs.Epoch, err))
 		return
@@ -332,6 +332,7 @@ type hardState struct {
 	// false while the node runs).
 	incarnation uint64
 	repairing   bool
+	led         bool // HardState.Led
 	// stable stores snapshots (setSnapshot); nil in core tests, which
 	// keep them in memory only.
 	stable HardStateStore

@@ -42,7 +42,7 @@ func (c *core) observeEpoch(m Message) bool {
 		c.pending = c.pending[:0]
 	}
 	c.epoch = m.Epoch
-	c.hard.epoch = m.Epoch
+	c.hard.epoch, c.hard.led = m.Epoch, false
 	c.role = roleFollower
 	c.leader = ""
 	c.readSeen = 0
@@ -83,6 +83,15 @@ func (c *core) handleFence(m Message) {
 func (c *core) handlePromote(m Message) {
 	if m.Update == nil || m.Epoch == c.epoch && c.leader != "" {
 		c.logf("ignoring a stale promotion to epoch %d", m.Epoch)
+		return
+	}
+	if m.Epoch == c.epoch && c.hard.led {
+		// We led this epoch before a restart: the coordinator resent its
+		// promotion. Our first writes of the epoch may have left before
+		// a crash took them from our disk; leading it again would write
+		// different entries at their positions. The next round picks
+		// anew, in a new epoch.
+		c.logf("refusing the promotion to epoch %d: this node led it before it restarted", m.Epoch)
 		return
 	}
 	if c.hard.repairing || m.Last != (Position{}) && !c.holds(m.Last) {

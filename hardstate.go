@@ -44,6 +44,12 @@ type HardState struct {
 	// but does not answer it, and refuses a promotion: its answers would
 	// claim less than it acknowledged, or more than it holds.
 	Repairing bool
+	// Led: this node was promoted to lead Epoch. A leader never leads an
+	// epoch twice: after a restart, a promotion to the same epoch (the
+	// coordinator resends it) is refused, since the node may have sent
+	// entries of that epoch and lost them with its unsynced tail, and
+	// leading again would write different entries at their positions.
+	Led bool
 }
 
 // IsZero reports whether hs is the hard state of a node that has never
@@ -51,7 +57,7 @@ type HardState struct {
 func (hs HardState) IsZero() bool {
 	return hs.Epoch == 0 && hs.Commit == 0 && hs.Snapshot == (Position{}) && hs.Topology.Leader == "" &&
 		len(hs.Topology.Sync) == 0 && len(hs.Topology.Async) == 0 && hs.TopologyVersion == 0 &&
-		hs.StorageIncarnation == 0 && !hs.Repairing
+		hs.StorageIncarnation == 0 && !hs.Repairing && !hs.Led
 }
 
 // clone returns hs with slices of its own.

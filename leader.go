@@ -30,7 +30,7 @@ type leaderState struct {
 func (c *core) becomeLeader(epoch Epoch, now int64, topo Topology) {
 	c.now = now
 	c.role = roleLeader
-	c.epoch, c.hard.epoch = epoch, epoch
+	c.epoch, c.hard.epoch, c.hard.led = epoch, epoch, true
 	c.leader = c.id
 	c.syncList = slices.Clone(topo.Sync)
 	c.asyncList = slices.Clone(topo.Async)

@@ -15,9 +15,20 @@ import (
 // faults of simdraws_test.go, disk faults of simdisk_test.go, the
 // leader's flush of simflush_test.go; seeds 0, 1, ...): bugAckEarly 6,
 // bugPromoteStale 6, bugAcceptOldEpoch 83, bugStaleLeaderReads 2254,
-// bugApplyUncommitted 1, bugAckBeforeFlush 8, bugIgnoreIncarnation 489,
+// bugApplyUncommitted 1, bugAckBeforeFlush 8, bugIgnoreIncarnation 782,
 // bugLeaderCountsUnflushed 14 (before this wave's draws: 11, 27, 9, 576,
 // 1, 15, within a budget of 2000).
+//
+// bugLeaderCountsUnflushed is caught by the crash check of what a leader
+// counted as its own toward commit (simWorld.crash), not by invariant 1,
+// which cannot see it: a failover promotes the old leader only under
+// asynchronous commit when no follower answers, so the
+// leader's own copy never decides whether an acknowledged write survives
+// (the sync followers hold it, or under asynchronous commit the loss is
+// in the promotion's reported range). With that check switched off it
+// was not found in 2,000 schedules of the stream before the disk-fault
+// merge, and after that merge only by the liveness phase's comparison of
+// the logs, after 168 schedules.
 const simPlantedBudget = 5000
 
 var simPlanted = []struct {

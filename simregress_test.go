@@ -1235,3 +1235,45 @@ func TestSimRegressionOnlyOldLeaderAnswersUnderLocal(t *testing.T) {
 			{Kind: simCorrupt, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
 		}})
 }
+
+// TestSimRegressionLeaderLeadsItsEpochOnlyOnce: n2, promoted to epoch 3,
+// sent the epoch's first entry (3:6) to n1 and then lost it from its own
+// disk: a power cut tore the asynchronous flush that was to cover it. It
+// restarted, took the coordinator's resent promotion to the same epoch 3
+// and wrote a different 3:6 (another time stamp); n1 kept the first, as
+// log matching lets it, and the logs differed at an entry both called
+// 3:6. Found by the first 100,000-schedule campaign with the leader's
+// flush off its goroutine and torn writes together (seed 20261210, after
+// 10,708 schedules). A node now stores that it led an epoch
+// (HardState.Led) and refuses a promotion to it after a restart; the
+// next round promotes in a new epoch.
+func TestSimRegressionLeaderLeadsItsEpochOnlyOnce(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 2, SyncCount: 2, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 7, FenceTicks: 4, MaxBatch: 2, MaxInflight: 6, RetainEntries: 3, SnapshotChunk: 0,
+		DropPerMille: 150, DupPerMille: 100, MinDelay: 1100, MaxDelay: 3400, NetSeed: 6,
+		ManualFailover: false, TickRates: []int(nil)},
+		Ops: []simOp{
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPartition, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simRetry, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simSwitchover, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 8},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 2},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simResume, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simCorrupt, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simPut, Node: 1, Key: 0, Session: 0, Arg: 2, Wait: 1},
+			{Kind: simCorrupt, Node: 2, Key: 3, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simDelete, Node: 0, Key: 1, Session: 2, Arg: 0, Wait: 0},
+			{Kind: simRead, Node: 1, Key: 1, Session: 1, Arg: 3, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 1, Arg: 0, Wait: 6},
+			{Kind: simCorrupt, Node: 0, Key: 1, Session: 0, Arg: 1, Wait: 3},
+			{Kind: simSample, Node: 0, Key: 1, Session: 2, Arg: 0, Wait: 5},
+			{Kind: simRead, Node: 1, Key: 1, Session: 2, Arg: 2, Wait: 8},
+			{Kind: simTornCrash, Node: 1, Key: 2, Session: 0, Arg: 1, Wait: 7},
+			{Kind: simPut, Node: 1, Key: 2, Session: 0, Arg: 3, Wait: 3},
+			{Kind: simCorrupt, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 7},
+		}})
+}

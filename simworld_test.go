@@ -56,7 +56,7 @@ type simWorld struct {
 	// removesFollowers: the schedule draws RemoveFollower (no flipped
 	// bytes then: simdisk_test.go).
 	removesFollowers bool
-	mustRefuse  Epoch // the damaged replica was promoted to it on a stale answer
+	mustRefuse       Epoch // the damaged replica was promoted to it on a stale answer
 
 	step int   // schedule step being run; -1 in the liveness phase
 	fail error // first violation: the run stops there

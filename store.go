@@ -59,7 +59,7 @@ var _ StateMachine = (*Store)(nil)
 
 // storeState is everything a Store holds; Restore swaps it whole.
 type storeState struct {
-	records map[string]record // Invariant: keys non-empty
+	records map[string]record  // Invariant: keys non-empty
 	series  map[string]*series // Invariant: names non-empty, series non-empty
 	applied Position           // the last entry applied, of any kind
 	// cow: a frozen copy shares sample arrays with this state, so writes

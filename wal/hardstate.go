@@ -248,7 +248,7 @@ func (h *HardStateFile) read() (replstore.HardState, error) {
 // snapshot LSN, topology version (u64 each), then the topology: leader
 // (uvarint length + bytes), sync and async lists (uvarint count, then
 // each as leader), then (version 2) the storage incarnation (u64) and a
-// flags byte (bit 0: Repairing), then the CRC-32C of everything before
+// flags byte (bit 0: Repairing, bit 1: Led), then the CRC-32C of everything before
 // it (u32).
 func encodeHardState(hs replstore.HardState) []byte {
 	b := []byte{hardStateVersion}
@@ -272,6 +272,9 @@ func encodeHardState(hs replstore.HardState) []byte {
 	var flags byte
 	if hs.Repairing {
 		flags |= 1
+	}
+	if hs.Led {
+		flags |= 2
 	}
 	b = append(b, flags)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
@@ -335,10 +338,11 @@ func decodeHardState(b []byte) (replstore.HardState, error) {
 			return hs, errors.New("truncated storage incarnation")
 		}
 		hs.StorageIncarnation = binary.LittleEndian.Uint64(rest)
-		if rest[8]&^1 != 0 {
+		if rest[8]&^3 != 0 {
 			return hs, fmt.Errorf("unknown flags %#x", rest[8])
 		}
 		hs.Repairing = rest[8]&1 != 0
+		hs.Led = rest[8]&2 != 0
 		rest = rest[9:]
 	}
 	if len(rest) != 0 {

@@ -29,7 +29,7 @@ func TestHardStateRoundTrip(t *testing.T) {
 	want := replstore.HardState{
 		Epoch: 7, Commit: 1042, Snapshot: replstore.Position{Epoch: 6, LSN: 1000},
 		Topology:        replstore.Topology{Leader: "n1", Sync: []replstore.NodeID{"n2", "n3"}, Async: []replstore.NodeID{"n4"}},
-		TopologyVersion: 12, StorageIncarnation: 1700000000000000123, Repairing: true,
+		TopologyVersion: 12, StorageIncarnation: 1700000000000000123, Repairing: true, Led: true,
 	}
 	if err := h.Save(want); err != nil {
 		t.Fatal(err)
@@ -137,7 +137,7 @@ func TestHardStateVersion1Loads(t *testing.T) {
 		t.Fatalf("decode version 1 = %+v, %v; want %+v", got, err, want)
 	}
 	bad := append([]byte(nil), v2...)
-	bad[len(bad)-5] = 2 // an unknown flag
+	bad[len(bad)-5] = 4 // an unknown flag (bit 0 is Repairing, bit 1 Led)
 	bad = binary.LittleEndian.AppendUint32(bad[:len(bad)-4], crc32.Checksum(bad[:len(bad)-4], castagnoli))
 	if _, err := decodeHardState(bad); err == nil || !strings.Contains(err.Error(), "flags") {
 		t.Fatalf("unknown flag: %v", err)

@@ -355,7 +355,9 @@ func (d *demo) watchFailover(ctx context.Context) (replstore.Event, error) {
 			d.say("  event: %v", e)
 		case replstore.EventPromoted:
 			d.say("  event: %v", e)
-			d.say("    (%s is the sync follower: with FIRST 1 of [%s] its answer proves it holds every acknowledged write)", e.Peer, d.sync)
+			cfg := d.cl.Config()
+			d.say("    (%s is the sync follower: with %v %d of %v its answer proves it holds every acknowledged write; its own sync list, %v, fills the slot it left with a live follower)",
+				e.Peer, cfg.Quorum, cfg.SyncCount, cfg.SyncFollowers, e.Members)
 			return e, nil
 		}
 	}
