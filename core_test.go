@@ -268,7 +268,10 @@ func TestCommitRuleMatchesReference(t *testing.T) {
 				a.dur = LSN(rapid.Uint64Range(uint64(a.dur), uint64(a.recv)).Draw(t, "durable"))
 				a.app = LSN(rapid.Uint64Range(uint64(a.app), uint64(min(a.dur, c.safe))).Draw(t, "applied"))
 				heard[id] = c.tick
-				c.step(Message{Kind: MsgAppendResp, From: id, To: "L", Epoch: 1, Received: a.recv, Durable: a.dur, Applied: a.app}, int64(step))
+				// A follower echoes the tracking version the leader's
+				// appends carry (Message.MemberVersion).
+				c.step(Message{Kind: MsgAppendResp, From: id, To: "L", Epoch: 1, Received: a.recv, Durable: a.dur, Applied: a.app,
+					MemberVersion: c.progressOf(id).memberVersion}, int64(step))
 				d.advance()
 			}
 			c.msgs = c.msgs[:0]
