@@ -12,7 +12,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"unsafe"
 )
 
 // ErrBadSnapshot is returned by Store.Restore for a snapshot that is
@@ -59,12 +58,11 @@ var _ StateMachine = (*Store)(nil)
 
 // storeState is everything a Store holds; Restore swaps it whole.
 type storeState struct {
-	records map[string]record  // Invariant: keys non-empty
+	records map[string]*record // Invariant: keys non-empty, values non-nil
 	series  map[string]*series // Invariant: names non-empty, series non-empty
 	applied Position           // the last entry applied, of any kind
-	// cow: a frozen copy shares sample arrays with this state, so writes
-	// must replace them, not change them in place. (Records are values in
-	// the map: a frozen copy of the map shares nothing a write changes.)
+	// cow: a frozen copy shares records and sample arrays with this
+	// state, so writes must replace them, not change them in place.
 	cow bool
 }
 
@@ -92,7 +90,7 @@ func NewStore() *Store {
 }
 
 func newStoreState() storeState {
-	return storeState{records: map[string]record{}, series: map[string]*series{}}
+	return storeState{records: map[string]*record{}, series: map[string]*series{}}
 }
 
 // Apply implements StateMachine. Entries of a kind other than EntryCommand
@@ -132,16 +130,15 @@ func (st *storeState) apply(c command, e Entry) error {
 	return nil
 }
 
-// put writes the record under key. The map's key aliases the entry's
-// bytes, as the record's value does (entries are immutable, see Entry), so
-// a write allocates nothing, whether the key is new or not.
+// put writes key in place if it exists, so that overwriting allocates
+// nothing (m[string(b)] does not allocate).
 func (st *storeState) put(key, value []byte, e Entry) {
-	st.records[aliasString(key)] = record{value: value, pos: e.Pos, time: e.Time}
+	if r, ok := st.records[string(key)]; ok && !st.cow {
+		r.value, r.pos, r.time = value, e.Pos, e.Time
+		return
+	}
+	st.records[string(key)] = &record{value: value, pos: e.Pos, time: e.Time}
 }
-
-// aliasString is string(b) without the copy. b must never change again:
-// callers pass bytes of an immutable Entry.Data.
-func aliasString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func (st *storeState) compareAndSwap(c command, e Entry) error {
 	r, exists := st.records[string(c.key)]
@@ -321,9 +318,9 @@ func unixTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 func (s *Store) checkInvariants() error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for key := range s.state.records {
-		if key == "" {
-			return fmt.Errorf("record %q: empty key", key)
+	for key, r := range s.state.records {
+		if key == "" || r == nil {
+			return fmt.Errorf("record %q: empty key or nil record", key)
 		}
 	}
 	for name, ser := range s.state.series {
@@ -598,12 +595,12 @@ func (r *snapshotReader) key(what, prev string) string {
 	return string(b)
 }
 
-func (r *snapshotReader) readRecords(into map[string]record) {
+func (r *snapshotReader) readRecords(into map[string]*record) {
 	n := r.count("record count")
 	prev := ""
 	for i := 0; i < n && r.err == nil; i++ {
 		key := r.key("record key", prev)
-		rec := record{value: r.bytes("record value"), pos: r.position()}
+		rec := &record{value: r.bytes("record value"), pos: r.position()}
 		rec.time = int64(r.uint64("record time"))
 		into[key], prev = rec, key
 	}

@@ -18,9 +18,9 @@ type ConcurrentSnapshotter interface {
 var _ ConcurrentSnapshotter = (*Store)(nil)
 
 // SnapshotFunc implements ConcurrentSnapshotter. It copies the two maps
-// (records are values in theirs; samples are not copied: the store stops
-// changing sample arrays in place until the snapshot is written): a pause
-// proportional to the number of keys, far shorter than encoding them.
+// (not the records or samples, which the store then stops changing in
+// place until the snapshot is written): a pause proportional to the number
+// of keys, far shorter than encoding them.
 func (s *Store) SnapshotFunc() func(io.Writer) error {
 	s.mu.Lock()
 	frozen := storeState{records: maps.Clone(s.state.records), applied: s.state.applied,

@@ -10,7 +10,7 @@ import (
 
 // TestSnapshotFuncIsPointInTime: whatever is applied after SnapshotFunc,
 // the snapshot it writes is the state at the call, byte for byte; and
-// afterwards writes go back to changing sample arrays in place.
+// afterwards writes go back to changing records in place.
 func TestSnapshotFuncIsPointInTime(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		s := NewStore()
