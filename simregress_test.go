@@ -1277,3 +1277,35 @@ func TestSimRegressionLeaderLeadsItsEpochOnlyOnce(t *testing.T) {
 			{Kind: simCorrupt, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 7},
 		}})
 }
+
+// TestSimRegressionOpenZombieAckAfterDamagedNewLeader: found by the
+// 100,000-schedule campaign with REPLSTORE_SIM_SEED=20261212 on a667d0b
+// (2026-12-05), after 96,659 clean schedules; not triaged yet. n1 leads
+// epoch 1 and is paused (a zombie) with writes its two sync followers
+// stored; n2 is promoted to epoch 2; then a crash flips a byte in n2's
+// log (simCorrupt on the leader), which cuts 1:2 off n2's disk. When n1
+// wakes it answers write 0 at 1:2 "committed" (a late, truthful
+// acknowledgement: n3 still holds 1:2), and invariant 3's check, which
+// reads epoch 2's log from its leader's disk, finds 1:2 missing there.
+// Either the check must read what epoch 2's leader held before the
+// damage (a checker fix) or the write is really at risk (an engine bug):
+// the next step is to run the liveness phase past the violation and see
+// whether 1:2 is in the converged log. Skipped until triaged; remove the
+// Skip to replay it.
+func TestSimRegressionOpenZombieAckAfterDamagedNewLeader(t *testing.T) {
+	t.Skip("open, not triaged: invariant 3 after a flipped byte on the new leader (recorded 2026-12-05, see the comment)")
+	runFixed(t, simSchedule{P: simParams{Nodes: 4, Sync: 2, SyncCount: 2, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 1, MaxInflight: 1, RetainEntries: 0, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 0,
+		ManualFailover: false, TickRates: []int(nil)},
+		Ops: []simOp{
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPause, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 7},
+			{Kind: simCorrupt, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 0},
+		}})
+}
