@@ -52,9 +52,14 @@ func TestFollowerDownPastRetentionIsReseeded(t *testing.T) {
 	require.NoError(t, cl.WaitApplied(ctx, "n3", last.LSN))
 	requireSameState(t, cl, "n1", "n3")
 	require.NotEmpty(t, ev.of(EventSnapshotSending))
+	// Usually one install; two when a compaction the leader's background
+	// snapshot job finished lands while the first is on its way (seen on
+	// package wal's files: n3 installed 952, then 1001). Each is n3's.
 	inst := ev.of(EventSnapshotInstalled)
-	require.Len(t, inst, 1)
-	assert.Equal(t, NodeID("n3"), inst[0].Node)
+	require.NotEmpty(t, inst)
+	for _, e := range inst {
+		assert.Equal(t, NodeID("n3"), e.Node)
+	}
 
 	// A node that restarts after compacting its own log rebuilds its state
 	// from its snapshot plus its log.
