@@ -57,8 +57,11 @@ func TestFollowerDownPastRetentionIsReseeded(t *testing.T) {
 	// package wal's files: n3 installed 952, then 1001). Each is n3's.
 	inst := ev.of(EventSnapshotInstalled)
 	require.NotEmpty(t, inst)
-	for _, e := range inst {
+	for i, e := range inst {
 		assert.Equal(t, NodeID("n3"), e.Node)
+		if i > 0 {
+			assert.Greater(t, e.LSN, inst[i-1].LSN, "a later install goes back")
+		}
 	}
 
 	// A node that restarts after compacting its own log rebuilds its state

@@ -99,15 +99,16 @@ type Message struct {
 	// knows it (advertise.go): what a node routes reads on. Shared,
 	// never modified.
 	Replicas []ReplicaState
-	// MemberVersion, on MsgAppend and MsgSnapshot, says which membership
-	// of the receiver the leader streams to: the topology version at which
-	// the leader of this epoch began tracking it (0 for the followers it
-	// started its epoch with). The follower echoes the last one it heard
-	// in its MsgAppendResp and MsgSnapshotResp, and the leader ignores an
-	// answer that carries another: a node removed and added again under
-	// the same ID starts empty, and what its old incarnation said (late,
-	// in flight) must not count for it. It is about membership, not
-	// storage: a follower that restarts keeps its place and its version.
+	// MemberVersion, on MsgAppend and MsgSnapshot, names the leader's
+	// tracking of the receiver (core.trackVersion): the topology version
+	// for the followers it started its epoch with, and a larger one for a
+	// follower added later or one it starts reseeding. The follower echoes
+	// the last one it heard in its MsgAppendResp and MsgSnapshotResp, and
+	// the leader ignores an answer that carries another: a node removed
+	// and added again under the same ID starts empty, and a reseeded one
+	// throws its log away, so what it said before (late, in flight) must
+	// not count. It is not about storage: a follower that restarts keeps
+	// its place and its version (Incarnation covers lost data).
 	MemberVersion uint64
 
 	// MsgAppendResp.
