@@ -33,9 +33,12 @@ import (
 //  5. hand out a snapshot job, report events, answer the writes up to the
 //     applied LSN and the confirmed leader reads.
 //
-// A follower always syncs inline (step 2): its acknowledgement, which
-// says Durable, must not leave before the flush that covers it. That
-// includes entries it appended as a leader whose flush is still running.
+// A follower syncs inline (step 2) before any answer that reports its
+// log: its acknowledgement, which says Durable, must not leave before the
+// flush that covers it. That includes entries it appended as a leader
+// whose flush is still running. A batch that answers nothing of the kind
+// leaves its appends for the sync before its next answer
+// (followerMustSync).
 //
 // The runtime (runtime.go), the simulator (sim*_test.go) and the core
 // tests (core_test.go) all run their nodes through driver.advance; each
@@ -273,6 +276,9 @@ func (d *driver) persist() {
 		// maybeStartFlush flushes it once the messages are sent.
 	case c.cfg.bug == bugAckBeforeFlush && c.role == roleFollower && !d.skipped:
 		d.skipped = true // the planted bug: answer first, flush next batch
+	case c.role == roleFollower && !d.followerMustSync():
+		// Nothing this batch sends depends on the log: it is synced
+		// before the next answer that does (see followerMustSync).
 	default:
 		d.skipped = false
 		c.unsynced = false
@@ -282,11 +288,10 @@ func (d *driver) persist() {
 		}
 		c.logSynced()
 	}
-	h := c.hard
-	if h.epoch == d.saved.Epoch && h.topoVersion == d.saved.TopologyVersion && h.snapPos() == d.saved.Snapshot &&
-		h.topology.Leader == d.saved.Topology.Leader && h.repairing == d.saved.Repairing && h.led == d.saved.Led {
+	if d.hardSaved() {
 		return
 	}
+	h := c.hard
 	hs := HardState{Epoch: h.epoch, Commit: c.commit, Snapshot: h.snapPos(), Topology: h.topology.clone(), TopologyVersion: h.topoVersion,
 		StorageIncarnation: h.incarnation, Repairing: h.repairing, Led: h.led}
 	if err := d.store.Save(hs); err != nil {
@@ -294,6 +299,43 @@ func (d *driver) persist() {
 		return
 	}
 	d.saved = hs
+}
+
+// followerMustSync says whether a follower syncs its log in this batch.
+// It must before any answer that reports its log (an acknowledgement,
+// whose Durable is what it holds; a fence reply, whose Last a promotion
+// counts on; a snapshot's answer) and before it stores new hard state
+// (the log is on disk before the hard state that follows it, as at every
+// other node). Otherwise it lets appends wait: an asynchronous follower
+// answers once a tick (the leader asks every follower for an answer once
+// a tick, core.sendTo) or every quarter window, not on every append, and
+// without this it fdatasynced every batch anyway. Its log is on disk at
+// most about a tick after an append while a leader streams to it, and
+// before any answer that a failover counts (the fence reply). Its flushes
+// fell from one per write to about one per tick, which is disk bandwidth
+// taken from the leader's and the sync follower's fdatasyncs on a shared
+// disk, and their latency.
+func (d *driver) followerMustSync() bool {
+	c := d.c
+	for i := range c.msgs {
+		switch c.msgs[i].Kind {
+		case MsgSuspect, MsgForward, MsgForwardResp, MsgRead, MsgReadResp:
+			// These claim nothing about the log: a suspicion, a client's
+			// write on its way to the leader, reads (a read is served
+			// from what is applied, which is committed on the leader and
+			// its sync followers).
+		default:
+			return true
+		}
+	}
+	return !d.hardSaved()
+}
+
+// hardSaved says whether the store holds the core's hard state.
+func (d *driver) hardSaved() bool {
+	h := d.c.hard
+	return h.epoch == d.saved.Epoch && h.topoVersion == d.saved.TopologyVersion && h.snapPos() == d.saved.Snapshot &&
+		h.topology.Leader == d.saved.Topology.Leader && h.repairing == d.saved.Repairing && h.led == d.saved.Led
 }
 
 // maybeStartFlush starts a flush of a leader's log (asyncFlush) if it

@@ -9,7 +9,8 @@ import "math/rand/v2"
 // flush covers when it completes; the core learns it when it takes the
 // completion as an input; a crash before the flush completes loses what
 // no flush covered (simLog.crash). Followers sync inline, as the runtime's
-// do.
+// do, in the batches that answer (driver.followerMustSync): a crash loses
+// a follower's appends that no answer has claimed yet.
 
 // simFlushJob is a leader's flush on its way back to its node.
 type simFlushJob struct {
