@@ -28,12 +28,9 @@ const (
 // readDamage returns the LSN the DAMAGED file names, 0 if there is none.
 func readDamage(dir string) (replstore.LSN, error) {
 	path := filepath.Join(dir, damageName)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("%w: read %s: %w", errStorage, path, err)
+	b, exists, err := readIfExists(path)
+	if !exists || err != nil {
+		return 0, err
 	}
 	if len(b) != damageBytes || string(b[:4]) != damageMagic ||
 		crc32.Checksum(b[:damageBytes-4], castagnoli) != binary.LittleEndian.Uint32(b[damageBytes-4:]) {

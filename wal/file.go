@@ -3,6 +3,7 @@ package wal
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -57,20 +58,10 @@ func writeFileSynced(path string, data []byte) error {
 func writeFileAtomic(dir, name string, data []byte) error {
 	path := filepath.Join(dir, name)
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("%w: write %s: %w", errStorage, path, err)
+	if err := writeFileSynced(tmp, data); err != nil {
+		return err
 	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
+	err := os.Rename(tmp, path)
 	if err == nil {
 		err = syncDir(dir)
 	}
@@ -79,4 +70,17 @@ func writeFileAtomic(dir, name string, data []byte) error {
 		return fmt.Errorf("%w: write %s: %w", errStorage, path, err)
 	}
 	return nil
+}
+
+// readIfExists reads the small file at path whole; exists is false, and
+// err nil, if there is no such file.
+func readIfExists(path string) (b []byte, exists bool, err error) {
+	b, err = os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: read %s: %w", errStorage, path, err)
+	}
+	return b, true, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -189,12 +188,9 @@ func (h *HardStateFile) LoadSnapshot() (replstore.Position, []byte, error) {
 		return replstore.Position{}, nil, h.closedErr()
 	}
 	path := filepath.Join(h.dir, snapshotName)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return replstore.Position{}, nil, nil
-	}
-	if err != nil {
-		return replstore.Position{}, nil, fmt.Errorf("%w: read %s: %w", errStorage, path, err)
+	b, exists, err := readIfExists(path)
+	if !exists || err != nil {
+		return replstore.Position{}, nil, err
 	}
 	bad := func(format string, args ...any) (replstore.Position, []byte, error) {
 		return replstore.Position{}, nil, fmt.Errorf("%w: %s: %s", replstore.ErrBadSnapshot, path, fmt.Sprintf(format, args...))
@@ -230,12 +226,9 @@ func (h *HardStateFile) LoadSnapshot() (replstore.Position, []byte, error) {
 // read loads the hard state file; the zero HardState if there is none.
 func (h *HardStateFile) read() (replstore.HardState, error) {
 	path := filepath.Join(h.dir, hardStateName)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return replstore.HardState{}, nil
-	}
-	if err != nil {
-		return replstore.HardState{}, fmt.Errorf("%w: read %s: %w", errStorage, path, err)
+	b, exists, err := readIfExists(path)
+	if !exists || err != nil {
+		return replstore.HardState{}, err
 	}
 	hs, err := decodeHardState(b)
 	if err != nil {

@@ -2,11 +2,8 @@ package wal
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
-	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/replstore/replstore"
@@ -37,12 +34,9 @@ func encodeMeta(base replstore.Position) []byte {
 // meta file.
 func readMeta(dir string) (replstore.Position, error) {
 	path := filepath.Join(dir, metaName)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return replstore.Position{}, nil
-	}
-	if err != nil {
-		return replstore.Position{}, fmt.Errorf("%w: read %s: %w", errStorage, path, err)
+	b, exists, err := readIfExists(path)
+	if !exists || err != nil {
+		return replstore.Position{}, err
 	}
 	switch {
 	case len(b) != metaBytes:
