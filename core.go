@@ -311,6 +311,36 @@ func (c *core) holds(pos Position) bool {
 	return pos.LSN <= c.last.LSN && c.epochAt(pos.LSN) == pos.Epoch
 }
 
+// writeFate is what became of a write this node appended as leader at
+// pos, once its LSN is applied here.
+type writeFate uint8
+
+const (
+	// fateHeld: the node commits and holds it: acknowledge it.
+	fateHeld writeFate = iota
+	// fateRolledBack: another entry took its LSN (a rollback): it was
+	// never acknowledged, and is not in the log.
+	fateRolledBack
+	// fateUnknown: the node stopped leading before it committed the
+	// write, or a snapshot from the new leader replaced its LSN: it may be
+	// in the new leader's log or not, and this node cannot tell.
+	fateUnknown
+)
+
+// writeFate says what the host answers the writer of the entry at pos
+// (runtime.go and the simulator answer by it).
+func (c *core) writeFate(pos Position) writeFate {
+	switch {
+	case c.replacedFrom <= pos.LSN && pos.LSN <= c.replacedTo:
+		return fateUnknown // holds() would take the snapshot's entry for ours
+	case !c.holds(pos):
+		return fateRolledBack
+	case c.role != roleLeader && pos.LSN > c.ledThrough:
+		return fateUnknown
+	}
+	return fateHeld
+}
+
 // fail records a fatal error; the driver stops the node.
 func (c *core) fail(err error) {
 	if c.fatal == nil {

@@ -327,10 +327,14 @@ func (n *node) answerWrites() {
 			errs = errs[1:]
 		}
 		if w.r != nil {
-			if !c.holds(w.r.pos) || c.role != roleLeader && w.r.pos.LSN > c.ledThrough {
+			switch c.writeFate(w.r.pos) {
+			case fateRolledBack:
 				// Another entry took this LSN: the node stopped leading
 				// and followed a new leader, which rolled the write back.
 				err = fmt.Errorf("%w: %s lost leadership and the write at %v was rolled back: it was never acknowledged, and is not in the log", ErrNotLeader, n.id, w.r.pos)
+			case fateUnknown:
+				err = fmt.Errorf("%w: %s lost leadership (%w) before the write at %v met its commit rule here, and cannot tell whether it is in the new leader's log (a read will)",
+					ErrNotAcknowledged, n.id, ErrNotLeader, w.r.pos)
 			}
 			n.reply(w.r, result{pos: w.r.pos, err: err})
 			w.r = nil

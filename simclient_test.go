@@ -221,10 +221,13 @@ func (w *simWorld) answerWrites(n *simNode) {
 			}
 			errs = errs[1:]
 		}
-		if pos := w.calls[wt.call].pos; !c.holds(pos) || c.role != roleLeader && pos.LSN > c.ledThrough {
-			// Another entry took this LSN, or the node stopped leading
-			// before it committed it: never acknowledged by this node.
+		switch c.writeFate(w.calls[wt.call].pos) {
+		case fateRolledBack:
+			// Another entry took this LSN: never acknowledged by this node.
 			w.refuse(wt.call, "rolled back by a new leader before it was acknowledged")
+			continue
+		case fateUnknown:
+			w.unknown(wt.call)
 			continue
 		}
 		w.acked(n, wt.call, err)

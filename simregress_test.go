@@ -1318,3 +1318,67 @@ func TestSimRegressionZombieAckAfterDamagedNewLeader(t *testing.T) {
 	require.GreaterOrEqual(t, res.stats.acked, 1, "write 0 acknowledged")
 	require.GreaterOrEqual(t, res.stats.staleAcks, 1, "acknowledged by the deposed leader after epoch 2 committed")
 }
+
+// TestSimRegressionAckAfterSnapshotReplacedWrite: found by the
+// 100,000-schedule campaign with REPLSTORE_SIM_SEED=20261213 (2026-12-06),
+// after 73,653 clean schedules; an engine bug older than that day's
+// changes (the build before them fails it too). n1 leads epoch 1 with one
+// sync follower and is paused with writes 1:4 and 1:5 appended; n3 is
+// promoted with data loss allowed (too few sync followers answered) and
+// writes 2:4, 2:5, ... and compacts them. When n1 wakes, one batch takes
+// the sync follower's old acknowledgement (n1 commits 1:4 and 1:5 by
+// epoch 1's rule), the newer epoch (it steps down) and n3's snapshot at
+// 2:11 (it installs it). Only then are the writes answered, and holds()
+// took every LSN under the snapshot for the node's own: n1 answered write
+// 2 "committed" at 1:4 while the entry at LSN 4 was 2:4. Now a snapshot
+// install records the LSNs it covered above what the node knew matched
+// the leader's log, and a write there is answered as of unknown outcome
+// (core.writeFate, shared by the runtime and the simulator).
+func TestSimRegressionAckAfterSnapshotReplacedWrite(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 4, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: true,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 2, MaxInflight: 2, RetainEntries: 3, SnapshotChunk: 0,
+		DropPerMille: 150, DupPerMille: 0, MinDelay: 100, MaxDelay: 4800, NetSeed: 145,
+		ManualFailover: false, TickRates: []int(nil)},
+		Ops: []simOp{
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 3, Wait: 2},
+			{Kind: simBurst, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simPause, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 7},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 4},
+			{Kind: simPause, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simBurst, Node: 1, Key: 0, Session: 0, Arg: 1, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 6},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+		}})
+}
