@@ -46,7 +46,10 @@ type coordCore struct {
 	// acknowledged; until the leader reports it settled, both count.
 	earlier []TopologyUpdate
 	// bases holds where each epoch promoted here began (FailoverView.Bases).
-	bases        map[Epoch]Position
+	bases map[Epoch]Position
+	// lastLeader is the last node known to lead (FailoverView.LastLeader):
+	// set by a promotion and by a leader's status, kept when a round fails.
+	lastLeader   NodeID
 	leaderCommit LSN // highest commit LSN the leader of epoch reported
 	// lastStatus is the tick of the leader's latest status: its lease.
 	// While it is fresh the leader is alive as far as the coordinator can
@@ -90,7 +93,7 @@ type roundResult struct {
 }
 
 func newCoordCore(cfg *coordConfig, leader NodeID, epoch Epoch, topo Topology) *coordCore {
-	return &coordCore{cfg: cfg, epoch: epoch, leader: leader,
+	return &coordCore{cfg: cfg, epoch: epoch, leader: leader, lastLeader: leader,
 		update: TopologyUpdate{Topology: topo.clone()}, suspects: map[NodeID]uint64{}, bases: map[Epoch]Position{}}
 }
 
@@ -139,7 +142,7 @@ func (c *coordCore) onStatus(m Message) {
 	case m.Epoch > c.epoch:
 		c.epoch = m.Epoch // a promotion we did not see end (restart)
 	}
-	c.leader = m.From
+	c.leader, c.lastLeader = m.From, m.From
 	c.lastStatus = c.tick
 	c.leaderCommit = max(c.leaderCommit, m.Commit)
 	if u := m.Update; u != nil {
@@ -396,7 +399,7 @@ func (c *coordCore) decide() {
 		// target; the switchover fails as if it had not answered.
 		delete(r.replies, r.target)
 	}
-	v := FailoverView{OldEpoch: c.epoch, NewEpoch: r.epoch, Topology: c.update.Topology.clone(), Earlier: cloneUpdates(c.earlier),
+	v := FailoverView{OldEpoch: c.epoch, NewEpoch: r.epoch, Topology: c.update.Topology.clone(), LastLeader: c.lastLeader, Earlier: cloneUpdates(c.earlier),
 		Quorum: c.cfg.quorum, SyncCount: c.cfg.syncCount, AckLevel: c.cfg.ackLevel,
 		Degraded: c.update.Degraded, DegradedFrom: c.update.DegradedFrom, LeaderCommit: c.leaderCommit,
 		Replies: r.replies, Bases: maps.Clone(c.bases), Target: r.target, AllowDataLoss: r.allowLoss}
@@ -428,7 +431,7 @@ func (c *coordCore) decide() {
 				d.Promote, d.MayLose, d.LeaderCommit, d.Reason)})
 	}
 	c.bases[r.epoch] = r.replies[d.Promote]
-	c.epoch, c.leader, c.leaderCommit, c.lastStatus = r.epoch, d.Promote, 0, c.tick
+	c.epoch, c.leader, c.lastLeader, c.leaderCommit, c.lastStatus = r.epoch, d.Promote, d.Promote, 0, c.tick
 	c.send(Message{Kind: MsgPromote, To: d.Promote, Epoch: r.epoch, Last: r.replies[d.Promote], Update: &TopologyUpdate{Topology: d.Topology.clone()}})
 	c.emit(Event{Kind: EventPromoted, Epoch: r.epoch, Peer: d.Promote, Members: d.Topology.Sync,
 		Detail: fmt.Sprintf("%s (%s); sync %v async %v", d.Reason, r.reason, d.Topology.Sync, d.Topology.Async)})

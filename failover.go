@@ -37,6 +37,13 @@ func (r LSNRange) String() string {
 type FailoverView struct {
 	OldEpoch, NewEpoch Epoch
 	Topology           Topology // in force before the failover
+	// LastLeader is the last node known to have led: the one the
+	// coordinator promoted last, or a later one that reported as leader.
+	// It is not Topology.Leader when a promotion has not reported a
+	// settled topology yet; under asynchronous commit that node may have
+	// acknowledged writes, without the coordinator, that
+	// Topology.Leader lacks.
+	LastLeader NodeID
 	// Earlier are topologies in force before Topology whose sync sets may
 	// still hold acknowledged writes Topology's sync set lacks (a change
 	// that had not settled yet: its new sync followers were catching up),
@@ -109,7 +116,8 @@ type QuorumCoordinator struct {
 
 // Decide implements Coordinator.
 func (q QuorumCoordinator) Decide(v FailoverView) (Decision, error) {
-	if old, answered := v.Replies[v.Topology.Leader]; answered && v.Target == "" && (len(v.Earlier) == 0 || v.AckLevel == Local) {
+	if old, answered := v.Replies[v.Topology.Leader]; answered && v.Target == "" && v.Topology.Leader == v.LastLeader &&
+		(len(v.Earlier) == 0 || v.AckLevel == Local) {
 		// A leader without followers (all removed, under asynchronous
 		// commit) holds every write it acknowledged: it leads again, in
 		// the new epoch (after a restart, or once it is reachable).

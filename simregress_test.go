@@ -1382,3 +1382,52 @@ func TestSimRegressionAckAfterSnapshotReplacedWrite(t *testing.T) {
 			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
 		}})
 }
+
+// TestSimRegressionLocalOldLeaderShortcutAfterUnreportedPromotion: found
+// by the 100,000-schedule campaign with REPLSTORE_SIM_SEED=20261214
+// (2026-12-06), after 61,246 clean schedules; an engine bug from the day
+// before (the decider's "only the old leader answered" shortcut, under
+// asynchronous commit). The coordinator promotes n3 to epoch 2, and n3 is
+// cut off from it before it reports its topology, so the coordinator's
+// record still names n1, epoch 1's leader. n3 acknowledges writes 2:3 to
+// 2:7 alone (AckLevel Local). The next failover hears only n1, and the
+// shortcut took n1 for the old leader, which "holds every write it
+// acknowledged": it promoted n1 at 1:1 to epoch 3 and reported no loss,
+// and write 0 at 2:3 was lost unreported. The shortcut now needs the
+// record to name the last node known to lead (FailoverView.LastLeader);
+// otherwise the usual rule decides, and reports 2.. as possibly lost.
+func TestSimRegressionLocalOldLeaderShortcutAfterUnreportedPromotion(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 3, MaxBatch: 1, MaxInflight: 1, RetainEntries: 3, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 600, MaxDelay: 1600, NetSeed: 0,
+		ManualFailover: false, TickRates: []int{1000, 1000, 1000, 1032}},
+		Ops: []simOp{
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simCrash, Node: 1, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simFailover, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simRemoveFollower, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simRemoveFollower, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 2},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 5},
+			{Kind: simPartition, Node: 0, Key: 0, Session: 0, Arg: 1, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+		}})
+}
