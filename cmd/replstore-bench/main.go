@@ -37,6 +37,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"sync"
@@ -72,6 +73,7 @@ func main() {
 	warm := flag.Int("warmup", 2000, "unmeasured warm-up writes before the measured ones")
 	ack := flag.String("ack", "Durable", "ack level: Local, Received, Durable or Applied")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured writes to this file")
+	flag.StringVar(&traceFile, "trace", "", "write an execution trace (runtime/trace: go tool trace) of the measured writes to this file")
 	processes := flag.Bool("processes", false, "three processes on loopback TCP: this one hosts the leader Node (tcpnet) and the clients, two child processes host the followers")
 	role := flag.String("follower", "", "internal (set by -processes): run follower ID in this process")
 	listen := flag.String("listen", "", "internal: the follower's replication address")
@@ -151,6 +153,9 @@ var keys = func() []string {
 
 var idSeq atomic.Uint64
 
+// traceFile is -trace: where measure writes an execution trace.
+var traceFile string
+
 // drive runs n writes over c closed-loop goroutines; client i does n/c
 // writes, the first n%c one more. It stores write k's latency in lat[k]
 // when lat is not nil and returns how many writes failed.
@@ -222,6 +227,18 @@ func measure(put putFunc, c, n, warm, valSize int, profile string, others func()
 		}
 		defer f.Close()
 		defer pprof.StopCPUProfile()
+	}
+	if traceFile != "" {
+		f, err := os.Create(traceFile)
+		if err == nil {
+			err = trace.Start(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "replstore-bench: trace:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer trace.Stop()
 	}
 	cpu0 := cpuTime() + others()
 	t0 := time.Now()
