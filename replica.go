@@ -33,17 +33,19 @@ type published struct {
 // follower can hold an entry past a published last LSN. When the node's
 // role, epoch or caught-up state changes, and on its first batch (it has
 // just started), it invalidates the read path's replicaView, after the
-// new values are visible.
+// new values are visible. It stores only what changed: a node publishes
+// several times a batch, and an atomic store costs a fence that a load
+// does not.
 func (n *node) publish() {
 	c, p := n.core, &n.pub
 	leading, ep := c.role == roleLeader, uint64(c.epoch)
 	caughtUp := leading || c.caughtUp
 	reshaped := !p.announced || p.leading.Load() != leading || p.caughtUp.Load() != caughtUp || p.epoch.Load() != ep
-	p.lastLSN.Store(uint64(c.last.LSN))
+	storeChanged(&p.lastLSN, uint64(c.last.LSN))
 	if leading {
-		p.leaderLast.Store(uint64(c.last.LSN))
+		storeChanged(&p.leaderLast, uint64(c.last.LSN))
 	} else {
-		p.leaderLast.Store(uint64(max(c.leaderLast, c.last.LSN)))
+		storeChanged(&p.leaderLast, uint64(max(c.leaderLast, c.last.LSN)))
 	}
 	if len(c.ads) > 0 {
 		if cur := n.adsPub.Load(); cur == nil || len(*cur) != len(c.ads) || &(*cur)[0] != &c.ads[0] {
@@ -52,10 +54,10 @@ func (n *node) publish() {
 			n.adsPub.Store(ads)
 		}
 	}
-	p.epoch.Store(ep)
-	p.leading.Store(leading)
-	p.caughtUp.Store(caughtUp)
 	if reshaped {
+		p.epoch.Store(ep)
+		p.leading.Store(leading)
+		p.caughtUp.Store(caughtUp)
 		p.announced = true
 		n.env.shaped(n)
 	}
@@ -73,6 +75,15 @@ func (n *node) publish() {
 		p.appliedTime.Store(c.appliedTime)
 		p.appliedEpoch.Store(uint64(c.epochAtApplied()))
 		p.appliedLSN.Store(uint64(c.applied))
+	}
+}
+
+// storeChanged stores v in a unless a holds it already. Only the node's
+// goroutine stores into its published values, so the load cannot miss a
+// concurrent store.
+func storeChanged(a *atomic.Uint64, v uint64) {
+	if a.Load() != v {
+		a.Store(v)
 	}
 }
 

@@ -139,8 +139,13 @@ func (n *node) send(msgs []Message) {
 func (n *node) report(e Event) { n.env.report(e) }
 
 // answer implements nodeHost: writes up to the applied LSN, then the
-// confirmed leader reads.
+// confirmed leader reads. It publishes the node's state first: a writer
+// woken here runs once this goroutine blocks, so whatever the node does
+// after answering delays it; and a reader then never sees an applied LSN
+// older than a write already answered. (afterStep publishes again, which
+// stores nothing unless something changed.)
 func (n *node) answer() {
+	n.publish()
 	n.answerWrites()
 	if len(n.readChs) > 0 {
 		n.answerReads()
