@@ -535,3 +535,18 @@ func TestConfigValidate(t *testing.T) {
 	async := Config{Leader: "a", AsyncFollowers: []NodeID{"b"}, AckLevel: Local}
 	require.NoError(t, async.Validate(), "asynchronous replication needs no sync follower")
 }
+
+// A writer that hears "committed" finds the leader's published applied
+// LSN (what the read router measures replicas by) at its write or past
+// it: the leader publishes before it answers.
+func TestLeaderPublishesAppliedBeforeAnswering(t *testing.T) {
+	cl, _ := newTestCluster(t, nil)
+	ctx := testCtx(t)
+	for i := range 500 {
+		pos, err := cl.Put(ctx, fmt.Sprintf("k%d", i%7), []byte("v"))
+		require.NoError(t, err)
+		ldr := cl.leader.Load()
+		require.NotNil(t, ldr)
+		require.GreaterOrEqual(t, LSN(ldr.pub.appliedLSN.Load()), pos.LSN, "write %d at %v answered before the leader published it applied", i, pos)
+	}
+}
