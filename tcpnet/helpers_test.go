@@ -146,12 +146,32 @@ func start(t testing.TB, cfg Config) *node {
 	t.Helper()
 	n := &node{id: cfg.Self, addr: cfg.Listener.Addr().String(), inbox: newRecorder[replstore.Message](), events: newRecorder[Event]()}
 	cfg.OnEvent = n.events.add
+	// New accepts at once; a peer that dials in before Register would have
+	// its first messages dropped for want of a handler (as a network may
+	// drop them), and a test waiting for them would wait forever. That
+	// happened under load to TestPeerRestartReconnects, whose restarted
+	// node was dialed by a peer holding a queued message. The gate opens
+	// the listener once the handler is in place.
+	gate := &gatedListener{Listener: cfg.Listener, open: make(chan struct{})}
+	cfg.Listener = gate
 	tr, err := New(cfg)
 	require.NoError(t, err)
 	tr.Register(cfg.Self, n.inbox.add)
+	close(gate.open)
 	n.Transport = tr
 	t.Cleanup(func() { tr.Close() })
 	return n
+}
+
+// gatedListener accepts only once open is closed.
+type gatedListener struct {
+	net.Listener
+	open chan struct{}
+}
+
+func (g *gatedListener) Accept() (net.Conn, error) {
+	<-g.open
+	return g.Listener.Accept()
 }
 
 // startCluster starts one node per id, each a peer of every other.
