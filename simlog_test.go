@@ -1,5 +1,7 @@
 package replstore
 
+import "slices"
+
 // simLog is the simulation's log store: the in-memory log the cluster uses
 // by default, plus a shadow of every entry the node holds logically, the
 // ones compacted into its snapshot included. The checker reads the shadow,
@@ -28,6 +30,14 @@ type simLog struct {
 	countedSelf LSN
 	// flushing is the leader's flush in progress (simflush_test.go).
 	flushing *simFlushJob
+	// beforeCrash is the shadow as it was before a crash cut the log's
+	// unsynced tail, until the node appends again. A node whose snapshot
+	// (taken from what it had applied) lies past what the crash left of
+	// its log resets the log to that snapshot when it restarts
+	// (finishInstall): the entries the snapshot covers are the ones the
+	// node had, and Reset takes them from here instead of leaving them
+	// unknown, as it must for a snapshot another node sent.
+	beforeCrash []Entry
 }
 
 var (
@@ -44,6 +54,7 @@ func (l *simLog) Append(entries []Entry) error {
 	}
 	if len(entries) > 0 {
 		l.shadow = append(l.shadow[:entries[0].Pos.LSN-1], entries...)
+		l.beforeCrash = nil
 	}
 	return nil
 }
@@ -68,6 +79,7 @@ func (l *simLog) crash() LSN {
 		return 0
 	}
 	lost := max(l.synced, l.First()-1)
+	l.beforeCrash = slices.Clone(l.shadow)
 	if err := l.TruncateAfter(lost); err != nil {
 		panic("simulation: losing the unsynced tail: " + err.Error())
 	}
@@ -102,7 +114,13 @@ func (l *simLog) Reset(base Position) error {
 	l.shadow = make([]Entry, base.LSN)
 	if base.LSN > 0 {
 		l.shadow[base.LSN-1] = Entry{Pos: base}
+		if int(base.LSN) <= len(l.beforeCrash) && l.beforeCrash[base.LSN-1].Pos == base {
+			// The node's own snapshot (or one at the same Position, which
+			// by log matching covers the same entries).
+			copy(l.shadow, l.beforeCrash[:base.LSN])
+		}
 	}
+	l.beforeCrash = nil
 	return nil
 }
 

@@ -1431,3 +1431,39 @@ func TestSimRegressionLocalOldLeaderShortcutAfterUnreportedPromotion(t *testing.
 			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
 		}})
 }
+
+// TestSimRegressionFollowerSnapshotPastCrashedLog: found by the
+// 100,000-schedule campaign with REPLSTORE_SIM_SEED=20261213 on 85ced44
+// (2026-12-06), after 98,568 clean schedules; first failing at 1187a7d,
+// where an async follower stopped syncing on batches it does not answer.
+// n3, the async follower, applies through 1:8 and snapshots there while
+// its log is synced only through LSN 6; a power cut loses LSNs 7..9. At
+// restart its snapshot lies past its log, and the node resets the log to
+// the snapshot (finishInstall), as designed: its state is the
+// snapshot's. The checker's shadow of the log, which leaves entries
+// under a Reset unknown until the sending node's shadow fills them, had
+// no sender to fill them from, and the liveness phase found n3's log
+// "different at LSN 1". The checker's fault: the shadow now keeps what
+// it held before a crash until the node appends again, and a Reset to a
+// Position it held takes the entries from there.
+func TestSimRegressionFollowerSnapshotPastCrashedLog(t *testing.T) {
+	runFixed(t, simSchedule{P: simParams{Nodes: 3, Sync: 1, SyncCount: 1, Quorum: First, Ack: Local, SyncLoss: syncLossDegrade, DegradeTicks: 1, AllowDataLoss: false,
+		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 6, MaxInflight: 18, RetainEntries: 3, SnapshotChunk: 0,
+		DropPerMille: 0, DupPerMille: 0, MinDelay: 100, MaxDelay: 100, NetSeed: 5,
+		ManualFailover: false, TickRates: []int(nil)},
+		Ops: []simOp{
+			{Kind: simRetry, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simWait, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simDelete, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simRetry, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 1},
+			{Kind: simRetry, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 3},
+			{Kind: simTornCrash, Node: 2, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simPut, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simSample, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 0},
+			{Kind: simSample, Node: 0, Key: 0, Session: 0, Arg: 0, Wait: 4},
+		}})
+}

@@ -80,6 +80,7 @@ func main() {
 	peers := flag.String("peers", "", "internal: id=addr,... of the other nodes")
 	durable := flag.Bool("durable", false, "with -processes: every node keeps its log and hard state on disk (package wal, fdatasync), in a temporary directory removed at the end")
 	dir := flag.String("dir", "", "internal (set by -processes -durable): the follower's data directory")
+	flag.BoolVar(&anyOfTwo, "any-of-two", false, "both followers sync, ANY 1 (PostgreSQL's ANY 1 (n2, n3)): a write commits on the faster of the two, as on a 3-member etcd; not the contract's 1-sync-1-async shape")
 	flag.Parse()
 	if *c < 1 || *n < *c || *valSize < 0 || *warm < 0 || flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "replstore-bench: need -c >= 1, -n >= c, -value >= 0, -warmup >= 0 and no arguments (got -c %d -n %d -value %d -warmup %d %q)\n",
@@ -99,6 +100,11 @@ func main() {
 	default:
 		fmt.Fprintf(os.Stderr, "replstore-bench: -ack %q: want Local, Received, Durable or Applied\n", *ack)
 		os.Exit(2)
+	}
+	if anyOfTwo {
+		cfg.SyncFollowers = append(cfg.SyncFollowers, cfg.AsyncFollowers...)
+		cfg.AsyncFollowers = nil
+		cfg.Quorum, cfg.SyncCount = replstore.Any, 1
 	}
 	var res result
 	if *role != "" {
@@ -155,6 +161,9 @@ var idSeq atomic.Uint64
 
 // traceFile is -trace: where measure writes an execution trace.
 var traceFile string
+
+// anyOfTwo is -any-of-two: both followers in the sync set, ANY 1.
+var anyOfTwo bool
 
 // drive runs n writes over c closed-loop goroutines; client i does n/c
 // writes, the first n%c one more. It stores write k's latency in lat[k]

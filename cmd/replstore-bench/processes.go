@@ -87,6 +87,9 @@ func measureProcesses(cfg replstore.Config, c, n, warm, valSize int, profile str
 			continue
 		}
 		args := []string{"-follower", string(id), "-listen", addr, "-peers", peerList(addrs, id), "-ack", cfg.AckLevel.String()}
+		if anyOfTwo {
+			args = append(args, "-any-of-two")
+		}
 		if durable {
 			args = append(args, "-dir", filepath.Join(dataDir, string(id)))
 		}
