@@ -338,7 +338,9 @@ func (n *node) answerWrites() {
 				// and followed a new leader, which rolled the write back.
 				err = fmt.Errorf("%w: %s lost leadership and the write at %v was rolled back: it was never acknowledged, and is not in the log", ErrNotLeader, n.id, w.r.pos)
 			case fateUnknown:
-				err = fmt.Errorf("%w: %s lost leadership (%w) before the write at %v met its commit rule here, and cannot tell whether it is in the new leader's log (a read will)",
+				// It had not committed the write when it stepped down, or a
+				// snapshot from the new leader replaced that LSN.
+				err = fmt.Errorf("%w: %s lost leadership (%w) and cannot tell whether the write at %v is in the new leader's log (a read will)",
 					ErrNotAcknowledged, n.id, ErrNotLeader, w.r.pos)
 			}
 			n.reply(w.r, result{pos: w.r.pos, err: err})
