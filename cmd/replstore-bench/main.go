@@ -33,6 +33,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -159,6 +160,27 @@ var keys = func() []string {
 
 var idSeq atomic.Uint64
 
+// record starts a recording of the measured writes into the file path
+// (none if path is empty) and returns what ends it; it exits the program
+// if the file cannot be created or the recording started.
+func record(what, path string, start func(io.Writer) error, stop func()) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = start(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "replstore-bench: %s: %v\n", what, err)
+		os.Exit(1)
+	}
+	return func() {
+		stop()
+		f.Close()
+	}
+}
+
 // traceFile is -trace: where measure writes an execution trace.
 var traceFile string
 
@@ -225,30 +247,8 @@ func measure(put putFunc, c, n, warm, valSize int, profile string, others func()
 	runtime.GC()
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
-	if profile != "" {
-		f, err := os.Create(profile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "replstore-bench: cpu profile:", err)
-			os.Exit(1)
-		}
-		defer f.Close()
-		defer pprof.StopCPUProfile()
-	}
-	if traceFile != "" {
-		f, err := os.Create(traceFile)
-		if err == nil {
-			err = trace.Start(f)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "replstore-bench: trace:", err)
-			os.Exit(1)
-		}
-		defer f.Close()
-		defer trace.Stop()
-	}
+	defer record("cpu profile", profile, pprof.StartCPUProfile, pprof.StopCPUProfile)()
+	defer record("trace", traceFile, trace.Start, trace.Stop)()
 	cpu0 := cpuTime() + others()
 	t0 := time.Now()
 	errs := drive(put, c, n, valSize, value, lat)
