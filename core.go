@@ -163,7 +163,7 @@ func newCore(id NodeID, cfg *coreConfig, log LogStore, sm StateMachine, hard *ha
 	// and replays the log from there as commits arrive. The log is only
 	// ever compacted through the snapshot, so nothing is missing.
 	if s := hard.snap; s != nil {
-		if err := sm.Restore(bytes.NewReader(s.data)); err != nil {
+		if err := sm.Restore(bytes.NewReader(s.state)); err != nil {
 			c.fail(fmt.Errorf("restore the node's own snapshot at %v: %w", s.pos, err))
 		}
 		// Nothing is known to match the leader's log yet: under
@@ -302,11 +302,18 @@ func (c *core) applyCommitted() {
 	}
 }
 
-// holds reports whether the log holds the entry at pos (an entry
-// compacted away was committed here, so it counts as held).
+// holds reports whether the log holds the entry at pos, compacted or
+// not: the entry at pos.LSN is of pos.Epoch (for a compacted one, by the
+// snapshot's history of epochs, epochs.go).
 func (c *core) holds(pos Position) bool {
+	if pos.LSN == 0 {
+		return true // the empty prefix, which every log holds
+	}
 	if pos.LSN < c.log.First() {
-		return true
+		e, ok := c.compactedEpochAt(pos.LSN)
+		// !ok cannot happen: the log is compacted only through the
+		// snapshot, whose history covers every LSN under it.
+		return !ok || e == pos.Epoch
 	}
 	return pos.LSN <= c.last.LSN && c.epochAt(pos.LSN) == pos.Epoch
 }

@@ -112,7 +112,9 @@ func loadHard(store HardStateStore) (hs HardState, hard *hardState, badSnap erro
 		return HardState{}, nil, nil, fmt.Errorf("%w: load snapshot: %w", ErrStorage, err)
 	}
 	if data != nil {
-		hard.snap = &localSnapshot{pos: pos, data: data}
+		if hard.snap, err = parseSnapshot(pos, data); err != nil {
+			return hs, hard, err, nil
+		}
 	}
 	return hs, hard, nil, nil
 }

@@ -78,9 +78,11 @@ type HardStateStore interface {
 	// Save stores hs, atomically and durably: once it returns, a crash
 	// loads hs, and before it returns a crash loads the previous state.
 	Save(hs HardState) error
-	// SaveSnapshot stores a snapshot of the state machine at pos,
-	// atomically: a crash leaves the previous snapshot or this one, never
-	// a mix. It replaces the previous one.
+	// SaveSnapshot stores the node's snapshot at pos, atomically: a
+	// crash leaves the previous snapshot or this one, never a mix. It
+	// replaces the previous one. data is opaque to the store: the
+	// node's header (the history of epochs of the log the snapshot
+	// covers), then the state machine's snapshot.
 	SaveSnapshot(pos Position, data []byte) error
 	// LoadSnapshot returns the stored snapshot, or a zero Position and nil
 	// data if there is none. A snapshot that fails its checksum is an

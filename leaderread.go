@@ -74,6 +74,8 @@ func (cl *Cluster) checkTokenHeld(ctx context.Context, pos Position) error {
 		held = n.core.holds(pos)
 		if pos.LSN >= n.core.log.First() && pos.LSN <= n.core.last.LSN {
 			at = n.core.epochAt(pos.LSN)
+		} else if pos.LSN > 0 {
+			at, _ = n.core.compactedEpochAt(pos.LSN)
 		}
 	}); err != nil {
 		return err

@@ -477,3 +477,48 @@ func TestTokensAcrossFailover(t *testing.T) {
 	_, _, _, err = lost.Get(ctx, "sat/HST/elements")
 	require.ErrorIs(t, err, ErrTokenLost)
 }
+
+// A token naming a write that a failover lost stays lost after the new
+// leader has written past its LSN and compacted its log there: the
+// leader's history of epochs outlives the entries, so it still sees that
+// another epoch's entry stands at the token's LSN instead of taking every
+// compacted LSN for the token's.
+func TestTokenLostAfterLeaderCompactsPastIt(t *testing.T) {
+	cl, ev := newTestCluster(t, func(c *Config) {
+		c.AckLevel, c.SyncFollowers, c.AsyncFollowers = Local, nil, []NodeID{"n2", "n3"}
+		c.RetainEntries = 4
+	})
+	ctx := testCtx(t)
+	_, err := cl.Put(ctx, "before", []byte("x"))
+	require.NoError(t, err)
+	ticks(t, cl, 1)
+	require.NoError(t, cl.Net().PauseLink("n1", "n2"))
+	require.NoError(t, cl.Net().PauseLink("n1", "n3"))
+	lost := cl.NewSession(SessionConsistent{})
+	lostAt, err := lost.Put(ctx, "sat/HST/elements", []byte("lost"))
+	require.NoError(t, err, "Local acknowledges without followers")
+	ticks(t, cl, 1)
+	require.NoError(t, cl.Crash("n1"))
+	leader, _ := tickUntilLeader(t, cl, "n1")
+	cl.Net().Heal()
+	for i := 0; i < 20; i++ {
+		_, err := cl.Put(ctx, fmt.Sprint("after", i), []byte("y"))
+		require.NoError(t, err)
+	}
+	// Snapshots are written off the node's goroutine: tick until the
+	// compaction has landed.
+	var st NodeStats
+	for i := 0; i <= 100; i++ {
+		ticks(t, cl, 1)
+		st, err = cl.NodeStats(ctx, leader)
+		require.NoError(t, err)
+		if st.First > lostAt.LSN {
+			break
+		}
+	}
+	require.Greater(t, st.First, lostAt.LSN, "the new leader must have compacted past the lost write's LSN")
+	require.NotEmpty(t, ev.of(EventCompacted))
+
+	_, _, _, err = lost.Get(ctx, "sat/HST/elements")
+	require.ErrorIs(t, err, ErrTokenLost)
+}

@@ -1,7 +1,6 @@
 package replstore
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 )
@@ -50,23 +49,27 @@ func (c *core) maybeCompact() {
 		return
 	}
 	pos := Position{Epoch: c.epochAtApplied(), LSN: c.applied}
+	h, ok := c.historyThrough(c.applied)
+	if !ok {
+		return
+	}
 	if cs, ok := c.sm.(ConcurrentSnapshotter); ok && c.cfg.asyncSnapshots {
 		// The driver writes it on another goroutine and hands it back
 		// (snapshotTaken): replication does not wait for the encoding.
-		c.snapJob = &snapshotJob{pos: pos, through: through, write: cs.SnapshotFunc()}
+		c.snapJob = &snapshotJob{pos: pos, epochs: h, through: through, write: cs.SnapshotFunc()}
 		c.snapJob.stager, _ = c.hard.stable.(SnapshotStager)
 		c.snapBusy = true
 		return
 	}
-	var buf bytes.Buffer
-	err := c.sm.Snapshot(&buf)
-	c.snapshotTaken(&snapshotJob{pos: pos, through: through}, buf.Bytes(), err)
+	snap, err := writeSnapshot(pos, h, c.sm.Snapshot)
+	c.snapshotTaken(&snapshotJob{pos: pos, epochs: h, through: through}, snap, err)
 }
 
 // snapshotJob is a snapshot for compaction being written.
 type snapshotJob struct {
-	pos     Position // the state it captures
-	through LSN      // compact the log through here once it is kept
+	pos     Position    // the state it captures
+	epochs  epochStarts // the history of the log through pos
+	through LSN         // compact the log through here once it is kept
 	write   func(io.Writer) error
 	// stager, if the node's store is one, takes the encoded bytes off
 	// the node's goroutine too (run): the node then only installs them.
@@ -79,15 +82,15 @@ type snapshotJob struct {
 // slow part: the bytes and their fsync). It runs off the node's
 // goroutine (the runtime's snapshot goroutine, or the simulator's later
 // event); the node installs the result in snapshotTaken.
-func (j *snapshotJob) run() ([]byte, error) {
-	var buf bytes.Buffer
-	if err := j.write(&buf); err != nil {
+func (j *snapshotJob) run() (*localSnapshot, error) {
+	snap, err := writeSnapshot(j.pos, j.epochs, j.write)
+	if err != nil {
 		return nil, err
 	}
 	if j.stager != nil {
-		j.staged, j.stageErr = j.stager.StageSnapshot(j.pos, buf.Bytes())
+		j.staged, j.stageErr = j.stager.StageSnapshot(j.pos, snap.data)
 	}
-	return buf.Bytes(), nil
+	return snap, nil
 }
 
 // discard drops a staged snapshot the node will not install.
@@ -99,7 +102,7 @@ func (j *snapshotJob) discard() {
 }
 
 // snapshotTaken keeps a finished snapshot with the log and compacts.
-func (c *core) snapshotTaken(job *snapshotJob, data []byte, err error) {
+func (c *core) snapshotTaken(job *snapshotJob, snap *localSnapshot, err error) {
 	c.snapBusy = false
 	if err == nil {
 		err = job.stageErr
@@ -118,7 +121,6 @@ func (c *core) snapshotTaken(job *snapshotJob, data []byte, err error) {
 		job.discard()
 		return // a newer one was installed meanwhile
 	}
-	snap := &localSnapshot{pos: job.pos, data: data}
 	if job.staged != nil {
 		// Written and synced off our goroutine: only the atomic
 		// replacement (a rename) happens here.

@@ -80,7 +80,7 @@ func (c *core) rebuildState() bool {
 			c.fail(fmt.Errorf("applied entries were rolled back and the log is compacted before %d without a snapshot to rebuild from", first))
 			return false
 		}
-		if err := sm.Restore(bytes.NewReader(s.data)); err != nil {
+		if err := sm.Restore(bytes.NewReader(s.state)); err != nil {
 			c.fail(fmt.Errorf("restore the node's own snapshot at %v: %w", s.pos, inner(err)))
 			return false
 		}

@@ -413,8 +413,8 @@ func (n *node) startSnapshot(job *snapshotJob) {
 	n.snapshots.Add(1)
 	go func() {
 		defer n.snapshots.Done()
-		data, err := job.run() // encoded and, on a durable store, written and synced aside
-		if !n.mbox.call(func() { n.core.snapshotTaken(job, data, err) }) {
+		snap, err := job.run() // encoded and, on a durable store, written and synced aside
+		if !n.mbox.call(func() { n.core.snapshotTaken(job, snap, err) }) {
 			job.discard() // the node stopped: a crash would lose it the same way
 		}
 	}()

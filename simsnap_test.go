@@ -2,6 +2,7 @@ package replstore
 
 import (
 	"bytes"
+	"slices"
 )
 
 // Snapshot jobs. The runtime writes a compaction snapshot on another
@@ -25,28 +26,41 @@ func (w *simWorld) snapshotDone(n *simNode, sj *simSnapJob) {
 	if sj.node != n || sj.incarnation != n.incarnation {
 		return
 	}
-	data, err := sj.job.run() // as the runtime's snapshot goroutine
-	w.trace.add(simTraceRec{now: w.now, what: traceSnapshot, node: n.id, a: uint64(sj.job.pos.Epoch), b: uint64(sj.job.pos.LSN), c: uint64(len(data))})
+	snap, err := sj.job.run() // as the runtime's snapshot goroutine
+	var size int
 	if err == nil {
-		w.checkSnapshotBytes(n, sj.job.pos, data)
+		size = len(snap.data)
 	}
-	n.core.snapshotTaken(sj.job, data, err)
+	w.trace.add(simTraceRec{now: w.now, what: traceSnapshot, node: n.id, a: uint64(sj.job.pos.Epoch), b: uint64(sj.job.pos.LSN), c: uint64(size)})
+	if err == nil {
+		w.checkSnapshotBytes(n, snap)
+	}
+	n.core.snapshotTaken(sj.job, snap, err)
 }
 
-// checkSnapshotBytes: a snapshot at pos is the state of the log up to pos
-// (unless a rollback has since replaced pos: the core then drops it).
-func (w *simWorld) checkSnapshotBytes(n *simNode, pos Position, data []byte) {
+// checkSnapshotBytes: a snapshot at pos is the state of the log up to pos,
+// and its history is the epochs of that log (unless a rollback has since
+// replaced pos: the core then drops it).
+func (w *simWorld) checkSnapshotBytes(n *simNode, snap *localSnapshot) {
+	pos, data := snap.pos, snap.state
 	if p, ok := n.log.at(pos.LSN); !ok || p != pos || pos.LSN == 0 {
 		return
 	}
 	st := NewStore()
+	var h epochStarts
 	for _, e := range n.log.shadow[:pos.LSN] {
 		if e.Pos == (Position{}) {
 			return // under a snapshot whose sender is unknown
 		}
+		if len(h) == 0 || h[len(h)-1].Epoch != e.Pos.Epoch {
+			h = append(h, e.Pos)
+		}
 		if e.Kind == EntryCommand {
 			_ = st.Apply(e) // a failed CAS is a result, not a failure
 		}
+	}
+	if !slices.Equal(h, snap.epochs) {
+		w.violate("%s's snapshot job at %v carries the history %v; its log up to there has %v", n.id, pos, snap.epochs, h)
 	}
 	var want bytes.Buffer
 	if err := st.Snapshot(&want); err != nil {

@@ -3,6 +3,7 @@ package replstore
 import (
 	"bytes"
 	"fmt"
+	"io"
 )
 
 // Snapshot shipping: a follower that needs entries the leader has already
@@ -31,8 +32,35 @@ type SnapshotChunk struct {
 // compacted only through its Position, so state machine = snapshot +
 // log replay, always. The leader ships it to followers that need it.
 type localSnapshot struct {
-	pos  Position
-	data []byte
+	pos Position
+	// data is what is stored and shipped: a header with the history of
+	// the log the snapshot covers (epochs.go), then state, the state
+	// machine's snapshot.
+	data   []byte
+	state  []byte
+	epochs epochStarts
+}
+
+// parseSnapshot reads a node snapshot's bytes (stored or received). An
+// error wraps ErrBadSnapshot.
+func parseSnapshot(pos Position, data []byte) (*localSnapshot, error) {
+	h, state, err := decodeNodeSnapshot(pos, data)
+	if err != nil {
+		return nil, err
+	}
+	return &localSnapshot{pos: pos, data: data, state: state, epochs: h}, nil
+}
+
+// writeSnapshot is the node snapshot at pos, of history h, whose state
+// machine's part write writes.
+func writeSnapshot(pos Position, h epochStarts, write func(io.Writer) error) (*localSnapshot, error) {
+	buf := bytes.NewBuffer(appendNodeSnapshotHeader(nil, h))
+	head := buf.Len()
+	if err := write(buf); err != nil {
+		return nil, err
+	}
+	data := buf.Bytes()
+	return &localSnapshot{pos: pos, data: data, state: data[head:], epochs: h}, nil
 }
 
 // snapshotRecv is a follower's snapshot being received.
@@ -96,12 +124,16 @@ func (p *progress) forgetSnapshot() { p.snapPos, p.snapAcked, p.snapSent = Posit
 // takeSnapshot snapshots the state machine at the applied position and
 // keeps it with the log.
 func (c *core) takeSnapshot() bool {
-	var buf bytes.Buffer
-	if err := c.sm.Snapshot(&buf); err != nil {
+	h, ok := c.historyThrough(c.applied)
+	if !ok {
+		return false
+	}
+	snap, err := writeSnapshot(Position{Epoch: c.epochAtApplied(), LSN: c.applied}, h, c.sm.Snapshot)
+	if err != nil {
 		c.fail(fmt.Errorf("snapshot: %w", inner(err)))
 		return false
 	}
-	return c.setSnapshot(&localSnapshot{pos: Position{Epoch: c.epochAtApplied(), LSN: c.applied}, data: buf.Bytes()})
+	return c.setSnapshot(snap)
 }
 
 // handleSnapshotResp records how much of the snapshot a follower holds.
@@ -195,7 +227,11 @@ func (c *core) installSnapshot(from NodeID, s *SnapshotChunk) {
 	data := c.recv.data
 	c.recv = nil
 	sm := c.cfg.newStateMachine()
-	if err := sm.Restore(bytes.NewReader(data)); err != nil {
+	snap, err := parseSnapshot(s.Pos, data)
+	if err == nil {
+		err = sm.Restore(bytes.NewReader(snap.state))
+	}
+	if err != nil {
 		c.emit(Event{Kind: EventSnapshotRejected, Peer: from, LSN: s.Pos.LSN, Detail: err.Error()})
 		c.send(Message{Kind: MsgSnapshotResp, To: from, Reject: true, Snapshot: &SnapshotChunk{Pos: s.Pos, Total: s.Total}})
 		return
@@ -221,7 +257,7 @@ func (c *core) installSnapshot(from NodeID, s *SnapshotChunk) {
 	}
 	// Stored before the log is reset to it: a crash in between leaves
 	// the snapshot and the old log, from which the node still rebuilds.
-	if !c.setSnapshot(&localSnapshot{pos: s.Pos, data: data}) {
+	if !c.setSnapshot(snap) {
 		return
 	}
 	if err := c.log.Reset(s.Pos); err != nil {

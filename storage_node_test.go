@@ -69,7 +69,9 @@ func TestNodeFinishesInterruptedSnapshotInstall(t *testing.T) {
 	require.NoError(t, st.Snapshot(&snap))
 	hard := NewMemHardState()
 	require.NoError(t, hard.Save(HardState{Epoch: 1, StorageIncarnation: 7, Topology: Topology{Leader: "n1", Sync: []NodeID{"n2"}, Async: []NodeID{"n3"}}}))
-	require.NoError(t, hard.SaveSnapshot(snapAt, snap.Bytes()))
+	// As a node stores it: its history of epochs (epoch 1 from LSN 1),
+	// then the state machine's snapshot.
+	require.NoError(t, hard.SaveSnapshot(snapAt, append(appendNodeSnapshotHeader(nil, epochStarts{{Epoch: 1, LSN: 1}}), snap.Bytes()...)))
 	log := NewMemLog() // the old log: two entries, behind the snapshot
 	require.NoError(t, log.Append([]Entry{{Pos: Position{Epoch: 1, LSN: 1}, Kind: EntryEpoch}, {Pos: Position{Epoch: 1, LSN: 2}, Kind: EntryCommand, Data: AppendPut(nil, "k1", []byte("old"))}}))
 	cfg := DefaultConfig()
