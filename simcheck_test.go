@@ -141,6 +141,10 @@ func (w *simWorld) checkNode(n *simNode) {
 	if err := c.sm.(*Store).checkInvariants(); err != nil {
 		w.violate("store invariant on %s: %v", n.id, err)
 	}
+	if s := c.hard.snap; s != nil && s != n.historyChecked {
+		n.historyChecked = s
+		w.checkSnapshotHistory(n, s)
+	}
 	if c.epoch < n.lastEpoch {
 		w.violate("%s: epoch went back from %d to %d", n.id, n.lastEpoch, c.epoch)
 	}
@@ -486,4 +490,22 @@ func (w *simWorld) checkCoordTopology() {
 
 func sameSet(a, b []NodeID) bool {
 	return len(a) == len(b) && !slices.ContainsFunc(a, func(id NodeID) bool { return !slices.Contains(b, id) })
+}
+
+// checkSnapshotHistory: the history of epochs n's snapshot carries
+// (taken by n or installed from a leader) names, for every LSN it covers,
+// the epoch of the entry n's log holds there (by the shadow, where it is
+// known): holds() answers by it for compacted LSNs.
+func (w *simWorld) checkSnapshotHistory(n *simNode, s *localSnapshot) {
+	for l := LSN(1); l <= s.pos.LSN && int(l) <= len(n.log.shadow); l++ {
+		want := n.log.shadow[l-1].Pos
+		if want == (Position{}) {
+			continue // under a snapshot whose sender is unknown
+		}
+		if got, ok := s.epochs.epochAt(l); !ok || got != want.Epoch {
+			w.violate("%s's snapshot at %v has epoch %d (known %t) at LSN %d in its history %v; its log holds %v there",
+				n.id, s.pos, got, ok, l, s.epochs, want)
+			return
+		}
+	}
 }

@@ -72,6 +72,10 @@ type simNode struct {
 	drv    *driver       // nil while crashed
 	core   *core         // drv.c; nil while crashed
 
+	// historyChecked is the snapshot whose history of epochs the
+	// checker last compared with the shadow (checkSnapshotHistory).
+	historyChecked *localSnapshot
+
 	paused bool       // a zombie: it takes no input until resumed
 	inbox  []simInput // what arrived while paused, in order
 	// incarnation counts restarts: a snapshot job of an earlier one is
