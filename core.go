@@ -329,17 +329,18 @@ const (
 	// never acknowledged, and is not in the log.
 	fateRolledBack
 	// fateUnknown: the node stopped leading before it committed the
-	// write, or a snapshot from the new leader replaced its LSN: it may be
-	// in the new leader's log or not, and this node cannot tell.
+	// write: it may be in the new leader's log or not, and this node
+	// cannot tell.
 	fateUnknown
 )
 
 // writeFate says what the host answers the writer of the entry at pos
-// (runtime.go and the simulator answer by it).
+// (runtime.go and the simulator answer by it). holds() is exact for a
+// compacted LSN too (the snapshot's history of epochs): a snapshot from
+// the new leader that replaced the write's LSN says whether the entry
+// there is the write.
 func (c *core) writeFate(pos Position) writeFate {
 	switch {
-	case c.replacedFrom <= pos.LSN && pos.LSN <= c.replacedTo:
-		return fateUnknown // holds() would take the snapshot's entry for ours
 	case !c.holds(pos):
 		return fateRolledBack
 	case c.role != roleLeader && pos.LSN > c.ledThrough:

@@ -29,11 +29,6 @@ type followerState struct {
 	// memberVersion is the leader's Message.MemberVersion for this node,
 	// as last heard; echoed in every answer.
 	memberVersion uint64
-	// replacedFrom..replacedTo: LSNs of our own log that an installed
-	// snapshot from the leader covered without our knowing they matched
-	// its log (above matched). A write this node appended there as leader
-	// may or may not be in the new history (writeFate).
-	replacedFrom, replacedTo LSN
 }
 
 // handleAppend accepts entries from the leader if they extend the log at a

@@ -26,8 +26,8 @@ func (c *core) maybeCompact() {
 	if !overEntries && !overBytes {
 		return
 	}
-	if s := c.hard.snap; s != nil && size >= 0 && size < int64(len(s.data)) {
-		// Snapshot no more often than the log grows by the snapshot's
+	if s := c.hard.snap; s != nil && size >= 0 && size < int64(len(s.state)) {
+		// Snapshot no more often than the log grows by the state's
 		// size: its cost stays proportional to what is written, even for
 		// a state much larger than the retention limit.
 		return

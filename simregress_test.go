@@ -1330,10 +1330,13 @@ func TestSimRegressionZombieAckAfterDamagedNewLeader(t *testing.T) {
 // epoch 1's rule), the newer epoch (it steps down) and n3's snapshot at
 // 2:11 (it installs it). Only then are the writes answered, and holds()
 // took every LSN under the snapshot for the node's own: n1 answered write
-// 2 "committed" at 1:4 while the entry at LSN 4 was 2:4. Now a snapshot
-// install records the LSNs it covered above what the node knew matched
-// the leader's log, and a write there is answered as of unknown outcome
-// (core.writeFate, shared by the runtime and the simulator).
+// 2 "committed" at 1:4 while the entry at LSN 4 was 2:4. The first fix
+// answered every write in the LSNs such an install replaced as of unknown
+// outcome; since snapshots carry the history of epochs (epochs.go),
+// holds() sees that epoch 2 wrote LSN 4, and core.writeFate (shared by
+// the runtime and the simulator) answers write 2 rolled back. With
+// holds() taking compacted LSNs for the node's own again, the schedule
+// fails as it was found.
 func TestSimRegressionAckAfterSnapshotReplacedWrite(t *testing.T) {
 	runFixed(t, simSchedule{P: simParams{Nodes: 4, Sync: 1, SyncCount: 1, Quorum: First, Ack: Durable, SyncLoss: syncLossBlock, DegradeTicks: 0, AllowDataLoss: true,
 		TimeoutTicks: 2, SuspectTicks: 3, FenceTicks: 2, MaxBatch: 2, MaxInflight: 2, RetainEntries: 3, SnapshotChunk: 0,

@@ -250,11 +250,6 @@ func (c *core) installSnapshot(from NodeID, s *SnapshotChunk) {
 		c.reseedEpoch, c.reseedPos = c.epoch, s.Pos
 	}
 	c.wantReseed = false
-	if c.last.LSN > c.matched {
-		// Entries we held that the snapshot covers, none known to be the
-		// leader's: holds() can no longer tell (writeFate).
-		c.replacedFrom, c.replacedTo = c.matched+1, min(c.last.LSN, s.Pos.LSN)
-	}
 	// Stored before the log is reset to it: a crash in between leaves
 	// the snapshot and the old log, from which the node still rebuilds.
 	if !c.setSnapshot(snap) {
