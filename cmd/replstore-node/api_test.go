@@ -100,3 +100,212 @@ func TestAPIOneNode(t *testing.T) {
 	require.Equal(t, 200, res.StatusCode)
 	require.Equal(t, "text/plain; version=0.0.4; charset=utf-8", res.Header.Get("Content-Type"))
 }
+
+// counted returns the replstore_reads_total and replstore_writes_total
+// samples of srv's /metrics, one line each, in the order served.
+func counted(t *testing.T, srv *httptest.Server) []string {
+	t.Helper()
+	res, err := http.Get(srv.URL + "/metrics")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "replstore_reads_total{") || strings.HasPrefix(l, "replstore_writes_total{") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// TestAPIReadAnswers pins what every read endpoint answers on each path
+// (found, absent, a bad argument, a bad mode or token, a local read
+// that cannot wait long enough): status, body, headers and the
+// replstore_reads_total labels.
+func TestAPIReadAnswers(t *testing.T) {
+	srv := newSoloAPI(t)
+	defer http.DefaultClient.CloseIdleConnections()
+
+	res, m := call(t, "PUT", srv.URL+"/v1/kv/k", "v")
+	require.Equal(t, 200, res.StatusCode, "%v", m)
+	tok := res.Header.Get(headerToken)
+	require.NotEmpty(t, tok)
+	ahead := "1:1000000" // a token this node has not applied
+
+	// Every answer from a read that reached a replica names it, in the
+	// body and in the headers.
+	requireServed := func(t *testing.T, res *http.Response, m map[string]any) {
+		t.Helper()
+		sv, ok := m["served"].(map[string]any)
+		require.True(t, ok, "served in %v", m)
+		require.Equal(t, "n1", sv["node"])
+		require.Equal(t, true, sv["leader"])
+		require.Equal(t, "n1", res.Header.Get(headerServedBy))
+		require.Equal(t, sv["applied"], res.Header.Get(headerApplied))
+		require.NotEmpty(t, res.Header.Get(headerToken))
+	}
+	// A read refused before it reached a replica names none; its token
+	// header is the request's, if it got as far as reading it.
+	requireNotServed := func(t *testing.T, res *http.Response, m map[string]any, code, token string) {
+		t.Helper()
+		require.Equal(t, code, m["code"], "%v", m)
+		require.NotEmpty(t, m["error"])
+		require.NotContains(t, m, "served")
+		require.Empty(t, res.Header.Get(headerServedBy))
+		require.Empty(t, res.Header.Get(headerApplied))
+		require.Equal(t, token, res.Header.Get(headerToken))
+	}
+
+	t.Run("found", func(t *testing.T) {
+		res, m := call(t, "GET", srv.URL+"/v1/kv/k?mode=local", "", headerToken, tok)
+		require.Equal(t, 200, res.StatusCode, "%v", m)
+		require.Equal(t, "v", m["text"])
+		requireServed(t, res, m)
+	})
+	t.Run("absent key", func(t *testing.T) {
+		res, m := call(t, "GET", srv.URL+"/v1/kv/absent", "")
+		require.Equal(t, 404, res.StatusCode, "%v", m)
+		require.Equal(t, map[string]any{"error": `key "absent" not found`, "code": "not_found", "served": m["served"]}, m)
+		requireServed(t, res, m)
+	})
+	t.Run("series without samples", func(t *testing.T) {
+		res, m := call(t, "GET", srv.URL+"/v1/series/empty/latest?mode=any", "")
+		require.Equal(t, 404, res.StatusCode, "%v", m)
+		require.Equal(t, map[string]any{"error": `series "empty" has no sample`, "code": "not_found", "served": m["served"]}, m)
+		requireServed(t, res, m)
+
+		res, m = call(t, "GET", srv.URL+"/v1/series/empty?mode=session", "")
+		require.Equal(t, 200, res.StatusCode, "%v", m)
+		require.Equal(t, map[string]any{"series": "empty", "samples": []any{}, "served": m["served"]}, m)
+		requireServed(t, res, m)
+	})
+	t.Run("bad time", func(t *testing.T) {
+		res, m := call(t, "GET", srv.URL+"/v1/series/s?from=yesterday", "")
+		require.Equal(t, 400, res.StatusCode, "%v", m)
+		require.Equal(t, `from="yesterday": want RFC 3339 or Unix nanoseconds`, m["error"])
+		requireNotServed(t, res, m, "bad_time", "")
+
+		res, m = call(t, "GET", srv.URL+"/v1/series/s?to=tomorrow", "", headerToken, tok)
+		require.Equal(t, 400, res.StatusCode, "%v", m)
+		requireNotServed(t, res, m, "bad_time", tok)
+	})
+	t.Run("bad time before waiting for the token", func(t *testing.T) {
+		// A local read waits for its token; a bad argument is answered
+		// first, not after the wait (which here would end in a timeout).
+		res, m := call(t, "GET", srv.URL+"/v1/series/s?mode=local&from=x", "", headerToken, ahead)
+		require.Equal(t, 400, res.StatusCode, "%v", m)
+		requireNotServed(t, res, m, "bad_time", ahead)
+	})
+	t.Run("bad mode before bad time", func(t *testing.T) {
+		res, m := call(t, "GET", srv.URL+"/v1/series/s?mode=fastest&from=x", "", headerToken, tok)
+		require.Equal(t, 400, res.StatusCode, "%v", m)
+		requireNotServed(t, res, m, "bad_mode", "")
+
+		res, m = call(t, "GET", srv.URL+"/v1/series/s/latest?mode=maxlag-entries:many", "")
+		require.Equal(t, 400, res.StatusCode, "%v", m)
+		requireNotServed(t, res, m, "bad_mode", "")
+	})
+	t.Run("bad token", func(t *testing.T) {
+		res, m := call(t, "GET", srv.URL+"/v1/kv/k", "", headerToken, "12-34")
+		require.Equal(t, 400, res.StatusCode, "%v", m)
+		requireNotServed(t, res, m, "bad_token", "")
+	})
+	t.Run("local read past the deadline", func(t *testing.T) {
+		// The wait for a token this node never applies ends with the
+		// request's deadline (newSoloAPI: 2 s).
+		res, m := call(t, "GET", srv.URL+"/v1/kv/k?mode=local", "", headerToken, ahead)
+		require.Equal(t, 504, res.StatusCode, "%v", m)
+		requireNotServed(t, res, m, "timeout", ahead)
+	})
+
+	require.Equal(t, []string{
+		`replstore_writes_total{result="ok"} 1`,
+		`replstore_reads_total{mode="any",result="not_found"} 1`,
+		`replstore_reads_total{mode="leader",result="bad_time"} 2`,
+		`replstore_reads_total{mode="leader",result="not_found"} 1`,
+		`replstore_reads_total{mode="local",result="bad_time"} 1`,
+		`replstore_reads_total{mode="local",result="ok"} 1`,
+		`replstore_reads_total{mode="local",result="timeout"} 1`,
+		`replstore_reads_total{mode="session",result="ok"} 1`,
+		`replstore_reads_total{mode="unknown",result="bad_mode"} 2`,
+		`replstore_reads_total{mode="unknown",result="bad_token"} 1`,
+	}, counted(t, srv))
+}
+
+// TestAPIWriteAnswers pins what the write endpoints answer on each path
+// (written, refused before or by the leader): status, body, headers and
+// the replstore_writes_total labels.
+func TestAPIWriteAnswers(t *testing.T) {
+	srv := newSoloAPI(t)
+	defer http.DefaultClient.CloseIdleConnections()
+
+	// A refused write names no server; its token header is the
+	// request's, if it got as far as reading it.
+	requireRefused := func(t *testing.T, res *http.Response, m map[string]any, status int, code, token string) {
+		t.Helper()
+		require.Equal(t, status, res.StatusCode, "%v", m)
+		require.Equal(t, code, m["code"], "%v", m)
+		require.NotEmpty(t, m["error"])
+		require.Empty(t, res.Header.Get(headerServedBy))
+		require.Equal(t, token, res.Header.Get(headerToken))
+	}
+
+	res, m := call(t, "PUT", srv.URL+"/v1/kv/k", "v")
+	require.Equal(t, 200, res.StatusCode, "%v", m)
+	tok := res.Header.Get(headerToken)
+	require.Equal(t, map[string]any{"key": "k", "version": m["version"], "epoch": m["epoch"], "position": tok, "leader": "n1"}, m)
+	require.Equal(t, "n1", res.Header.Get(headerServedBy))
+	require.Equal(t, tok, res.Header.Get(headerApplied))
+	version := strings.Split(tok, ":")[1]
+
+	t.Run("bad token", func(t *testing.T) {
+		res, m := call(t, "PUT", srv.URL+"/v1/kv/k", "v", headerToken, "1:2:3")
+		requireRefused(t, res, m, 400, "bad_token", "")
+		res, m = call(t, "DELETE", srv.URL+"/v1/kv/k?mode=fastest", "")
+		requireRefused(t, res, m, 400, "bad_mode", "")
+	})
+	t.Run("bad input", func(t *testing.T) {
+		big := strings.Repeat("x", replstore.DefaultConfig().MaxValueBytes+1)
+		res, m := call(t, "PUT", srv.URL+"/v1/kv/k", big, headerToken, tok)
+		requireRefused(t, res, m, 413, "value_too_large", tok)
+		require.Empty(t, res.Header.Get(headerApplied))
+		res, m = call(t, "POST", srv.URL+"/v1/cas/k?version=abc", "v")
+		requireRefused(t, res, m, 400, "bad_version", "")
+		res, m = call(t, "POST", srv.URL+"/v1/series/s", `{"time": 1}`)
+		requireRefused(t, res, m, 400, "bad_json", "")
+		res, m = call(t, "POST", srv.URL+"/v1/series/s", `{"time": true, "value": 1}`, headerToken, tok)
+		requireRefused(t, res, m, 400, "bad_time", tok)
+	})
+	t.Run("version mismatch", func(t *testing.T) {
+		// The leader applied the CAS and refused it: the answer says where.
+		res, m := call(t, "POST", srv.URL+"/v1/cas/k?version=999", "w")
+		requireRefused(t, res, m, 409, "version_mismatch", res.Header.Get(headerApplied))
+		require.NotEmpty(t, res.Header.Get(headerApplied))
+	})
+	t.Run("written", func(t *testing.T) {
+		res, m := call(t, "POST", srv.URL+"/v1/cas/k?version="+version, "w")
+		require.Equal(t, 200, res.StatusCode, "%v", m)
+		require.Equal(t, "k", m["key"])
+		res, m = call(t, "POST", srv.URL+"/v1/series/s", `{"time": "2026-01-01T00:00:00Z", "value": 1}`)
+		require.Equal(t, 200, res.StatusCode, "%v", m)
+		require.Equal(t, "s", m["series"])
+		require.NotContains(t, m, "key")
+		res, m = call(t, "DELETE", srv.URL+"/v1/kv/k", "", headerToken, tok)
+		require.Equal(t, 200, res.StatusCode, "%v", m)
+		require.Equal(t, "n1", res.Header.Get(headerServedBy))
+		require.Equal(t, m["position"], res.Header.Get(headerApplied))
+		require.Equal(t, m["position"], res.Header.Get(headerToken))
+	})
+
+	require.Equal(t, []string{
+		`replstore_writes_total{result="bad_json"} 1`,
+		`replstore_writes_total{result="bad_mode"} 1`,
+		`replstore_writes_total{result="bad_time"} 1`,
+		`replstore_writes_total{result="bad_token"} 1`,
+		`replstore_writes_total{result="bad_version"} 1`,
+		`replstore_writes_total{result="ok"} 4`,
+		`replstore_writes_total{result="value_too_large"} 1`,
+		`replstore_writes_total{result="version_mismatch"} 1`,
+	}, counted(t, srv))
+}
