@@ -182,7 +182,7 @@ type request struct {
 }
 
 // begin parses the token header and the mode, and starts a session.
-func (a *api) begin(w http.ResponseWriter, r *http.Request) (*request, context.CancelFunc, error) {
+func (a *api) begin(r *http.Request) (*request, context.CancelFunc, error) {
 	mode, router, err := a.parseMode(r.URL.Query().Get("mode"))
 	if err != nil {
 		return nil, nil, err
@@ -313,7 +313,7 @@ func (a *api) wrote(w http.ResponseWriter, r *http.Request, req *request, res wr
 }
 
 func (a *api) put(w http.ResponseWriter, r *http.Request) {
-	req, cancel, err := a.begin(w, r)
+	req, cancel, err := a.begin(r)
 	if err != nil {
 		a.metrics.write(classify(err).code)
 		a.fail(w, r, err)
@@ -331,7 +331,7 @@ func (a *api) put(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) delete(w http.ResponseWriter, r *http.Request) {
-	req, cancel, err := a.begin(w, r)
+	req, cancel, err := a.begin(r)
 	if err != nil {
 		a.metrics.write(classify(err).code)
 		a.fail(w, r, err)
@@ -344,7 +344,7 @@ func (a *api) delete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) cas(w http.ResponseWriter, r *http.Request) {
-	req, cancel, err := a.begin(w, r)
+	req, cancel, err := a.begin(r)
 	if err != nil {
 		a.metrics.write(classify(err).code)
 		a.fail(w, r, err)
@@ -385,47 +385,69 @@ type recordJSON struct {
 	Served  servedJSON      `json:"served"`
 }
 
-// read answers a read and counts it.
-func (a *api) read(w http.ResponseWriter, r *http.Request, req *request, sv replstore.Served, err error, ok func()) {
-	if err != nil {
-		a.metrics.read(req.mode, classify(err).code)
-		req.finish(w, sv.Node, sv.Applied)
-		a.fail(w, r, err)
-		return
+// recordOf is rec as GET answers it, read from the replica sv.
+func recordOf(rec replstore.Record, sv replstore.Served) recordJSON {
+	out := recordJSON{Key: rec.Key, Value: rec.Value, Version: rec.Pos.LSN, Epoch: rec.Pos.Epoch, Time: rec.Time, Served: servedOf(sv)}
+	if utf8.Valid(rec.Value) {
+		t := string(rec.Value)
+		out.Text = &t
 	}
-	req.finish(w, sv.Node, sv.Applied)
-	ok()
+	return out
 }
 
-func (a *api) get(w http.ResponseWriter, r *http.Request) {
-	req, cancel, err := a.begin(w, r)
+// notFound is a read's answer when what it asked for is absent: a 404
+// that, like every read's answer, names the replica that served it.
+func notFound(sv replstore.Served, format string, args ...any) error {
+	return &apiError{status: http.StatusNotFound, code: "not_found", msg: fmt.Sprintf(format, args...),
+		extra: map[string]any{"served": servedOf(sv)}}
+}
+
+// serveRead serves one read endpoint. read runs the read and returns
+// the 200 body and the replica that served it, or an error (notFound
+// for what is absent), with which the body is not used. Before read,
+// in the order the API answers them, come the request's mode and
+// token, then badArg (the endpoint's own malformed argument, or nil),
+// then, for a local read with a token, the wait until this node has
+// applied it. badArg is passed in rather than checked inside read so
+// that a bad argument is answered at once, not after a wait that may
+// end in a timeout. Each answer is counted once in reads_total, and
+// every answer after the token was read carries the token and served
+// headers.
+func (a *api) serveRead(w http.ResponseWriter, r *http.Request, badArg error, read func(req *request) (any, replstore.Served, error)) {
+	req, cancel, err := a.begin(r)
 	if err != nil {
 		a.metrics.read("", classify(err).code)
 		a.fail(w, r, err)
 		return
 	}
 	defer cancel()
-	key := r.PathValue("key")
-	var rec replstore.Record
-	var found bool
+	var body any
 	var sv replstore.Served
-	if err = a.prepareRead(req); err == nil {
-		rec, found, sv, err = req.sess.Get(req.ctx, key)
+	err = badArg
+	if err == nil {
+		err = a.prepareRead(req)
 	}
-	a.read(w, r, req, sv, err, func() {
-		if !found {
-			a.metrics.read(req.mode, "not_found")
-			writeJSON(w, http.StatusNotFound, map[string]any{"error": fmt.Sprintf("key %q not found", key), "code": "not_found",
-				"served": servedOf(sv)})
-			return
+	if err == nil {
+		body, sv, err = read(req)
+	}
+	req.finish(w, sv.Node, sv.Applied)
+	if err != nil {
+		a.metrics.read(req.mode, classify(err).code)
+		a.fail(w, r, err)
+		return
+	}
+	a.metrics.read(req.mode, "ok")
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (a *api) get(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	a.serveRead(w, r, nil, func(req *request) (any, replstore.Served, error) {
+		rec, found, sv, err := req.sess.Get(req.ctx, key)
+		if err == nil && !found {
+			err = notFound(sv, "key %q not found", key)
 		}
-		a.metrics.read(req.mode, "ok")
-		out := recordJSON{Key: rec.Key, Value: rec.Value, Version: rec.Pos.LSN, Epoch: rec.Pos.Epoch, Time: rec.Time, Served: servedOf(sv)}
-		if utf8.Valid(rec.Value) {
-			t := string(rec.Value)
-			out.Text = &t
-		}
-		writeJSON(w, http.StatusOK, out)
+		return recordOf(rec, sv), sv, err
 	})
 }
 
@@ -444,7 +466,7 @@ func parseTime(s string) (time.Time, error) {
 }
 
 func (a *api) appendSample(w http.ResponseWriter, r *http.Request) {
-	req, cancel, err := a.begin(w, r)
+	req, cancel, err := a.begin(r)
 	if err != nil {
 		a.metrics.write(classify(err).code)
 		a.fail(w, r, err)
@@ -495,71 +517,54 @@ type sampleJSON struct {
 	Epoch   replstore.Epoch `json:"epoch"`
 }
 
+func sampleOf(s replstore.Sample) sampleJSON {
+	return sampleJSON{Time: s.Time, Value: s.Value, Version: s.Pos.LSN, Epoch: s.Pos.Epoch}
+}
+
 func samplesOf(ss []replstore.Sample) []sampleJSON {
 	out := make([]sampleJSON, 0, len(ss))
 	for _, s := range ss {
-		out = append(out, sampleJSON{Time: s.Time, Value: s.Value, Version: s.Pos.LSN, Epoch: s.Pos.Epoch})
+		out = append(out, sampleOf(s))
 	}
 	return out
 }
 
-func (a *api) rangeSamples(w http.ResponseWriter, r *http.Request) {
-	req, cancel, err := a.begin(w, r)
-	if err != nil {
-		a.metrics.read("", classify(err).code)
-		a.fail(w, r, err)
-		return
-	}
-	defer cancel()
-	name := r.PathValue("name")
-	from, to := time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+// timeRange reads ?from= and ?to= (RFC 3339 or Unix ns); a bound not
+// given leaves the range open on its side.
+func timeRange(r *http.Request) (from, to time.Time, err error) {
+	from, to = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
 	for _, p := range []struct {
 		name string
 		t    *time.Time
 	}{{"from", &from}, {"to", &to}} {
 		if v := r.URL.Query().Get(p.name); v != "" {
-			t, perr := parseTime(v)
+			at, perr := parseTime(v)
 			if perr != nil {
-				a.read(w, r, req, replstore.Served{}, badRequest("bad_time", "%s=%q: want RFC 3339 or Unix nanoseconds", p.name, v), nil)
-				return
+				return from, to, badRequest("bad_time", "%s=%q: want RFC 3339 or Unix nanoseconds", p.name, v)
 			}
-			*p.t = t
+			*p.t = at
 		}
 	}
-	var ss []replstore.Sample
-	var sv replstore.Served
-	if err = a.prepareRead(req); err == nil {
-		ss, sv, err = req.sess.Range(req.ctx, name, from, to)
-	}
-	a.read(w, r, req, sv, err, func() {
-		a.metrics.read(req.mode, "ok")
-		writeJSON(w, http.StatusOK, map[string]any{"series": name, "samples": samplesOf(ss), "served": servedOf(sv)})
+	return from, to, nil
+}
+
+func (a *api) rangeSamples(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	from, to, badArg := timeRange(r)
+	a.serveRead(w, r, badArg, func(req *request) (any, replstore.Served, error) {
+		ss, sv, err := req.sess.Range(req.ctx, name, from, to)
+		return map[string]any{"series": name, "samples": samplesOf(ss), "served": servedOf(sv)}, sv, err
 	})
 }
 
 func (a *api) latest(w http.ResponseWriter, r *http.Request) {
-	req, cancel, err := a.begin(w, r)
-	if err != nil {
-		a.metrics.read("", classify(err).code)
-		a.fail(w, r, err)
-		return
-	}
-	defer cancel()
 	name := r.PathValue("name")
-	var s replstore.Sample
-	var found bool
-	var sv replstore.Served
-	if err = a.prepareRead(req); err == nil {
-		s, found, sv, err = req.sess.Latest(req.ctx, name)
-	}
-	a.read(w, r, req, sv, err, func() {
-		if !found {
-			a.metrics.read(req.mode, "not_found")
-			writeJSON(w, http.StatusNotFound, map[string]any{"error": fmt.Sprintf("series %q has no sample", name), "code": "not_found", "served": servedOf(sv)})
-			return
+	a.serveRead(w, r, nil, func(req *request) (any, replstore.Served, error) {
+		s, found, sv, err := req.sess.Latest(req.ctx, name)
+		if err == nil && !found {
+			err = notFound(sv, "series %q has no sample", name)
 		}
-		a.metrics.read(req.mode, "ok")
-		writeJSON(w, http.StatusOK, map[string]any{"series": name, "sample": samplesOf([]replstore.Sample{s})[0], "served": servedOf(sv)})
+		return map[string]any{"series": name, "sample": sampleOf(s), "served": servedOf(sv)}, sv, err
 	})
 }
 
