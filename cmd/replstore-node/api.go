@@ -275,7 +275,7 @@ func servedOf(sv replstore.Served) servedJSON {
 		LagEntries: sv.LagEntries, LagSeconds: sv.LagTime.Seconds()}
 }
 
-// writeJSONResult is the answer to a write.
+// writeResult is the answer to a write.
 type writeResult struct {
 	Key      string           `json:"key,omitempty"`
 	Series   string           `json:"series,omitempty"`
@@ -298,10 +298,23 @@ func readBody(r *http.Request, limit int) ([]byte, error) {
 	return b, nil
 }
 
-// wrote answers a write and counts it.
-func (a *api) wrote(w http.ResponseWriter, r *http.Request, req *request, res writeResult, pos replstore.Position, err error) {
+// serveWrite serves one write endpoint: it reads the request's mode and
+// token, runs write, and answers with res completed by where the write
+// is, or with write's error. write reads the endpoint's own arguments:
+// a write waits for nothing before it, so a bad argument needs no
+// earlier check. Each answer is counted once in writes_total.
+func (a *api) serveWrite(w http.ResponseWriter, r *http.Request, res writeResult, write func(req *request) (replstore.Position, error)) {
+	req, cancel, err := a.begin(r)
 	if err != nil {
 		a.metrics.write(classify(err).code)
+		a.fail(w, r, err)
+		return
+	}
+	defer cancel()
+	pos, err := write(req)
+	if err != nil {
+		a.metrics.write(classify(err).code)
+		// pos, when the leader took the write, says where it is.
 		req.finish(w, "", pos)
 		a.fail(w, r, err)
 		return
@@ -313,58 +326,37 @@ func (a *api) wrote(w http.ResponseWriter, r *http.Request, req *request, res wr
 }
 
 func (a *api) put(w http.ResponseWriter, r *http.Request) {
-	req, cancel, err := a.begin(r)
-	if err != nil {
-		a.metrics.write(classify(err).code)
-		a.fail(w, r, err)
-		return
-	}
-	defer cancel()
 	key := r.PathValue("key")
-	value, err := readBody(r, a.maxValue())
-	if err != nil {
-		a.wrote(w, r, req, writeResult{}, replstore.Position{}, err)
-		return
-	}
-	pos, err := req.sess.Put(req.ctx, key, value)
-	a.wrote(w, r, req, writeResult{Key: key}, pos, err)
+	a.serveWrite(w, r, writeResult{Key: key}, func(req *request) (replstore.Position, error) {
+		value, err := readBody(r, a.maxValue())
+		if err != nil {
+			return replstore.Position{}, err
+		}
+		return req.sess.Put(req.ctx, key, value)
+	})
 }
 
 func (a *api) delete(w http.ResponseWriter, r *http.Request) {
-	req, cancel, err := a.begin(r)
-	if err != nil {
-		a.metrics.write(classify(err).code)
-		a.fail(w, r, err)
-		return
-	}
-	defer cancel()
 	key := r.PathValue("key")
-	pos, err := req.sess.Delete(req.ctx, key)
-	a.wrote(w, r, req, writeResult{Key: key}, pos, err)
+	a.serveWrite(w, r, writeResult{Key: key}, func(req *request) (replstore.Position, error) {
+		return req.sess.Delete(req.ctx, key)
+	})
 }
 
 func (a *api) cas(w http.ResponseWriter, r *http.Request) {
-	req, cancel, err := a.begin(r)
-	if err != nil {
-		a.metrics.write(classify(err).code)
-		a.fail(w, r, err)
-		return
-	}
-	defer cancel()
 	key := r.PathValue("key")
-	v := r.URL.Query().Get("version")
-	version, perr := strconv.ParseUint(v, 10, 64)
-	if perr != nil {
-		a.wrote(w, r, req, writeResult{}, replstore.Position{}, badRequest("bad_version", "version=%q: want the record's version (an LSN; 0 for an absent key)", v))
-		return
-	}
-	value, err := readBody(r, a.maxValue())
-	if err != nil {
-		a.wrote(w, r, req, writeResult{}, replstore.Position{}, err)
-		return
-	}
-	pos, err := req.sess.CompareAndSwap(req.ctx, key, replstore.LSN(version), value)
-	a.wrote(w, r, req, writeResult{Key: key}, pos, err)
+	a.serveWrite(w, r, writeResult{Key: key}, func(req *request) (replstore.Position, error) {
+		v := r.URL.Query().Get("version")
+		version, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return replstore.Position{}, badRequest("bad_version", "version=%q: want the record's version (an LSN; 0 for an absent key)", v)
+		}
+		value, err := readBody(r, a.maxValue())
+		if err != nil {
+			return replstore.Position{}, err
+		}
+		return req.sess.CompareAndSwap(req.ctx, key, replstore.LSN(version), value)
+	})
 }
 
 func (a *api) maxValue() int {
@@ -466,29 +458,30 @@ func parseTime(s string) (time.Time, error) {
 }
 
 func (a *api) appendSample(w http.ResponseWriter, r *http.Request) {
-	req, cancel, err := a.begin(r)
-	if err != nil {
-		a.metrics.write(classify(err).code)
-		a.fail(w, r, err)
-		return
-	}
-	defer cancel()
 	name := r.PathValue("name")
+	a.serveWrite(w, r, writeResult{Series: name}, func(req *request) (replstore.Position, error) {
+		ts, value, err := readSample(r)
+		if err != nil {
+			return replstore.Position{}, err
+		}
+		return req.sess.AppendSample(req.ctx, name, ts, value)
+	})
+}
+
+// readSample reads the body of POST /v1/series/{name}.
+func readSample(r *http.Request) (time.Time, float64, error) {
 	body, err := readBody(r, 64<<10)
 	if err != nil {
-		a.wrote(w, r, req, writeResult{}, replstore.Position{}, err)
-		return
+		return time.Time{}, 0, err
 	}
 	var in sampleIn
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		a.wrote(w, r, req, writeResult{}, replstore.Position{}, badRequest("bad_json", "body: %v; want {\"time\": RFC 3339 or Unix ns, \"value\": number}", err))
-		return
+		return time.Time{}, 0, badRequest("bad_json", "body: %v; want {\"time\": RFC 3339 or Unix ns, \"value\": number}", err)
 	}
 	if in.Value == nil || len(in.Time) == 0 {
-		a.wrote(w, r, req, writeResult{}, replstore.Position{}, badRequest("bad_json", "body needs both \"time\" and \"value\""))
-		return
+		return time.Time{}, 0, badRequest("bad_json", "body needs both \"time\" and \"value\"")
 	}
 	var ts time.Time
 	var str string
@@ -502,11 +495,9 @@ func (a *api) appendSample(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("neither a string nor a number")
 	}
 	if err != nil {
-		a.wrote(w, r, req, writeResult{}, replstore.Position{}, badRequest("bad_time", "time %s: %v; want RFC 3339 (2026-01-02T15:04:05.123Z) or Unix nanoseconds", in.Time, err))
-		return
+		return time.Time{}, 0, badRequest("bad_time", "time %s: %v; want RFC 3339 (2026-01-02T15:04:05.123Z) or Unix nanoseconds", in.Time, err)
 	}
-	pos, err := req.sess.AppendSample(req.ctx, name, ts, *in.Value)
-	a.wrote(w, r, req, writeResult{Series: name}, pos, err)
+	return ts, *in.Value, nil
 }
 
 // sampleJSON is a sample as reads answer it.
