@@ -118,12 +118,22 @@ var errNodeSnapshot = errors.New("node snapshot header")
 // decodeNodeSnapshot splits a node snapshot at pos into its history and
 // the state machine's snapshot (aliasing data). An error wraps
 // ErrBadSnapshot.
+//
+// A snapshot without the header was written by a build before it: it is
+// all state, and its history is unknown (nil): holds() then takes the
+// LSNs under it for the asked entry's, as those builds did, until the
+// node's next snapshot, whose history starts at its log's first LSN.
+// Refusing it instead would empty every node of a cluster upgraded at
+// once, with no leader left to reseed them.
 func decodeNodeSnapshot(pos Position, data []byte) (epochStarts, []byte, error) {
 	bad := func(format string, args ...any) (epochStarts, []byte, error) {
 		return nil, nil, fmt.Errorf("%w: %w at %v: %s", ErrBadSnapshot, errNodeSnapshot, pos, fmt.Sprintf(format, args...))
 	}
-	if len(data) < len(nodeSnapshotMagic)+1 || string(data[:len(nodeSnapshotMagic)]) != nodeSnapshotMagic {
-		return bad("no header (a snapshot of another format)")
+	if len(data) < len(nodeSnapshotMagic) || string(data[:len(nodeSnapshotMagic)]) != nodeSnapshotMagic {
+		return nil, data, nil
+	}
+	if len(data) == len(nodeSnapshotMagic) {
+		return bad("truncated header")
 	}
 	if v := data[len(nodeSnapshotMagic)]; v != nodeSnapshotVersion {
 		return bad("unsupported version %d", v)
@@ -154,6 +164,7 @@ func decodeNodeSnapshot(pos Position, data []byte) (epochStarts, []byte, error) 
 		}
 		h = append(h, p)
 	}
+	// The history may start after LSN 1 (unknown before, see above).
 	switch {
 	case pos.LSN == 0 && len(h) != 0:
 		return bad("a history for an empty snapshot")

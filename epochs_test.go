@@ -25,22 +25,28 @@ func TestNodeSnapshotHeader(t *testing.T) {
 	_, _, err = decodeNodeSnapshot(Position{}, appendNodeSnapshotHeader(nil, nil))
 	require.NoError(t, err, "the empty snapshot, as a leader with an empty log takes it")
 
+	// A build before the header stored the state alone: it loads, with
+	// no history (holds() then answers as that build did).
+	got, state, err = decodeNodeSnapshot(pos, []byte("a store snapshot"))
+	require.NoError(t, err)
+	require.Nil(t, got)
+	require.Equal(t, "a store snapshot", string(state))
+
 	bad := map[string]struct {
 		pos  Position
 		data []byte
 	}{
-		"no header (a build before it)": {pos, []byte("a store snapshot")},
-		"empty":                         {pos, nil},
-		"other version":                 {pos, append([]byte(nodeSnapshotMagic), 2, 0)},
-		"truncated history":             {pos, appendNodeSnapshotHeader(nil, h)[:8]},
-		"count past the data":           {pos, append([]byte(nodeSnapshotMagic), 1, 100, 1, 1)},
-		"epochs out of order":           {pos, appendNodeSnapshotHeader(nil, epochStarts{{Epoch: 3, LSN: 1}, {Epoch: 2, LSN: 5}})},
-		"LSNs out of order":             {pos, appendNodeSnapshotHeader(nil, epochStarts{{Epoch: 1, LSN: 5}, {Epoch: 2, LSN: 5}})},
-		"LSN 0":                         {pos, appendNodeSnapshotHeader(nil, epochStarts{{Epoch: 1, LSN: 0}})},
-		"ends in another epoch":         {pos, appendNodeSnapshotHeader(nil, h[:2])},
-		"starts past the snapshot":      {Position{Epoch: 4, LSN: 200}, appendNodeSnapshotHeader(nil, h)},
-		"history of an empty snapshot":  {Position{}, appendNodeSnapshotHeader(nil, h)},
-		"no history under entries":      {pos, appendNodeSnapshotHeader(nil, nil)},
+		"header cut after the magic":   {pos, []byte(nodeSnapshotMagic)},
+		"other version":                {pos, append([]byte(nodeSnapshotMagic), 2, 0)},
+		"truncated history":            {pos, appendNodeSnapshotHeader(nil, h)[:8]},
+		"count past the data":          {pos, append([]byte(nodeSnapshotMagic), 1, 100, 1, 1)},
+		"epochs out of order":          {pos, appendNodeSnapshotHeader(nil, epochStarts{{Epoch: 3, LSN: 1}, {Epoch: 2, LSN: 5}})},
+		"LSNs out of order":            {pos, appendNodeSnapshotHeader(nil, epochStarts{{Epoch: 1, LSN: 5}, {Epoch: 2, LSN: 5}})},
+		"LSN 0":                        {pos, appendNodeSnapshotHeader(nil, epochStarts{{Epoch: 1, LSN: 0}})},
+		"ends in another epoch":        {pos, appendNodeSnapshotHeader(nil, h[:2])},
+		"starts past the snapshot":     {Position{Epoch: 4, LSN: 200}, appendNodeSnapshotHeader(nil, h)},
+		"history of an empty snapshot": {Position{}, appendNodeSnapshotHeader(nil, h)},
+		"no history under entries":     {pos, appendNodeSnapshotHeader(nil, nil)},
 	}
 	for name, c := range bad {
 		_, _, err := decodeNodeSnapshot(c.pos, c.data)

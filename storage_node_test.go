@@ -57,8 +57,16 @@ func TestNodeRestartedEmptyUnderSameLeaderIsRepaired(t *testing.T) {
 // A crash after an installed snapshot was stored and before the log was
 // reset to it leaves the new snapshot and the old log; the node finishes
 // the install when it starts (its log continues from the snapshot, its
-// state is the snapshot's), never the new snapshot over the old log.
+// state is the snapshot's), never the new snapshot over the old log. A
+// snapshot stored by a build before snapshots carried their history of
+// epochs (the state alone) loads the same way.
 func TestNodeFinishesInterruptedSnapshotInstall(t *testing.T) {
+	for _, legacy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("legacy=%t", legacy), func(t *testing.T) { testNodeFinishesInterruptedSnapshotInstall(t, legacy) })
+	}
+}
+
+func testNodeFinishesInterruptedSnapshotInstall(t *testing.T, legacy bool) {
 	ctx := testCtx(t)
 	snapAt := Position{Epoch: 1, LSN: 5}
 	st := NewStore()
@@ -70,8 +78,13 @@ func TestNodeFinishesInterruptedSnapshotInstall(t *testing.T) {
 	hard := NewMemHardState()
 	require.NoError(t, hard.Save(HardState{Epoch: 1, StorageIncarnation: 7, Topology: Topology{Leader: "n1", Sync: []NodeID{"n2"}, Async: []NodeID{"n3"}}}))
 	// As a node stores it: its history of epochs (epoch 1 from LSN 1),
-	// then the state machine's snapshot.
-	require.NoError(t, hard.SaveSnapshot(snapAt, append(appendNodeSnapshotHeader(nil, epochStarts{{Epoch: 1, LSN: 1}}), snap.Bytes()...)))
+	// then the state machine's snapshot; or, as builds before the
+	// history did, the state alone.
+	data := append(appendNodeSnapshotHeader(nil, epochStarts{{Epoch: 1, LSN: 1}}), snap.Bytes()...)
+	if legacy {
+		data = snap.Bytes()
+	}
+	require.NoError(t, hard.SaveSnapshot(snapAt, data))
 	log := NewMemLog() // the old log: two entries, behind the snapshot
 	require.NoError(t, log.Append([]Entry{{Pos: Position{Epoch: 1, LSN: 1}, Kind: EntryEpoch}, {Pos: Position{Epoch: 1, LSN: 2}, Kind: EntryCommand, Data: AppendPut(nil, "k1", []byte("old"))}}))
 	cfg := DefaultConfig()

@@ -81,6 +81,7 @@ func main() {
 	peers := flag.String("peers", "", "internal: id=addr,... of the other nodes")
 	durable := flag.Bool("durable", false, "with -processes: every node keeps its log and hard state on disk (package wal, fdatasync), in a temporary directory removed at the end")
 	dir := flag.String("dir", "", "internal (set by -processes -durable): the follower's data directory")
+	flag.StringVar(&stateMachine, "state-machine", "store", "what every replica applies writes to: store (replstore's Store, the contract), map (a map from a hash of the key, about baseline-1s1a-apply's work) or none (the replication path alone); map and none are measurements, not the contract")
 	flag.BoolVar(&anyOfTwo, "any-of-two", false, "both followers sync, ANY 1 (PostgreSQL's ANY 1 (n2, n3)): a write commits on the faster of the two, as on a 3-member etcd; not the contract's 1-sync-1-async shape")
 	flag.Parse()
 	if *c < 1 || *n < *c || *valSize < 0 || *warm < 0 || flag.NArg() > 0 {
@@ -101,6 +102,14 @@ func main() {
 	default:
 		fmt.Fprintf(os.Stderr, "replstore-bench: -ack %q: want Local, Received, Durable or Applied\n", *ack)
 		os.Exit(2)
+	}
+	newSM, err := newStateMachine(stateMachine)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "replstore-bench:", err)
+		os.Exit(2)
+	}
+	if newSM != nil {
+		cfg.NewStateMachine = newSM
 	}
 	if anyOfTwo {
 		cfg.SyncFollowers = append(cfg.SyncFollowers, cfg.AsyncFollowers...)

@@ -90,6 +90,9 @@ func measureProcesses(cfg replstore.Config, c, n, warm, valSize int, profile str
 		if anyOfTwo {
 			args = append(args, "-any-of-two")
 		}
+		if stateMachine != "store" {
+			args = append(args, "-state-machine", stateMachine)
+		}
 		if durable {
 			args = append(args, "-dir", filepath.Join(dataDir, string(id)))
 		}
