@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -475,7 +476,7 @@ func readSample(r *http.Request) (time.Time, float64, error) {
 		return time.Time{}, 0, err
 	}
 	var in sampleIn
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
 		return time.Time{}, 0, badRequest("bad_json", "body: %v; want {\"time\": RFC 3339 or Unix ns, \"value\": number}", err)
@@ -559,7 +560,7 @@ func (a *api) latest(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// nodes lists the configured nodes plus those the node knows of now.
+// knownNodes lists the configured nodes plus those the node knows of now.
 func (a *api) knownNodes() []replstore.NodeID {
 	known := append(append([]replstore.NodeID{a.cfg.Leader}, a.cfg.SyncFollowers...), a.cfg.AsyncFollowers...)
 	if reps, err := a.nd.Replicas(); err == nil {
