@@ -100,6 +100,16 @@ func testNodeFinishesInterruptedSnapshotInstall(t *testing.T, legacy bool) {
 	require.NoError(t, err)
 	require.Equal(t, snapAt, ns.Last, "the log continues from the snapshot")
 	require.Equal(t, snapAt.LSN, ns.Applied, "the state is the snapshot's")
+	// Below the compaction point, the node answers from the history it
+	// loaded with the snapshot: epoch 1 wrote LSN 3, epoch 2 did not. A
+	// snapshot without the history knows no better than to take both.
+	var heldOwn, heldOther bool
+	n := nd.node.Load()
+	require.NoError(t, n.do(ctx, func() {
+		heldOwn, heldOther = n.core.holds(Position{Epoch: 1, LSN: 3}), n.core.holds(Position{Epoch: 2, LSN: 3})
+	}))
+	require.True(t, heldOwn)
+	require.Equal(t, legacy, heldOther, "an entry of another epoch at a compacted LSN")
 	hs, err := hard.Load()
 	require.NoError(t, err)
 	require.Equal(t, uint64(7), hs.StorageIncarnation, "finishing an install loses nothing: same incarnation")
