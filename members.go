@@ -24,6 +24,9 @@ func (cl *Cluster) AddFollower(ctx context.Context, id NodeID) error {
 	if cl.closed.Load() {
 		return ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("replstore: add follower %s: not started: %w", id, err)
+	}
 	if id == "" || id == CoordinatorID {
 		return fmt.Errorf("%w: %q cannot name a node", ErrInvalidConfig, id)
 	}
@@ -67,6 +70,9 @@ func (cl *Cluster) RemoveFollower(ctx context.Context, id NodeID) error {
 	if _, err := cl.slotOf(id); err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("replstore: remove follower %s: not started: %w", id, err)
+	}
 	if _, err := cl.reconfigure(ctx, id, memberRemoved, false); err != nil && !errors.Is(err, ErrUnknownNode) {
 		return err
 	}
@@ -81,6 +87,9 @@ func (cl *Cluster) RemoveFollower(ctx context.Context, id NodeID) error {
 func (cl *Cluster) SetSync(ctx context.Context, id NodeID, sync bool) error {
 	if _, err := cl.slotOf(id); err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("replstore: set sync %s: not started: %w", id, err)
 	}
 	role := memberAsync
 	if sync {

@@ -264,3 +264,52 @@ func TestMembershipCallsThatGiveUp(t *testing.T) {
 	require.NoError(t, cl.RemoveFollower(ctx, "n3"), "a node no topology names is stopped")
 	assert.NotContains(t, cl.Nodes(), NodeID("n3"))
 }
+
+// TestMembershipCallsWithEndedContextStartNothing: a context already ended
+// when a membership change, a failover or a switchover is asked for starts
+// nothing, on a Cluster and on a Node alike. They used to queue the change
+// first and look at the context after, so the change took effect while the
+// call reported context.Canceled.
+func TestMembershipCallsWithEndedContextStartNothing(t *testing.T) {
+	cl, _ := newTestCluster(t, nil)
+	ctx := testCtx(t)
+	_, err := cl.Put(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	before, err := cl.Stats(ctx)
+	require.NoError(t, err)
+	nodes := cl.Nodes()
+	nd, err := cl.Node("n2")
+	require.NoError(t, err)
+
+	calls := map[string]func() error{
+		"Cluster.AddFollower":    func() error { return cl.AddFollower(ended, "n4") },
+		"Cluster.RemoveFollower": func() error { return cl.RemoveFollower(ended, "n3") },
+		"Cluster.SetSync":        func() error { return cl.SetSync(ended, "n3", true) },
+		"Node.AddFollower":       func() error { return nd.AddFollower(ended, "n4") },
+		"Node.RemoveFollower":    func() error { return nd.RemoveFollower(ended, "n3") },
+		"Node.SetSync":           func() error { return nd.SetSync(ended, "n3", true) },
+		"Node.Failover": func() error {
+			_, err := nd.Failover(ended, FailoverOptions{})
+			return err
+		},
+		"Node.Switchover": func() error {
+			_, err := nd.Switchover(ended, "n2")
+			return err
+		},
+	}
+	for name, call := range calls {
+		err := call()
+		require.ErrorIs(t, err, context.Canceled, name)
+		assert.ErrorContains(t, err, "not started", name)
+	}
+	// Let anything that was wrongly queued take effect before looking.
+	ticks(t, cl, 3)
+	after, err := cl.Stats(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, before.Leader, after.Leader, "no failover or switchover ran")
+	assert.Equal(t, before.Epoch, after.Epoch, "no failover or switchover ran")
+	assert.Equal(t, before.Topology, after.Topology, "no membership change took effect")
+	assert.Equal(t, nodes, cl.Nodes(), "no node was added or stopped")
+}

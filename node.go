@@ -321,6 +321,9 @@ func (nd *Node) AppendSample(ctx context.Context, series string, t time.Time, v 
 	if err := checkKeyValue(nd.env.cfg, series, nil); err != nil {
 		return Position{}, err
 	}
+	if err := checkSampleTime(t); err != nil {
+		return Position{}, err
+	}
 	return nd.write(ctx, AppendSample(nil, series, t, v))
 }
 

@@ -56,6 +56,9 @@ func (nd *Node) reconfigure(ctx context.Context, id NodeID, role memberRole, add
 	if err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("replstore: making %s %v: not started: %w", id, role, err)
+	}
 	l, err := nd.awaitLeader(ctx)
 	if err != nil {
 		return fmt.Errorf("replstore: making %s %v: %w", id, role, err)
@@ -109,6 +112,9 @@ func (nd *Node) coordinate(ctx context.Context, m Message) (Decision, error) {
 	n, err := nd.running()
 	if err != nil {
 		return Decision{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Decision{}, fmt.Errorf("replstore: %v: not started: %w", m.Op, err)
 	}
 	resp, err := n.call(ctx, m)
 	if err == nil {

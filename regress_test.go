@@ -59,6 +59,17 @@ func TestRegressionAppendSampleTimeOutOfRange(t *testing.T) {
 		assert.Contains(t, err.Error(), bad.Format(time.RFC3339Nano))
 		_, err = cl.NewSession(nil).AppendSample(ctx, "s", bad, 1)
 		require.ErrorIs(t, err, ErrSampleTimeOutOfRange, "%v", bad)
+		// A Node, and a Node's session, refuse it too (they used to store
+		// the time wrapped around: 2300 read back as 1715).
+		for _, id := range []NodeID{"n1", "n2"} {
+			nd, err := cl.Node(id)
+			require.NoError(t, err)
+			pos, err = nd.AppendSample(ctx, "s", bad, 1)
+			require.ErrorIs(t, err, ErrSampleTimeOutOfRange, "%s: %v", id, bad)
+			assert.Zero(t, pos)
+			_, err = nd.NewSession(nil).AppendSample(ctx, "s", bad, 1)
+			require.ErrorIs(t, err, ErrSampleTimeOutOfRange, "%s: %v", id, bad)
+		}
 	}
 	assert.Equal(t, before, lastOf(t, cl, "n1"), "a refused sample is not written")
 

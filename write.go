@@ -73,11 +73,19 @@ func (cl *Cluster) AppendSample(ctx context.Context, series string, t time.Time,
 	if err := cl.checkKeyValue(series, nil); err != nil {
 		return Position{}, err
 	}
-	if t.Before(minSampleTime) || t.After(maxSampleTime) {
-		return Position{}, fmt.Errorf("%w: %s; Unix nanoseconds hold %s to %s", ErrSampleTimeOutOfRange,
-			t.UTC().Format(time.RFC3339Nano), minSampleTime.UTC().Format(time.RFC3339Nano), maxSampleTime.UTC().Format(time.RFC3339Nano))
+	if err := checkSampleTime(t); err != nil {
+		return Position{}, err
 	}
 	return cl.write(ctx, AppendSample(nil, series, t, v))
+}
+
+// checkSampleTime refuses a time that Unix nanoseconds cannot hold.
+func checkSampleTime(t time.Time) error {
+	if t.Before(minSampleTime) || t.After(maxSampleTime) {
+		return fmt.Errorf("%w: %s; Unix nanoseconds hold %s to %s", ErrSampleTimeOutOfRange,
+			t.UTC().Format(time.RFC3339Nano), minSampleTime.UTC().Format(time.RFC3339Nano), maxSampleTime.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
 }
 
 func (cl *Cluster) checkKeyValue(key string, value []byte) error {
