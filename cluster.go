@@ -281,7 +281,7 @@ func (cl *Cluster) Tick(ctx context.Context) error {
 			continue // crashed nodes do not tick
 		}
 		if err := n.do(ctx, func() { n.core.onTick(time.Now().UnixNano()) }); err != nil && ctx.Err() != nil {
-			return err
+			return fmt.Errorf("replstore: tick %s: %w", id, err)
 		}
 	}
 	return cl.coord.tickSync(ctx)

@@ -304,6 +304,9 @@ func TestMembershipCallsWithEndedContextStartNothing(t *testing.T) {
 		require.ErrorIs(t, err, context.Canceled, name)
 		assert.ErrorContains(t, err, "not started", name)
 	}
+	err = cl.Tick(ended)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.ErrorContains(t, err, "tick n1", "the error names what it was doing")
 	// Let anything that was wrongly queued take effect before looking.
 	ticks(t, cl, 3)
 	after, err := cl.Stats(ctx)
