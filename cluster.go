@@ -261,7 +261,7 @@ func (cl *Cluster) Restart(id NodeID) error {
 	ev := Event{Kind: EventNodeRestarted, Node: id, Epoch: s.epochOf(), LSN: s.log.Last().LSN}
 	n, err := s.attach()
 	if err != nil {
-		return fmt.Errorf("replstore: restart %s: %w", id, err)
+		return fmt.Errorf("replstore: restart %s: %w", id, inner(err))
 	}
 	cl.launch(n)
 	cl.report(ev)

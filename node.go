@@ -105,9 +105,15 @@ func newNodeFor(env nodeEnv, id NodeID) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replstore: node %s: open its log: %w", id, err)
 	}
+	if log == nil {
+		return nil, fmt.Errorf("%w: node %s: Config.NewLogStore returned nil", ErrInvalidConfig, id)
+	}
 	hard, err := env.cfg.NewHardState(id)
 	if err != nil {
 		return nil, fmt.Errorf("replstore: node %s: open its hard state: %w", id, err)
+	}
+	if hard == nil {
+		return nil, fmt.Errorf("%w: node %s: Config.NewHardState returned nil", ErrInvalidConfig, id)
 	}
 	nd := &Node{id: id, env: env, log: log, hard: hard}
 	hook := env.afterBatch

@@ -109,6 +109,9 @@ type nodeEnv struct {
 
 func newNode(id NodeID, env nodeEnv, log LogStore, hard HardStateStore) (*node, error) {
 	sm := env.cfg.NewStateMachine()
+	if sm == nil {
+		return nil, fmt.Errorf("%w: node %s: Config.NewStateMachine returned nil", ErrInvalidConfig, id)
+	}
 	n := &node{
 		id:   id,
 		env:  env,
