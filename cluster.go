@@ -63,7 +63,12 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	for _, id := range append(append([]NodeID{cfg.Leader}, cfg.SyncFollowers...), cfg.AsyncFollowers...) {
 		s, err := newNodeFor(cl.clusterEnv(), id)
 		if err != nil {
-			return nil, err
+			cl.net.Close()
+			var closeErrs []error
+			for _, opened := range list {
+				closeErrs = append(closeErrs, opened.closeStorage())
+			}
+			return nil, abandoned(err, errors.Join(closeErrs...))
 		}
 		list = append(list, s)
 	}
@@ -76,8 +81,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	for i, id := range m.order {
 		n, err := m.slots[id].attach()
 		if err != nil {
-			cl.closeEarly(nodes[:i])
-			return nil, err
+			return nil, abandoned(err, cl.closeEarly(nodes[:i]))
 		}
 		nodes[i] = n
 	}
@@ -123,13 +127,20 @@ func (cl *Cluster) clusterEnv() nodeEnv {
 	return nodeEnv{cfg: &cl.cfg, coreCfg: cl.coreCfg, tr: cl.net, report: cl.report, shaped: cl.shaped, afterBatch: cl.afterBatch}
 }
 
-// closeEarly stops what NewCluster started before it failed.
-func (cl *Cluster) closeEarly(attached []*node) {
+// closeEarly stops what NewCluster started before it failed (the nodes
+// attached, not yet running) and closes every node's storage, so that a
+// retry finds it unlocked. It returns what closing the storage said.
+func (cl *Cluster) closeEarly(attached []*node) error {
 	for _, n := range attached {
 		cl.net.Unregister(n.id)
 	}
 	cl.coord.stopAndWait()
 	cl.net.Close()
+	var errs []error
+	for _, s := range cl.mem.Load().list {
+		errs = append(errs, s.closeStorage())
+	}
+	return errors.Join(errs...)
 }
 
 // shaped invalidates the read path's view when node n changed role,

@@ -2,6 +2,8 @@ package replstore_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +23,17 @@ func lifecycleConfig() replstore.Config {
 	cfg.ManualFailover = true
 	cfg.TickInterval = 2 * time.Millisecond
 	return cfg
+}
+
+// walStorage points cfg's storage hooks at package wal files under root,
+// one log and one hard state directory per node, the same on every open.
+func walStorage(cfg *replstore.Config, root string) {
+	cfg.NewLogStore = func(id replstore.NodeID) (replstore.LogStore, error) {
+		return wal.Open(filepath.Join(root, string(id), "log"), wal.Options{SegmentBytes: 1 << 20, NoPreallocate: true})
+	}
+	cfg.NewHardState = func(id replstore.NodeID) (replstore.HardStateStore, error) {
+		return wal.OpenHardState(filepath.Join(root, string(id), "hard"))
+	}
 }
 
 // nilAfter returns hooks that behave until *broken is set, then return
@@ -104,6 +117,83 @@ func TestNilHooksRefused(t *testing.T) {
 			_, err = cl.Put(ctx, "k", []byte("v"))
 			require.NoError(t, err)
 			require.NoError(t, cl.Close())
+		})
+	}
+}
+
+// breakHardState makes node id's hard state file under root unreadable
+// (it fails its checksum); the returned func removes it again.
+func breakHardState(t *testing.T, root string, id replstore.NodeID) func() {
+	t.Helper()
+	dir := filepath.Join(root, string(id), "hard")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	path := filepath.Join(dir, "HARDSTATE")
+	require.NoError(t, os.WriteFile(path, []byte("not a hard state"), 0o644))
+	return func() { require.NoError(t, os.Remove(path)) }
+}
+
+// nilOnCall makes cfg's state machine hook return nil on its k-th call
+// (counting from 1) only.
+func nilOnCall(cfg *replstore.Config, k int64) {
+	var calls atomic.Int64
+	cfg.NewStateMachine = func() replstore.StateMachine {
+		if calls.Add(1) == k {
+			return nil
+		}
+		return replstore.NewStore()
+	}
+}
+
+// A NewCluster or NewNode that fails closes every store it opened, so
+// that once the cause is fixed the same call over the same directories
+// succeeds instead of finding them locked.
+func TestRetryAfterFailedStart(t *testing.T) {
+	ctx := t.Context()
+	// Each start closes what it started; the error is the constructor's.
+	startCluster := func(cfg replstore.Config) error {
+		cl, err := replstore.NewCluster(cfg)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		if _, err := cl.Put(ctx, "k", []byte("v")); err != nil {
+			return err
+		}
+		return cl.Close()
+	}
+	startNode := func(cfg replstore.Config) error {
+		net := replstore.NewMemNet()
+		defer net.Close()
+		nd, err := replstore.NewNode(cfg, "n1", net)
+		if err != nil {
+			return err
+		}
+		return nd.Close()
+	}
+	for _, tc := range []struct {
+		name  string
+		start func(replstore.Config) error
+		// breakIt makes the first start fail; the func it returns
+		// repairs what it broke.
+		breakIt func(t *testing.T, cfg *replstore.Config, root string) func()
+	}{
+		{"NewCluster/the last node's hard state is damaged", startCluster,
+			func(t *testing.T, _ *replstore.Config, root string) func() { return breakHardState(t, root, "n3") }},
+		{"NewCluster/the second node's runtime is refused", startCluster,
+			func(t *testing.T, cfg *replstore.Config, _ string) func() { nilOnCall(cfg, 2); return func() {} }},
+		{"NewNode/its hard state is damaged", startNode,
+			func(t *testing.T, _ *replstore.Config, root string) func() { return breakHardState(t, root, "n1") }},
+		{"NewNode/its runtime is refused", startNode,
+			func(t *testing.T, cfg *replstore.Config, _ string) func() { nilOnCall(cfg, 1); return func() {} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			cfg := lifecycleConfig()
+			walStorage(&cfg, root)
+			repair := tc.breakIt(t, &cfg, root)
+			require.Error(t, tc.start(cfg), "the first start")
+			repair()
+			require.NoError(t, tc.start(cfg), "the retry")
 		})
 	}
 }
