@@ -124,7 +124,8 @@ func (cl *Cluster) runTicker() {
 // clusterEnv is what every Node of the cluster shares: the configuration,
 // the network and the harness's hooks.
 func (cl *Cluster) clusterEnv() nodeEnv {
-	return nodeEnv{cfg: &cl.cfg, coreCfg: cl.coreCfg, tr: cl.net, report: cl.report, shaped: cl.shaped, afterBatch: cl.afterBatch}
+	return nodeEnv{cfg: &cl.cfg, coreCfg: cl.coreCfg, tr: cl.net, report: cl.report, shaped: cl.shaped, afterBatch: cl.afterBatch,
+		ownedByCluster: true}
 }
 
 // closeEarly stops what NewCluster started before it failed (the nodes
@@ -394,6 +395,7 @@ func (cl *Cluster) Close() error {
 // Node returns the Node that hosts replica id in this cluster, the type a
 // service embeds: writes through it are forwarded to the leader if it
 // does not lead. Crash and Restart replace its runtime, not the Node.
+// The Node stays the cluster's: its Close refuses (see Node.Close).
 func (cl *Cluster) Node(id NodeID) (*Node, error) {
 	if cl.closed.Load() {
 		return nil, ErrClosed

@@ -198,6 +198,32 @@ func TestRetryAfterFailedStart(t *testing.T) {
 	}
 }
 
+// Close on a Node that a Cluster runs is refused, and the cluster goes on
+// as if it had not been called: the node still serves, crashes and
+// restarts, and the cluster closes cleanly.
+func TestClusterNodeCloseRefused(t *testing.T) {
+	ctx := t.Context()
+	cl, err := replstore.NewCluster(lifecycleConfig())
+	require.NoError(t, err)
+	defer cl.Close()
+	nd, err := cl.Node("n2")
+	require.NoError(t, err)
+
+	err = nd.Close()
+	require.Error(t, err)
+	require.NotErrorIs(t, err, replstore.ErrClosed)
+	require.ErrorContains(t, err, "Cluster.Crash")
+
+	pos, err := nd.Put(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	require.NoError(t, cl.Crash("n2"))
+	require.NoError(t, cl.Restart("n2"))
+	require.NoError(t, nd.WaitApplied(ctx, pos.LSN))
+	_, err = nd.NodeStats(ctx)
+	require.NoError(t, err)
+	require.NoError(t, cl.Close())
+}
+
 // ErrClosed reads as what it is for a Node and a wal store as much as a
 // Cluster.
 func TestErrClosedText(t *testing.T) {

@@ -204,7 +204,16 @@ func (nd *Node) ID() NodeID { return nd.id }
 // state store are closed if they implement io.Closer (a durable one
 // releases its files and its directory lock). Later calls return
 // ErrClosed.
+//
+// A Node that a Cluster runs (Cluster.Node) is the Cluster's to stop:
+// Close refuses, and changes nothing. Cluster.Crash stops it as a crash
+// would, Cluster.RemoveFollower takes it out of the cluster, and
+// Cluster.Close closes it with the others (then Close returns ErrClosed).
 func (nd *Node) Close() error {
+	if nd.env.ownedByCluster && !nd.closed.Load() {
+		return fmt.Errorf("replstore: close %s: the node belongs to a Cluster, which stops it and closes its storage: "+
+			"use Cluster.Crash, Cluster.RemoveFollower or Cluster.Close", nd.id)
+	}
 	if !nd.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}

@@ -105,6 +105,9 @@ type nodeEnv struct {
 	// afterBatch is called on the node's goroutine after every batch,
 	// once the node's state is published.
 	afterBatch func(n *node)
+	// ownedByCluster: the Node is one of a Cluster's, which alone stops
+	// it and closes its storage (Node.Close refuses).
+	ownedByCluster bool
 }
 
 func newNode(id NodeID, env nodeEnv, log LogStore, hard HardStateStore) (*node, error) {
