@@ -356,7 +356,8 @@ func (cl *Cluster) awaitLeader(ctx context.Context, not *node) (*node, error) {
 
 // Close stops every node and the network. Pending writes fail with
 // ErrClosed, including those waiting for a leader (one crashed, or a
-// failover runs); later calls return ErrClosed. It leaves no goroutine
+// failover runs); later calls return ErrClosed, on the Cluster and on
+// every Node it handed out (Cluster.Node). It leaves no goroutine
 // behind.
 func (cl *Cluster) Close() error {
 	if !cl.closed.CompareAndSwap(false, true) {
@@ -381,12 +382,9 @@ func (cl *Cluster) Close() error {
 	m := cl.mem.Load()
 	var errs []error
 	for _, id := range m.order {
-		s := m.slots[id]
-		if n := s.node.Load(); n != nil {
-			n.stopWith(ErrClosed)
-			s.node.Store(nil)
-		}
-		errs = append(errs, s.closeStorage())
+		// The Node stops, closes its storage and says ErrClosed from now
+		// on, to whoever holds it (Cluster.Node).
+		errs = append(errs, m.slots[id].close())
 	}
 	cl.net.Close()
 	return errors.Join(errs...)

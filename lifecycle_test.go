@@ -224,6 +224,59 @@ func TestClusterNodeCloseRefused(t *testing.T) {
 	require.NoError(t, cl.Close())
 }
 
+// countedLog and countedHard count how often their store is closed.
+type countedLog struct {
+	replstore.LogStore
+	closes *atomic.Int64
+}
+
+func (l countedLog) Close() error { l.closes.Add(1); return nil }
+
+type countedHard struct {
+	replstore.HardStateStore
+	closes *atomic.Int64
+}
+
+func (h countedHard) Close() error { h.closes.Add(1); return nil }
+
+// After Cluster.Close, a Node the cluster handed out says ErrClosed (not
+// ErrNodeDown, which invites a retry) to every call, and its Close
+// neither succeeds nor closes the storage a second time.
+func TestClusterNodeAfterClusterClose(t *testing.T) {
+	ctx := t.Context()
+	var closes atomic.Int64
+	cfg := lifecycleConfig()
+	cfg.NewLogStore = func(replstore.NodeID) (replstore.LogStore, error) {
+		return countedLog{replstore.NewMemLog(), &closes}, nil
+	}
+	cfg.NewHardState = func(replstore.NodeID) (replstore.HardStateStore, error) {
+		return countedHard{replstore.NewMemHardState(), &closes}, nil
+	}
+	cl, err := replstore.NewCluster(cfg)
+	require.NoError(t, err)
+	nd, err := cl.Node("n2")
+	require.NoError(t, err)
+	pos, err := nd.Put(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	require.NoError(t, cl.Close())
+	require.Equal(t, int64(6), closes.Load(), "three logs and three hard states closed")
+
+	calls := map[string]error{}
+	_, calls["Put"] = nd.Put(ctx, "k", []byte("w"))
+	_, _, _, calls["Get"] = nd.Get(ctx, "k")
+	_, calls["Stats"] = nd.Stats(ctx)
+	_, calls["NodeStats"] = nd.NodeStats(ctx)
+	calls["WaitApplied"] = nd.WaitApplied(ctx, pos.LSN)
+	calls["SetSync"] = nd.SetSync(ctx, "n3", true)
+	_, calls["Failover"] = nd.Failover(ctx, replstore.FailoverOptions{})
+	for call, err := range calls {
+		require.ErrorIs(t, err, replstore.ErrClosed, call)
+		require.NotErrorIs(t, err, replstore.ErrNodeDown, call)
+	}
+	require.ErrorIs(t, nd.Close(), replstore.ErrClosed)
+	require.Equal(t, int64(6), closes.Load(), "Node.Close after Cluster.Close closes nothing again")
+}
+
 // ErrClosed reads as what it is for a Node and a wal store as much as a
 // Cluster.
 func TestErrClosedText(t *testing.T) {

@@ -214,6 +214,13 @@ func (nd *Node) Close() error {
 		return fmt.Errorf("replstore: close %s: the node belongs to a Cluster, which stops it and closes its storage: "+
 			"use Cluster.Crash, Cluster.RemoveFollower or Cluster.Close", nd.id)
 	}
+	return nd.close()
+}
+
+// close is Close for the Node's owner: the caller of NewNode, or the
+// Cluster that runs it (Cluster.Close). The Node's calls then return
+// ErrClosed, not ErrNodeDown.
+func (nd *Node) close() error {
 	if !nd.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
