@@ -63,7 +63,12 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	for _, id := range append(append([]NodeID{cfg.Leader}, cfg.SyncFollowers...), cfg.AsyncFollowers...) {
 		s, err := newNodeFor(cl.clusterEnv(), id)
 		if err != nil {
-			return nil, err
+			cl.net.Close()
+			var closeErrs []error
+			for _, opened := range list {
+				closeErrs = append(closeErrs, opened.closeStorage())
+			}
+			return nil, abandoned(err, errors.Join(closeErrs...))
 		}
 		list = append(list, s)
 	}
@@ -76,8 +81,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	for i, id := range m.order {
 		n, err := m.slots[id].attach()
 		if err != nil {
-			cl.closeEarly(nodes[:i])
-			return nil, err
+			return nil, abandoned(err, cl.closeEarly(nodes[:i]))
 		}
 		nodes[i] = n
 	}
@@ -120,16 +124,24 @@ func (cl *Cluster) runTicker() {
 // clusterEnv is what every Node of the cluster shares: the configuration,
 // the network and the harness's hooks.
 func (cl *Cluster) clusterEnv() nodeEnv {
-	return nodeEnv{cfg: &cl.cfg, coreCfg: cl.coreCfg, tr: cl.net, report: cl.report, shaped: cl.shaped, afterBatch: cl.afterBatch}
+	return nodeEnv{cfg: &cl.cfg, coreCfg: cl.coreCfg, tr: cl.net, report: cl.report, shaped: cl.shaped, afterBatch: cl.afterBatch,
+		ownedByCluster: true}
 }
 
-// closeEarly stops what NewCluster started before it failed.
-func (cl *Cluster) closeEarly(attached []*node) {
+// closeEarly stops what NewCluster started before it failed (the nodes
+// attached, not yet running) and closes every node's storage, so that a
+// retry finds it unlocked. It returns what closing the storage said.
+func (cl *Cluster) closeEarly(attached []*node) error {
 	for _, n := range attached {
 		cl.net.Unregister(n.id)
 	}
 	cl.coord.stopAndWait()
 	cl.net.Close()
+	var errs []error
+	for _, s := range cl.mem.Load().list {
+		errs = append(errs, s.closeStorage())
+	}
+	return errors.Join(errs...)
 }
 
 // shaped invalidates the read path's view when node n changed role,
@@ -261,7 +273,7 @@ func (cl *Cluster) Restart(id NodeID) error {
 	ev := Event{Kind: EventNodeRestarted, Node: id, Epoch: s.epochOf(), LSN: s.log.Last().LSN}
 	n, err := s.attach()
 	if err != nil {
-		return fmt.Errorf("replstore: restart %s: %w", id, err)
+		return fmt.Errorf("replstore: restart %s: %w", id, inner(err))
 	}
 	cl.launch(n)
 	cl.report(ev)
@@ -344,7 +356,8 @@ func (cl *Cluster) awaitLeader(ctx context.Context, not *node) (*node, error) {
 
 // Close stops every node and the network. Pending writes fail with
 // ErrClosed, including those waiting for a leader (one crashed, or a
-// failover runs); later calls return ErrClosed. It leaves no goroutine
+// failover runs); later calls return ErrClosed, on the Cluster and on
+// every Node it handed out (Cluster.Node). It leaves no goroutine
 // behind.
 func (cl *Cluster) Close() error {
 	if !cl.closed.CompareAndSwap(false, true) {
@@ -369,12 +382,9 @@ func (cl *Cluster) Close() error {
 	m := cl.mem.Load()
 	var errs []error
 	for _, id := range m.order {
-		s := m.slots[id]
-		if n := s.node.Load(); n != nil {
-			n.stopWith(ErrClosed)
-			s.node.Store(nil)
-		}
-		errs = append(errs, s.closeStorage())
+		// The Node stops, closes its storage and says ErrClosed from now
+		// on, to whoever holds it (Cluster.Node).
+		errs = append(errs, m.slots[id].close())
 	}
 	cl.net.Close()
 	return errors.Join(errs...)
@@ -383,6 +393,7 @@ func (cl *Cluster) Close() error {
 // Node returns the Node that hosts replica id in this cluster, the type a
 // service embeds: writes through it are forwarded to the leader if it
 // does not lead. Crash and Restart replace its runtime, not the Node.
+// The Node stays the cluster's: its Close refuses (see Node.Close).
 func (cl *Cluster) Node(id NodeID) (*Node, error) {
 	if cl.closed.Load() {
 		return nil, ErrClosed

@@ -202,14 +202,17 @@ type Config struct {
 	DisableForwarding bool
 
 	// NewStateMachine makes a node's state machine (at start and after a
-	// crash). Default: NewStore, the telemetry store.
+	// crash). Default: NewStore, the telemetry store. A nil result is
+	// refused: the node does not start (ErrInvalidConfig).
 	NewStateMachine func() StateMachine
 	// NewLogStore makes node id's log storage, once per node (a durable
 	// implementation finds its files by id). It survives a crash of the
-	// node (Cluster.Crash), as a disk would. Default: NewMemLog.
+	// node (Cluster.Crash), as a disk would. Default: NewMemLog. A nil
+	// store without an error is refused (ErrInvalidConfig).
 	NewLogStore func(id NodeID) (LogStore, error)
 	// NewHardState makes node id's hard state store (epoch, commit hint,
-	// snapshot, topology), once per node. Default: NewMemHardState.
+	// snapshot, topology), once per node. Default: NewMemHardState. A
+	// nil store without an error is refused (ErrInvalidConfig).
 	NewHardState func(id NodeID) (HardStateStore, error)
 	// Logger receives the cluster's log lines. Nil discards them.
 	Logger *slog.Logger

@@ -9,8 +9,10 @@ import (
 // Sentinel errors. Test for them with errors.Is; most are wrapped with
 // details.
 var (
-	// ErrClosed is returned by every call on a Cluster after Close.
-	ErrClosed = errors.New("replstore: cluster closed")
+	// ErrClosed is returned by every call on a Cluster or a Node after
+	// its Close (a Cluster's Nodes close with it), and by storage that
+	// wraps it (package wal) after the store's Close.
+	ErrClosed = errors.New("replstore: closed")
 	// ErrUnknownNode names a node that is not part of the cluster.
 	ErrUnknownNode = errors.New("replstore: unknown node")
 	// ErrEmptyKey is returned for a write or read with an empty key or

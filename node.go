@@ -73,7 +73,7 @@ func NewNode(cfg Config, id NodeID, tr Transport) (*Node, error) {
 	}
 	n, err := nd.attach()
 	if err != nil {
-		return nil, err
+		return nil, abandoned(err, nd.closeStorage())
 	}
 	nd.bootstrap(n)
 	n.launch()
@@ -105,9 +105,15 @@ func newNodeFor(env nodeEnv, id NodeID) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replstore: node %s: open its log: %w", id, err)
 	}
+	if log == nil {
+		return nil, fmt.Errorf("%w: node %s: Config.NewLogStore returned nil", ErrInvalidConfig, id)
+	}
 	hard, err := env.cfg.NewHardState(id)
-	if err != nil {
-		return nil, fmt.Errorf("replstore: node %s: open its hard state: %w", id, err)
+	switch { // the log is open: close it again
+	case err != nil:
+		return nil, abandoned(fmt.Errorf("replstore: node %s: open its hard state: %w", id, err), closeStores(log))
+	case hard == nil:
+		return nil, abandoned(fmt.Errorf("%w: node %s: Config.NewHardState returned nil", ErrInvalidConfig, id), closeStores(log))
 	}
 	nd := &Node{id: id, env: env, log: log, hard: hard}
 	hook := env.afterBatch
@@ -198,7 +204,23 @@ func (nd *Node) ID() NodeID { return nd.id }
 // state store are closed if they implement io.Closer (a durable one
 // releases its files and its directory lock). Later calls return
 // ErrClosed.
+//
+// A Node that a Cluster runs (Cluster.Node) is the Cluster's to stop:
+// Close refuses, and changes nothing. Cluster.Crash stops it as a crash
+// would, Cluster.RemoveFollower takes it out of the cluster, and
+// Cluster.Close closes it with the others (then Close returns ErrClosed).
 func (nd *Node) Close() error {
+	if nd.env.ownedByCluster && !nd.closed.Load() {
+		return fmt.Errorf("replstore: close %s: the node belongs to a Cluster, which stops it and closes its storage: "+
+			"use Cluster.Crash, Cluster.RemoveFollower or Cluster.Close", nd.id)
+	}
+	return nd.close()
+}
+
+// close is Close for the Node's owner: the caller of NewNode, or the
+// Cluster that runs it (Cluster.Close). The Node's calls then return
+// ErrClosed, not ErrNodeDown.
+func (nd *Node) close() error {
 	if !nd.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
@@ -219,18 +241,32 @@ func (nd *Node) Close() error {
 // closeStorage closes the node's log and hard state store if they can
 // be closed.
 func (nd *Node) closeStorage() error {
+	if err := closeStores(nd.log, nd.hard); err != nil {
+		return fmt.Errorf("replstore: close %s's storage: %w", nd.id, err)
+	}
+	return nil
+}
+
+// closeStores closes each store that implements io.Closer.
+func closeStores(stores ...any) error {
 	var errs []error
-	for _, s := range []any{nd.log, nd.hard} {
+	for _, s := range stores {
 		if c, ok := s.(io.Closer); ok {
 			if err := c.Close(); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("replstore: close %s's storage: %w", nd.id, err)
+	return errors.Join(errs...)
+}
+
+// abandoned is the error of a start that failed with err, after which
+// closing the storage it had opened failed with closeErr (or nil).
+func abandoned(err, closeErr error) error {
+	if closeErr == nil {
+		return err
 	}
-	return nil
+	return fmt.Errorf("%w (and closing the storage it opened failed: %w)", err, inner(closeErr))
 }
 
 // running returns the node's runtime.

@@ -105,10 +105,16 @@ type nodeEnv struct {
 	// afterBatch is called on the node's goroutine after every batch,
 	// once the node's state is published.
 	afterBatch func(n *node)
+	// ownedByCluster: the Node is one of a Cluster's, which alone stops
+	// it and closes its storage (Node.Close refuses).
+	ownedByCluster bool
 }
 
 func newNode(id NodeID, env nodeEnv, log LogStore, hard HardStateStore) (*node, error) {
 	sm := env.cfg.NewStateMachine()
+	if sm == nil {
+		return nil, fmt.Errorf("%w: node %s: Config.NewStateMachine returned nil", ErrInvalidConfig, id)
+	}
 	n := &node{
 		id:   id,
 		env:  env,
