@@ -298,3 +298,52 @@ func TestErrClosedText(t *testing.T) {
 	require.ErrorIs(t, err, replstore.ErrClosed)
 	require.EqualError(t, err, "replstore: closed: wal "+dir+" is closed")
 }
+
+// An AddFollower whose node fails to start closes the storage it opened
+// for it, so the same AddFollower over the same directory succeeds once
+// the cause is gone (it used to find the directory locked).
+func TestRetryAfterFailedAddFollower(t *testing.T) {
+	ctx := t.Context()
+	cfg := lifecycleConfig()
+	walStorage(&cfg, t.TempDir())
+	nilOnCall(&cfg, 4) // n1..n3 start; n4's first runtime is refused
+	cl, err := replstore.NewCluster(cfg)
+	require.NoError(t, err)
+	defer cl.Close()
+	err = cl.AddFollower(ctx, "n4")
+	require.ErrorIs(t, err, replstore.ErrInvalidConfig)
+	require.NoError(t, cl.AddFollower(ctx, "n4"), "the retry")
+	pos, err := cl.Put(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	require.NoError(t, cl.WaitApplied(ctx, "n4", pos.LSN))
+	require.NoError(t, cl.Close())
+}
+
+// A removed node's handle is closed with it: its calls say ErrClosed, its
+// Close does not refuse (it is no longer the cluster's to stop) and does
+// not close the storage a second time.
+func TestRemovedNodeHandleIsClosed(t *testing.T) {
+	ctx := t.Context()
+	var closes atomic.Int64
+	cfg := lifecycleConfig()
+	cfg.NewLogStore = func(replstore.NodeID) (replstore.LogStore, error) {
+		return countedLog{replstore.NewMemLog(), &closes}, nil
+	}
+	cfg.NewHardState = func(replstore.NodeID) (replstore.HardStateStore, error) {
+		return countedHard{replstore.NewMemHardState(), &closes}, nil
+	}
+	cl, err := replstore.NewCluster(cfg)
+	require.NoError(t, err)
+	defer cl.Close()
+	nd, err := cl.Node("n3")
+	require.NoError(t, err)
+	require.NoError(t, cl.RemoveFollower(ctx, "n3"))
+	require.Equal(t, int64(2), closes.Load(), "the removed node's log and hard state are closed")
+	_, err = nd.Put(ctx, "k", []byte("v"))
+	require.ErrorIs(t, err, replstore.ErrClosed)
+	_, err = nd.NodeStats(ctx)
+	require.ErrorIs(t, err, replstore.ErrClosed)
+	require.ErrorIs(t, nd.Close(), replstore.ErrClosed)
+	require.Equal(t, int64(2), closes.Load(), "nothing is closed twice")
+	require.NoError(t, cl.Close())
+}

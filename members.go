@@ -44,7 +44,7 @@ func (cl *Cluster) AddFollower(ctx context.Context, id NodeID) error {
 	n, err := s.attach()
 	if err != nil {
 		cl.mu.Unlock()
-		return fmt.Errorf("replstore: add follower %s: %w", id, err)
+		return fmt.Errorf("replstore: add follower %s: %w", id, abandoned(err, s.closeStorage()))
 	}
 	cl.mem.Store(newMembers(append(slices.Clone(old.list), s)))
 	cl.launch(n)
@@ -164,7 +164,9 @@ func (cl *Cluster) forget(id NodeID) {
 		return
 	}
 	cl.stop(s, fmt.Errorf("%w: %s was removed", ErrNodeDown, id))
-	if err := s.closeStorage(); err != nil {
+	// The removed node's handle is closed with it: its calls say
+	// ErrClosed, and a later Close closes nothing twice.
+	if err := s.close(); err != nil {
 		cl.cfg.Logger.Warn("removed node's storage did not close cleanly", "node", id, "err", err)
 	}
 	cl.mem.Store(newMembers(slices.DeleteFunc(slices.Clone(old.list), func(o *Node) bool { return o == s })))
