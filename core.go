@@ -352,6 +352,17 @@ func (c *core) writeFate(pos Position) writeFate {
 }
 
 // fail records a fatal error; the driver stops the node.
+// freshStateMachine makes an empty state machine (for a rollback or a
+// snapshot install), or stops the node if Config.NewStateMachine returns
+// none: NewNode refuses that hook at start, but it is called again later.
+func (c *core) freshStateMachine() StateMachine {
+	sm := c.cfg.newStateMachine()
+	if sm == nil {
+		c.fail(fmt.Errorf("%w: Config.NewStateMachine returned nil", ErrInvalidConfig))
+	}
+	return sm
+}
+
 func (c *core) fail(err error) {
 	if c.fatal == nil {
 		c.fatal = fmt.Errorf("replstore: node %s: %w", c.id, err)

@@ -2,6 +2,7 @@ package replstore_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -346,4 +347,38 @@ func TestRemovedNodeHandleIsClosed(t *testing.T) {
 	require.ErrorIs(t, nd.Close(), replstore.ErrClosed)
 	require.Equal(t, int64(2), closes.Load(), "nothing is closed twice")
 	require.NoError(t, cl.Close())
+}
+
+// Config.NewStateMachine is called again after start, for a snapshot
+// install or a rollback; a nil there stops that node with an error naming
+// the hook (it used to panic on the node's goroutine, ending the process),
+// and the others go on.
+func TestNilStateMachineAtSnapshotInstallStopsTheNode(t *testing.T) {
+	ctx := t.Context()
+	cfg := lifecycleConfig()
+	cfg.RetainEntries = 8 // the leader compacts: n4 is seeded by a snapshot
+	nilOnCall(&cfg, 5)    // n1..n3 and n4 start; n4's install gets nil
+	cl, err := replstore.NewCluster(cfg)
+	require.NoError(t, err)
+	defer cl.Close()
+	for i := range 40 {
+		_, err := cl.Put(ctx, fmt.Sprint("k", i), []byte("v"))
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		st, err := cl.NodeStats(ctx, "n1")
+		return err == nil && st.First > 1
+	}, 10*time.Second, time.Millisecond, "the leader compacts")
+	_ = cl.AddFollower(ctx, "n4") // may return before or after n4 stops
+	nd, err := cl.Node("n4")
+	require.NoError(t, err)
+	var stopped error
+	require.Eventually(t, func() bool {
+		_, stopped = nd.NodeStats(ctx)
+		return stopped != nil
+	}, 10*time.Second, time.Millisecond, "n4 stops")
+	require.ErrorIs(t, stopped, replstore.ErrInvalidConfig)
+	require.ErrorContains(t, stopped, "Config.NewStateMachine returned nil")
+	_, err = cl.Put(ctx, "after", []byte("v"))
+	require.NoError(t, err, "the others go on")
 }

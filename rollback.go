@@ -72,7 +72,10 @@ func (c *core) entriesFrom(lsn LSN) ([]Entry, error) {
 // snapshot (the log is compacted only through it, and a rollback never
 // reaches below it: see handleAppend), else from empty.
 func (c *core) rebuildState() bool {
-	sm := c.cfg.newStateMachine()
+	sm := c.freshStateMachine()
+	if sm == nil {
+		return false
+	}
 	var applied LSN
 	if first := c.log.First(); first > 1 {
 		s := c.hard.snap

@@ -226,7 +226,10 @@ func (c *core) handleSnapshot(m Message) {
 func (c *core) installSnapshot(from NodeID, s *SnapshotChunk) {
 	data := c.recv.data
 	c.recv = nil
-	sm := c.cfg.newStateMachine()
+	sm := c.freshStateMachine()
+	if sm == nil {
+		return
+	}
 	snap, err := parseSnapshot(s.Pos, data)
 	if err == nil {
 		err = sm.Restore(bytes.NewReader(snap.state))
