@@ -40,10 +40,9 @@ func messageOverhead(self replstore.NodeID, peers map[replstore.NodeID]string) i
 			LagTime: math.MinInt64, Down: true, CaughtUp: true}
 	}
 	one := []byte{1}
-	m := replstore.Message{Kind: replstore.MsgAppend, From: long, To: long, Epoch: big, Prev: pos,
-		Entries: []replstore.Entry{{Pos: pos, Kind: math.MaxUint8, Time: math.MinInt64, Data: one}},
-		Commit: big, Time: math.MinInt64, WantAck: true, ReadSeq: big, Replicas: replicas,
-		MemberVersion: big, Incarnation: big, ReqID: big, Data: one,
+	m := replstore.Message{Kind: replstore.MsgAppend, From: long, To: long, Epoch: big, Prev: pos, Commit: big,
+		Time: math.MinInt64, WantAck: true, ReadSeq: big, Replicas: replicas, MemberVersion: big, Incarnation: big,
+		Entries: []replstore.Entry{{Pos: pos, Kind: math.MaxUint8, Time: math.MinInt64, Data: one}}, ReqID: big, Data: one,
 		Snapshot: &replstore.SnapshotChunk{Pos: pos, Offset: math.MinInt64, Total: math.MinInt64, Data: one, Reseed: true}}
 	payload, err := wire.AppendMessage(nil, &m)
 	if err != nil {
