@@ -35,7 +35,10 @@ type coreConfig struct {
 	maxInflight    int
 	suspectTicks   int // a follower suspects its leader after this many silent ticks
 	snapshotChunk  int // bytes per snapshot chunk
-	caughtUpLag    int // a follower serves reads once this close to the leader
+	// maxMessageBytes is the transport's MaxMessageBytes (0: no limit):
+	// each append carries no more entries than fit (fitAppend).
+	maxMessageBytes int
+	caughtUpLag     int // a follower serves reads once this close to the leader
 	// asyncSnapshots: the driver runs snapshot jobs on another goroutine
 	// (the runtime does; single-goroutine drivers snapshot inline).
 	asyncSnapshots bool

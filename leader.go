@@ -122,6 +122,7 @@ func (c *core) sendAppends(p *progress, force bool) {
 			c.logf("cannot stream to %s from LSN %d: %v (it needs a snapshot)", p.id, p.next, err)
 			return
 		}
+		ents = c.fitAppend(ents)
 		c.sendTo(p, ents)
 		p.next = ents[len(ents)-1].Pos.LSN + 1
 		sent = true

@@ -64,7 +64,12 @@ func NewNode(cfg Config, id NodeID, tr Transport) (*Node, error) {
 	if !slices.Contains(cfg.nodes(), id) {
 		return nil, fmt.Errorf("%w: %q (the configuration names %v)", ErrUnknownNode, id, cfg.nodes())
 	}
+	maxMessage, err := messageLimit(&cfg, tr)
+	if err != nil {
+		return nil, err
+	}
 	cc := newCoreConfig(cfg)
+	cc.maxMessageBytes = maxMessage
 	cc.asyncSnapshots = true
 	cc.nextIncarnation = wallClockIncarnation
 	nd, err := newNodeFor(nodeEnv{cfg: &cfg, coreCfg: cc, tr: tr, report: reportTo(&cfg)}, id)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -396,6 +397,29 @@ func (nd *Node) appendReplicas(dst []ReplicaState, nodes []*node) ([]ReplicaStat
 	return dst, nodes, nil
 }
 
+// checkReplica fails with ErrUnknownNode, as a Cluster does, for an id
+// that is no replica this node knows: none the configuration names, none
+// the leader advertised (a follower added since). The transport would
+// drop a message to it, and the read would wait for its context.
+func (nd *Node) checkReplica(n *node, id NodeID) error {
+	cfg := nd.env.cfg
+	if id == nd.id || id == cfg.Leader || slices.Contains(cfg.SyncFollowers, id) || slices.Contains(cfg.AsyncFollowers, id) {
+		return nil
+	}
+	known := cfg.nodes()
+	if ads := n.adsPub.Load(); ads != nil {
+		for _, rs := range *ads {
+			if rs.ID == id {
+				return nil
+			}
+			if !slices.Contains(known, rs.ID) {
+				known = append(known, rs.ID)
+			}
+		}
+	}
+	return fmt.Errorf("%w: %q (nodes are %v)", ErrUnknownNode, id, known)
+}
+
 // WaitApplied on a RouteRequest of a Node: locally, or by message.
 func (nd *Node) waitAppliedOn(ctx context.Context, id NodeID, lsn LSN) error {
 	if id == nd.id {
@@ -404,6 +428,9 @@ func (nd *Node) waitAppliedOn(ctx context.Context, id NodeID, lsn LSN) error {
 	n, err := nd.running()
 	if err != nil {
 		return err
+	}
+	if err := nd.checkReplica(n, id); err != nil {
+		return withOp(fmt.Sprintf("waiting for %s to apply LSN %d", id, lsn), err) // as Cluster.WaitApplied says it
 	}
 	resp, err := n.call(ctx, Message{Kind: MsgRead, To: id, Op: ReadWaitApplied, AtLeast: Position{LSN: lsn},
 		WaitTicks: waitTicks(ctx, nd.env.cfg.TickInterval)})
@@ -520,6 +547,8 @@ func (nd *Node) serveTarget(ctx context.Context, t Target, measured ReplicaState
 	if t.Node == nd.id {
 		data, sv.Applied, err = n.serveQuery(q, t.AtLeast)
 		sv.Linearizable = t.confirmed
+	} else if err = nd.checkReplica(n, t.Node); err != nil {
+		return readResult{}, Served{}, withOp(fmt.Sprintf("read routed to %q", t.Node), err) // as Cluster.serve says it
 	} else {
 		var resp Message
 		resp, err = n.call(ctx, Message{Kind: MsgRead, To: t.Node, Op: q.op, Data: q.encode(nil), AtLeast: t.AtLeast, Confirm: t.confirmRemote})

@@ -87,7 +87,9 @@ func (r *RouteRequest) Refresh() error {
 }
 
 // WaitApplied blocks until node id has applied lsn, ctx ends, or the node
-// stops (Cluster.WaitApplied). It does not refresh Replicas.
+// stops (Cluster.WaitApplied). It does not refresh Replicas. An id that
+// is no replica fails at once with ErrUnknownNode, as does a Target
+// naming one.
 func (r *RouteRequest) WaitApplied(ctx context.Context, id NodeID, lsn LSN) error {
 	return r.be.WaitApplied(ctx, id, lsn)
 }

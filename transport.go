@@ -172,3 +172,25 @@ type Transport interface {
 	// Send delivers msg to msg.To, later or never.
 	Send(msg Message)
 }
+
+// BoundedTransport is a Transport that drops a message too large for
+// it, as package tcpnet drops one over its frame limit. A Transport may
+// implement it; NewNode asks, refuses a Config whose largest write
+// (MaxKeyBytes + MaxValueBytes and a command's overhead) or snapshot
+// chunk (SnapshotChunkBytes) would not fit in one message, since such a
+// write would be appended and then resent forever, never committed, and
+// the leader puts no more entries in one append than fit.
+type BoundedTransport interface {
+	Transport
+	// MaxMessageBytes is the most data one message may carry: the Data
+	// of an entry alone in a MsgAppend, of a MsgForward, or of a
+	// snapshot chunk. A MsgAppend of several entries must fit too when
+	// their Data plus AppendEntryOverhead for each entry after the first
+	// add up to at most this.
+	MaxMessageBytes() int
+}
+
+// AppendEntryOverhead is what a BoundedTransport may spend on encoding
+// each entry of a MsgAppend after the first, besides its Data: its
+// position, kind, time and the length of its Data.
+const AppendEntryOverhead = 64

@@ -29,7 +29,7 @@ func checkCommand(cfg *Config, cmd []byte) error {
 	if len(cmd) == 0 {
 		return ErrEmptyCommand
 	}
-	if max := cfg.MaxValueBytes + cfg.MaxKeyBytes + 32; len(cmd) > max {
+	if max := maxCommandBytes(cfg); len(cmd) > max {
 		return fmt.Errorf("%w: command is %d bytes, limit %d", ErrValueTooLarge, len(cmd), max)
 	}
 	return nil
