@@ -64,6 +64,9 @@ func NewNode(cfg Config, id NodeID, tr Transport) (*Node, error) {
 	if !slices.Contains(cfg.nodes(), id) {
 		return nil, fmt.Errorf("%w: %q (the configuration names %v)", ErrUnknownNode, id, cfg.nodes())
 	}
+	if dt, ok := tr.(DedicatedTransport); ok && dt.Serves() != id {
+		return nil, fmt.Errorf("%w: NewNode(%s): the transport serves node %s (tcpnet: Config.Self); give each node its own", ErrInvalidConfig, id, dt.Serves())
+	}
 	maxMessage, err := messageLimit(&cfg, tr)
 	if err != nil {
 		return nil, err

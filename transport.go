@@ -190,6 +190,16 @@ type BoundedTransport interface {
 	MaxMessageBytes() int
 }
 
+// DedicatedTransport is a Transport that serves one node, as a package
+// tcpnet Transport serves its Config.Self. NewNode refuses to start node
+// id on one that serves another: it would register with a transport
+// that ignores it, hear nothing, and wait for a leader forever.
+type DedicatedTransport interface {
+	Transport
+	// Serves is the node this transport delivers to.
+	Serves() NodeID
+}
+
 // AppendEntryOverhead is what a BoundedTransport may spend on encoding
 // each entry of a MsgAppend after the first, besides its Data: its
 // position, kind, time and the length of its Data.

@@ -203,3 +203,19 @@ func TestLargestWriteReplicatesAtFrameLimit(t *testing.T) {
 	_, _, err = startNode(t, cfg, "n1", listen(t), peers, 4096, 0)
 	require.ErrorIs(t, err, replstore.ErrInvalidConfig)
 }
+
+// NewNode refuses a transport made for another node: tcpnet would ignore
+// the node's Register, and the node would hear nothing and wait for a
+// leader forever.
+func TestNewNodeRefusesAnotherNodesTransport(t *testing.T) {
+	ln1, _, peers := twoPeers(t)
+	tr, err := New(fastConfig("n1", ln1, peers))
+	require.NoError(t, err)
+	defer tr.Close()
+	nd, err := replstore.NewNode(smallFrames(), "n2", tr)
+	if err == nil {
+		nd.Close()
+	}
+	require.ErrorIs(t, err, replstore.ErrInvalidConfig)
+	require.ErrorContains(t, err, "serves node n1")
+}

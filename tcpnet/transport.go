@@ -67,7 +67,7 @@ type Transport struct {
 	dropMisaddressed, dropTooLarge, dropWriteFailed atomic.Uint64
 }
 
-var _ replstore.Transport = (*Transport)(nil)
+var _ replstore.DedicatedTransport = (*Transport)(nil)
 
 // errClosed is what the Transport's goroutines see once Close started.
 var errClosed = errors.New("tcpnet: transport closed")
@@ -147,6 +147,10 @@ func clientTLS(cfg *tls.Config, addr string) *tls.Config {
 
 // Addr is the address the Transport accepts connections on.
 func (t *Transport) Addr() net.Addr { return t.ln.Addr() }
+
+// Serves implements replstore.DedicatedTransport: this Transport delivers
+// to Config.Self only, and NewNode refuses to start another node on it.
+func (t *Transport) Serves() replstore.NodeID { return t.cfg.Self }
 
 // Register sets the handler for messages to Config.Self; it replaces any
 // earlier one. Other IDs are refused with a log line: a Transport serves
