@@ -77,7 +77,7 @@ func (h *HardStateFile) Close() error {
 }
 
 func (h *HardStateFile) closedErr() error {
-	return fmt.Errorf("%w: hard state in %s is closed", replstore.ErrClosed, h.dir)
+	return fmt.Errorf("%w: hard state in %s", replstore.ErrClosed, h.dir)
 }
 
 // Load implements replstore.HardStateStore.

@@ -290,7 +290,7 @@ func (l *Log) Stats() Stats {
 // failure. mu must be held.
 func (l *Log) usable() error {
 	if l.closed {
-		return fmt.Errorf("%w: wal %s is closed", replstore.ErrClosed, l.dir)
+		return fmt.Errorf("%w: wal %s", replstore.ErrClosed, l.dir)
 	}
 	return l.err
 }
