@@ -297,7 +297,7 @@ func TestErrClosedText(t *testing.T) {
 	require.NoError(t, log.Close())
 	err = log.Append([]replstore.Entry{{Pos: replstore.Position{Epoch: 1, LSN: 1}}})
 	require.ErrorIs(t, err, replstore.ErrClosed)
-	require.EqualError(t, err, "replstore: closed: wal "+dir+" is closed")
+	require.EqualError(t, err, "replstore: closed: wal "+dir)
 }
 
 // An AddFollower whose node fails to start closes the storage it opened
