@@ -40,6 +40,9 @@ const (
 	ErrCodeSyncSetTooSmall
 	ErrCodeInvalidConfig
 	ErrCodeNoSafeCandidate
+	// ErrCodeValueTooLarge: a read's result is more than one message
+	// carries (a BoundedTransport's MaxMessageBytes).
+	ErrCodeValueTooLarge
 )
 
 var errCodes = []struct {
@@ -62,6 +65,7 @@ var errCodes = []struct {
 	{ErrCodeSyncSetTooSmall, ErrSyncSetTooSmall},
 	{ErrCodeInvalidConfig, ErrInvalidConfig},
 	{ErrCodeNoSafeCandidate, ErrNoSafeCandidate},
+	{ErrCodeValueTooLarge, ErrValueTooLarge},
 }
 
 // encodeErr turns err into a code and a text for a message.

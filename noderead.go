@@ -236,6 +236,13 @@ func (d *decoder) pos() Position {
 func (n *node) serveRemote(m Message) {
 	c := n.core
 	reply := func(data []byte, view Position, confirmed bool, err error) {
+		if limit := n.env.coreCfg.maxMessageBytes; limit > 0 && len(data) > limit {
+			// The transport would drop the answer and the reader would
+			// wait for it until its context ends: say why instead.
+			err = fmt.Errorf("%w: the read's result is %d bytes, more than one message carries (MaxMessageBytes %d): read fewer keys or a shorter range, or raise the transport's frame limit",
+				ErrValueTooLarge, len(data), limit)
+			data, view, confirmed = nil, Position{}, false
+		}
 		code, text := encodeErr(err)
 		if _, retry := err.(*retryError); retry {
 			code = ErrCodeRetry

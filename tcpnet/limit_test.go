@@ -219,3 +219,33 @@ func TestNewNodeRefusesAnotherNodesTransport(t *testing.T) {
 	require.ErrorIs(t, err, replstore.ErrInvalidConfig)
 	require.ErrorContains(t, err, "serves node n1")
 }
+
+// A remote read whose result is larger than one message carries is
+// answered with ErrValueTooLarge at once; the answer used to be dropped
+// by the transport and the reader waited until its context ended.
+func TestRemoteReadOverFrameLimitFails(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	ln1, ln2, peers := twoPeers(t)
+	cfg := smallFrames()
+	n1, tr1, err := startNode(t, cfg, "n1", ln1, peers, 4096, 0)
+	require.NoError(t, err)
+	n2, _, err := startNode(t, cfg, "n2", ln2, peers, 4096, 0)
+	require.NoError(t, err)
+	keys := make([]string, 8)
+	for i := range keys {
+		keys[i] = fmt.Sprint("k", i)
+		_, err := n1.Put(ctx, keys[i], []byte(strings.Repeat("v", cfg.MaxValueBytes)))
+		require.NoError(t, err)
+	}
+	// n2 is a follower: a Leader read goes to n1, whose answer (8 KiB) is
+	// over the 4 KiB frames.
+	_, _, err = n2.GetMany(ctx, keys, replstore.Via(replstore.Leader{}))
+	require.ErrorIs(t, err, replstore.ErrValueTooLarge)
+	require.ErrorContains(t, err, "MaxMessageBytes")
+	require.NoError(t, ctx.Err(), "answered, not timed out")
+	recs, _, err := n2.GetMany(ctx, keys[:2], replstore.Via(replstore.Leader{}))
+	require.NoError(t, err, "a read that fits is served")
+	require.Len(t, recs, 2)
+	require.Zero(t, tr1.Stats().Dropped.TooLarge)
+}
