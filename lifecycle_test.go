@@ -240,19 +240,26 @@ type countedHard struct {
 
 func (h countedHard) Close() error { h.closes.Add(1); return nil }
 
+// countedStorage is lifecycleConfig with in-memory stores that count
+// their Close calls in closes.
+func countedStorage(closes *atomic.Int64) replstore.Config {
+	cfg := lifecycleConfig()
+	cfg.NewLogStore = func(replstore.NodeID) (replstore.LogStore, error) {
+		return countedLog{replstore.NewMemLog(), closes}, nil
+	}
+	cfg.NewHardState = func(replstore.NodeID) (replstore.HardStateStore, error) {
+		return countedHard{replstore.NewMemHardState(), closes}, nil
+	}
+	return cfg
+}
+
 // After Cluster.Close, a Node the cluster handed out says ErrClosed (not
 // ErrNodeDown, which invites a retry) to every call, and its Close
 // neither succeeds nor closes the storage a second time.
 func TestClusterNodeAfterClusterClose(t *testing.T) {
 	ctx := t.Context()
 	var closes atomic.Int64
-	cfg := lifecycleConfig()
-	cfg.NewLogStore = func(replstore.NodeID) (replstore.LogStore, error) {
-		return countedLog{replstore.NewMemLog(), &closes}, nil
-	}
-	cfg.NewHardState = func(replstore.NodeID) (replstore.HardStateStore, error) {
-		return countedHard{replstore.NewMemHardState(), &closes}, nil
-	}
+	cfg := countedStorage(&closes)
 	cl, err := replstore.NewCluster(cfg)
 	require.NoError(t, err)
 	nd, err := cl.Node("n2")
@@ -326,13 +333,7 @@ func TestRetryAfterFailedAddFollower(t *testing.T) {
 func TestRemovedNodeHandleIsClosed(t *testing.T) {
 	ctx := t.Context()
 	var closes atomic.Int64
-	cfg := lifecycleConfig()
-	cfg.NewLogStore = func(replstore.NodeID) (replstore.LogStore, error) {
-		return countedLog{replstore.NewMemLog(), &closes}, nil
-	}
-	cfg.NewHardState = func(replstore.NodeID) (replstore.HardStateStore, error) {
-		return countedHard{replstore.NewMemHardState(), &closes}, nil
-	}
+	cfg := countedStorage(&closes)
 	cl, err := replstore.NewCluster(cfg)
 	require.NoError(t, err)
 	defer cl.Close()
