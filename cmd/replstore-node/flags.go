@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -119,6 +120,22 @@ func ids(flagName, s string) ([]replstore.NodeID, error) {
 	return out, nil
 }
 
+// canonAddr checks that addr is host:port with a numeric port in
+// 1..65535 (net.SplitHostPort alone takes "h:abc" and ":99999") and
+// returns it in one spelling, for comparing addresses: the host lower
+// case, the port without leading zeros. Names are not resolved.
+func canonAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("not host:port: %v", err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("port %q: want a number in 1..65535", port)
+	}
+	return net.JoinHostPort(strings.ToLower(host), strconv.Itoa(n)), nil
+}
+
 // check validates o and builds the settings.
 func check(o options) (settings, error) {
 	s := settings{opts: o, peers: map[replstore.NodeID]string{}}
@@ -137,14 +154,30 @@ func check(o options) (settings, error) {
 	if s.self == replstore.CoordinatorID {
 		return s, fmt.Errorf("-id: %q is reserved for the coordinator; use -coordinator to run it", o.id)
 	}
-	for name, addr := range map[string]string{"listen": o.listen, "http": o.httpAddr, "coordinator-listen": o.coordinatorListen} {
-		if addr == "" {
+	if o.coordinator && o.coordinatorListen == "" {
+		return s, fmt.Errorf("-coordinator-listen is required with -coordinator")
+	} else if !o.coordinator && o.coordinatorListen != "" {
+		return s, fmt.Errorf("-coordinator-listen is set but -coordinator is not")
+	}
+	// Addresses are checked here, not at run time: a bad one would let
+	// the process start and then fail to listen, or dial the wrong
+	// process forever. own maps each address this process listens on
+	// (in its canonical form) to the flag that names it.
+	own := map[string]string{}
+	for _, r := range []struct{ name, addr string }{{"listen", o.listen}, {"http", o.httpAddr}, {"coordinator-listen", o.coordinatorListen}} {
+		if r.addr == "" {
 			continue
 		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return s, fmt.Errorf("-%s %q: not host:port: %v", name, addr, err)
+		a, err := canonAddr(r.addr)
+		if err != nil {
+			return s, fmt.Errorf("-%s %q: %v", r.name, r.addr, err)
 		}
+		if other, dup := own[a]; dup {
+			return s, fmt.Errorf("-%s %s: the same address as -%s", r.name, r.addr, other)
+		}
+		own[a] = r.name
 	}
+	byAddr := map[string]replstore.NodeID{} // canonical address -> the peer named there
 	for _, part := range strings.Split(o.peers, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -154,23 +187,34 @@ func check(o options) (settings, error) {
 		if !ok || id == "" {
 			return s, fmt.Errorf("-peers: %q is not id=host:port", part)
 		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return s, fmt.Errorf("-peers: %s=%q: not host:port: %v", id, addr, err)
+		a, err := canonAddr(addr)
+		if err != nil {
+			return s, fmt.Errorf("-peers: %s=%q: %v", id, addr, err)
 		}
-		if _, dup := s.peers[replstore.NodeID(id)]; dup {
+		nid := replstore.NodeID(id)
+		if _, dup := s.peers[nid]; dup {
 			return s, fmt.Errorf("-peers: %s is named twice", id)
 		}
-		s.peers[replstore.NodeID(id)] = addr
+		if other, dup := byAddr[a]; dup {
+			return s, fmt.Errorf("-peers: %s and %s have the same address %s", other, id, addr)
+		}
+		byAddr[a] = nid
+		// One -peers list may serve every node, so it may name this
+		// node too, but only at -listen (or, for the coordinator this
+		// process runs, at -coordinator-listen): another address would
+		// have the others dial somewhere this node does not listen.
+		switch flagName, mine := own[a]; {
+		case nid == s.self && flagName != "listen":
+			return s, fmt.Errorf("-peers: %s=%s names this node (-id %s) at an address other than -listen %s", id, addr, s.self, o.listen)
+		case nid == replstore.CoordinatorID && o.coordinator && flagName != "coordinator-listen":
+			return s, fmt.Errorf("-peers: coordinator=%s but this process runs the coordinator on -coordinator-listen %s: this node would not reach its own coordinator", addr, o.coordinatorListen)
+		case mine && nid != s.self && !(nid == replstore.CoordinatorID && o.coordinator):
+			return s, fmt.Errorf("-peers: %s=%s is this process's own -%s address", id, addr, flagName)
+		}
+		s.peers[nid] = addr
 	}
 	if o.coordinator {
-		if o.coordinatorListen == "" {
-			return s, fmt.Errorf("-coordinator-listen is required with -coordinator")
-		}
-		if _, ok := s.peers[replstore.CoordinatorID]; !ok {
-			s.peers[replstore.CoordinatorID] = o.coordinatorListen
-		}
-	} else if o.coordinatorListen != "" {
-		return s, fmt.Errorf("-coordinator-listen is set but -coordinator is not")
+		s.peers[replstore.CoordinatorID] = o.coordinatorListen
 	}
 	syncs, err := ids("sync", o.sync)
 	if err != nil {
