@@ -68,7 +68,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug|info|warn|error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text|json (to stderr)")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 5*time.Second, "how long one HTTP request may wait (a write not acknowledged by then answers 504 with its position)")
-	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for in-flight HTTP requests")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for in-flight HTTP requests (those still waiting are answered shortly before it ends; a second signal exits at once)")
 	fs.DurationVar(&o.tick, "tick", 10*time.Millisecond, "the protocol's tick (heartbeats, timeouts); every node and the coordinator should use the same")
 	return fs
 }

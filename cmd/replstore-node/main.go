@@ -53,9 +53,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "replstore-node: %v\n", err)
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	log := newLogger(s)
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	if err := run(ctx, s, newLogger(s)); err != nil {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go onSignals(sigs, stop, os.Exit, log)
+	if err := run(ctx, s, log); err != nil {
 		fmt.Fprintf(os.Stderr, "replstore-node: %v\n", err)
 		os.Exit(1)
 	}
@@ -143,7 +147,13 @@ func run(ctx context.Context, s settings, log *slog.Logger) error {
 	api.heard = heard
 	_, hasCoord := s.peers[replstore.CoordinatorID]
 	api.noCoordinator = !hasCoord
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// Requests run under reqCtx: shutdown cancels it to end the ones still
+	// waiting (for a commit, a session's token) with an answer.
+	reqCtx, cutRequests := context.WithCancel(context.Background())
+	defer cutRequests()
+	srv := &http.Server{Handler: shutdownAnswers(api, reqCtx.Done()), ReadHeaderTimeout: 5 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return reqCtx },
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("node running", "listen", tr.Addr().String(), "http", ln.Addr().String(), "cluster_id", s.opts.clusterID,
@@ -158,6 +168,15 @@ func run(ctx context.Context, s settings, log *slog.Logger) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.opts.shutdownTimeout)
 	defer cancel()
+	// In-flight requests may finish until shortly before the timeout;
+	// those still waiting then are cut and answer (503, or 504 with its
+	// position for a write the leader took), before their connections
+	// close.
+	cut := time.AfterFunc(s.opts.shutdownTimeout-cutReserve(s.opts.shutdownTimeout), func() {
+		log.Warn("in-flight HTTP requests still waiting near -shutdown-timeout: ending them with an answer")
+		cutRequests()
+	})
+	defer cut.Stop()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("in-flight HTTP requests did not finish in time; closing them", "err", err)
 		srv.Close()

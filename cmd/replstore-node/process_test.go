@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -627,10 +628,6 @@ func TestProcessGracefulStop(t *testing.T) {
 	c.waitReady("n2")
 	c.kill("n2", syscall.SIGKILL)
 
-	type answer struct {
-		r   resp
-		err error
-	}
 	done := make(chan answer, 1)
 	go func() {
 		r, err := c.do("n1", "PUT", "/v1/kv/held", []byte("v"))
@@ -654,6 +651,134 @@ func TestProcessGracefulStop(t *testing.T) {
 	m := a.r.json(t)
 	require.Equal(t, "not_acknowledged", m["code"])
 	require.NotEmpty(t, m["position"])
-	c.kill("n1", syscall.SIGTERM) // waits for the exit
-	require.Equal(t, 0, cmd.ProcessState.ExitCode())
+	st := c.waitExit(t, "n1", waitLong) // a second signal would exit at once
+	require.Equal(t, 0, st.ExitCode())
+}
+
+// startHeld starts n1 alone as the leader of a cluster whose sync
+// follower n2 never starts (policy Block), with the flags given, and
+// sends a write that the leader appends and holds. It returns the held
+// write's answer channel and where the leader appended it.
+func (c *cluster) startHeld(t *testing.T, flags ...string) (<-chan answer, replstore.Position) {
+	c.start("n1", append([]string{"-leader", "n1", "-sync", "n2"}, flags...)...)
+	c.waitReady("n1")
+	// The leader's log may already hold an entry it cannot commit (its
+	// epoch's first); the write is held once the log grows past it.
+	stats := func() (st replstore.Stats, ok bool) {
+		r, err := c.do("n1", "GET", "/stats", nil)
+		ok = err == nil && r.status == http.StatusOK && json.Unmarshal(r.body, &st) == nil && len(st.Nodes) > 0
+		return st, ok
+	}
+	var before replstore.Stats
+	eventually(t, "n1's stats", func() bool { st, ok := stats(); before = st; return ok })
+	done := make(chan answer, 1)
+	go func() {
+		r, err := c.do("n1", "PUT", "/v1/kv/held", []byte("v"))
+		done <- answer{r, err}
+	}()
+	var last replstore.Position
+	eventually(t, "the write to be appended and held", func() bool {
+		st, ok := stats()
+		if !ok {
+			return false
+		}
+		last = st.Nodes[0].Last
+		return last.LSN > before.Nodes[0].Last.LSN && last.LSN > st.Commit
+	})
+	return done, last
+}
+
+// answer is an HTTP answer or the error that came instead.
+type answer struct {
+	r   resp
+	err error
+}
+
+// waitExit waits up to within for node id's process to exit.
+func (c *cluster) waitExit(t *testing.T, id replstore.NodeID, within time.Duration) *os.ProcessState {
+	t.Helper()
+	cmd := c.procs[id]
+	select {
+	case <-c.waited[id]:
+		delete(c.procs, id)
+		return cmd.ProcessState
+	case <-time.After(within):
+		t.Fatalf("%s did not exit within %v", id, within)
+		return nil
+	}
+}
+
+// Shutdown ends the requests still waiting with an answer, before
+// -shutdown-timeout: a held write answers 504 with its position (or
+// 503), a read waiting for a token the node has not applied answers 503;
+// the process exits 0 within the timeout.
+func TestProcessShutdownAnswersWaitingRequests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes; skipped with -short")
+	}
+	c := newCluster(t)
+	const shutdownTimeout = 3 * time.Second
+	held, pos := c.startHeld(t, "-request-timeout", "60s", "-shutdown-timeout", shutdownTimeout.String())
+
+	// A local read waiting for the held write to be applied.
+	read := make(chan answer, 1)
+	wrote := make(chan struct{})
+	go func() {
+		req, err := http.NewRequest("GET", "http://"+c.http["n1"]+"/v1/kv/held?mode=local", nil)
+		if err != nil {
+			read <- answer{err: err}
+			return
+		}
+		req.Header.Set(headerToken, replstore.Token(pos).String())
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			WroteRequest: func(httptrace.WroteRequestInfo) { close(wrote) }}))
+		res, err := c.client.Do(req)
+		if err != nil {
+			read <- answer{err: err}
+			return
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		read <- answer{resp{status: res.StatusCode, header: res.Header, body: b}, err}
+	}()
+	<-wrote
+
+	cmd := c.procs["n1"]
+	begin := time.Now()
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	w := <-held
+	require.NoError(t, w.err, "the held write must get an answer")
+	require.Contains(t, []int{http.StatusGatewayTimeout, http.StatusServiceUnavailable}, w.r.status, "%s", w.r.body)
+	if w.r.status == http.StatusGatewayTimeout {
+		require.Equal(t, pos.String(), w.r.json(t)["position"], "the held write's answer says where it is")
+	}
+	r := <-read
+	require.NoError(t, r.err, "the waiting read must get an answer")
+	require.Equal(t, http.StatusServiceUnavailable, r.r.status, "%s", r.r.body)
+	require.Equal(t, "shutting_down", r.r.json(t)["code"])
+	require.Less(t, time.Since(begin), shutdownTimeout, "answered within -shutdown-timeout")
+	st := c.waitExit(t, "n1", shutdownTimeout+5*time.Second)
+	require.Equal(t, 0, st.ExitCode())
+}
+
+// A second signal during the graceful shutdown exits at once, with a
+// non-zero status and a log line, instead of waiting -shutdown-timeout.
+func TestProcessSecondSignalExitsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes; skipped with -short")
+	}
+	c := newCluster(t)
+	held, _ := c.startHeld(t, "-request-timeout", "120s", "-shutdown-timeout", "120s")
+	logFile := filepath.Join(c.dir, "n1.1.log")
+	logHas := func(s string) bool {
+		b, _ := os.ReadFile(logFile)
+		return strings.Contains(string(b), s)
+	}
+	require.NoError(t, c.procs["n1"].Process.Signal(syscall.SIGTERM))
+	eventually(t, "the graceful shutdown to begin", func() bool { return logHas("stopping: no new HTTP requests") })
+	require.NoError(t, c.procs["n1"].Process.Signal(syscall.SIGINT))
+	st := c.waitExit(t, "n1", 5*time.Second)
+	require.NotEqual(t, 0, st.ExitCode())
+	require.True(t, logHas("second signal during shutdown"), "the log says why it exited")
+	<-held // the process is gone: the write's connection ended
 }
