@@ -9,7 +9,10 @@
 //
 // With -dir the node keeps its log, hard state and snapshot there
 // (package wal): a node killed at any instant restarts from it and
-// rejoins; Durable acknowledgements are fsynced. Without -dir storage is
+// rejoins; Durable acknowledgements are fsynced. A leader so restarted
+// never leads its old epoch again: with -manual-failover (the default)
+// run POST /v1/admin/failover on any node; every node without a live
+// leader logs a WARN saying so. Without -dir storage is
 // in memory and a restarted node comes back empty, with a new storage
 // incarnation: the leader repairs it from its log (or a snapshot). An
 // empty node named by -leader opens epoch 1 as leader: start such a
@@ -145,6 +148,16 @@ func run(ctx context.Context, s settings, log *slog.Logger) error {
 	}
 	api := newAPI(nd, cfg, s.opts.requestTimeout, log)
 	api.heard = heard
+	// Warn while no leader is live (as /readyz sees it): with manual
+	// failover nothing else tells the operator to act.
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		watchLeader(watchCtx, nd, heard, api.leaderSilence, 10*cfg.TickInterval,
+			&leaderWatch{after: api.leaderSilence, every: max(5*time.Second, api.leaderSilence)}, cfg.ManualFailover, log)
+	}()
+	closers = append(closers, func() error { stopWatch(); <-watched; return nil })
 	_, hasCoord := s.peers[replstore.CoordinatorID]
 	api.noCoordinator = !hasCoord
 	// Requests run under reqCtx: shutdown cancels it to end the ones still

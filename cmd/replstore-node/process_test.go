@@ -782,3 +782,24 @@ func TestProcessSecondSignalExitsAtOnce(t *testing.T) {
 	require.True(t, logHas("second signal during shutdown"), "the log says why it exited")
 	<-held // the process is gone: the write's connection ended
 }
+
+// A node without a live leader (here: its leader never started) says at
+// WARN, with the default manual failover, what brings one back.
+func TestProcessWarnsWithoutLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes; skipped with -short")
+	}
+	c := newCluster(t)
+	c.start("n2", "-leader", "n1", "-sync", "n2")
+	logFile := filepath.Join(c.dir, "n2.1.log")
+	eventually(t, "the WARN that no leader is live", func() bool {
+		b, _ := os.ReadFile(logFile)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "level=WARN") && strings.Contains(line, "no live leader") &&
+				strings.Contains(line, "POST /v1/admin/failover on any node") {
+				return true
+			}
+		}
+		return false
+	})
+}
