@@ -18,14 +18,15 @@
 # Needs: go, curl. Ports 7100-7103 and 8101-8103 on 127.0.0.1.
 set -euo pipefail
 
-BIN=$(mktemp -d)/replstore-node
+BINDIR=$(mktemp -d)
+BIN=$BINDIR/replstore-node
 LOGS=$(mktemp -d)
 DATA=$(mktemp -d)   # one directory per node under here
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$DATA"
+  rm -rf "$DATA" "$BINDIR"
   echo "logs are in $LOGS"
 }
 trap cleanup EXIT INT TERM
