@@ -61,7 +61,7 @@ func main() {
 	defer stop()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	go onSignals(sigs, stop, os.Exit, log)
+	go onSignals(sigs, stop, os.Exit, log.With("node", o.id))
 	if err := run(ctx, s, log); err != nil {
 		fmt.Fprintf(os.Stderr, "replstore-node: %v\n", err)
 		os.Exit(1)
