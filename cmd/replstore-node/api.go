@@ -586,7 +586,7 @@ func (a *api) target(r *http.Request, param string) (replstore.NodeID, error) {
 }
 
 // coordinatorErr refuses an operator call that needs the coordinator
-// when none is configured.
+// (failover, switchover, a sync-list change) when none is configured.
 func (a *api) coordinatorErr() error {
 	if a.noCoordinator {
 		return &apiError{status: http.StatusServiceUnavailable, code: "no_coordinator",
@@ -655,6 +655,12 @@ func (a *api) setSync(w http.ResponseWriter, r *http.Request) {
 	sync, perr := strconv.ParseBool(v)
 	if perr != nil {
 		a.fail(w, r, badRequest("bad_flag", "sync=%q: want true or false", v))
+		return
+	}
+	// The leader makes the change only once the coordinator has recorded
+	// it: without one, it would wait forever and block every later change.
+	if err := a.coordinatorErr(); err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	ctx, cancel := a.adminCtx(r)
