@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -58,4 +60,64 @@ func TestAPISyncWithoutCoordinator(t *testing.T) {
 	res, m := call(t, "POST", srv.URL+"/v1/admin/sync?id=n3&sync=maybe", "")
 	require.Equal(t, 400, res.StatusCode, "%v", m)
 	require.Equal(t, "bad_flag", m["code"], "%v", m)
+}
+
+// TestAPISyncConflicts: sync-list changes the leader refuses for what
+// the cluster is now are 409 Conflict with a code, not 500: naming the
+// leader, emptying the sync set under the Block policy, and a change
+// while another waits for the coordinator.
+func TestAPISyncConflicts(t *testing.T) {
+	t.Run("leader or too few sync followers", func(t *testing.T) {
+		srv := newTrioAPI(t, true, false)
+		res, m := call(t, "POST", srv.URL+"/v1/admin/sync?id=n1&sync=true", "")
+		require.Equal(t, 409, res.StatusCode, "%v", m)
+		require.Equal(t, "already_leader", m["code"], "%v", m)
+		require.Contains(t, m["error"], "use Switchover")
+
+		res, m = call(t, "POST", srv.URL+"/v1/admin/sync?id=n2&sync=false", "")
+		require.Equal(t, 409, res.StatusCode, "%v", m)
+		require.Equal(t, "sync_set_too_small", m["code"], "%v", m)
+
+		res, m = call(t, "POST", srv.URL+"/v1/admin/sync?id=n3&sync=true", "")
+		require.Equal(t, 200, res.StatusCode, "%v", m)
+	})
+	t.Run("change pending", func(t *testing.T) {
+		// The coordinator is named but down: the leader keeps the first
+		// change pending until it answers. Of two requests, the one the
+		// leader takes second is refused at once; the other waits until
+		// the test cancels it.
+		srv := newTrioAPI(t, false, false)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		type answer struct {
+			status int
+			body   map[string]any
+			err    error
+		}
+		answers := make(chan answer, 2)
+		for range 2 {
+			go func() {
+				req, err := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/admin/sync?id=n3&sync=true", nil)
+				if err != nil {
+					answers <- answer{err: err}
+					return
+				}
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					answers <- answer{err: err}
+					return
+				}
+				defer res.Body.Close()
+				var m map[string]any
+				err = json.NewDecoder(res.Body).Decode(&m)
+				answers <- answer{status: res.StatusCode, body: m, err: err}
+			}()
+		}
+		first := <-answers
+		cancel()
+		<-answers
+		require.NoError(t, first.err)
+		require.Equal(t, 409, first.status, "%v", first.body)
+		require.Equal(t, "change_pending", first.body["code"], "%v", first.body)
+	})
 }

@@ -133,6 +133,10 @@ func classify(err error) *apiError {
 		e.status, e.code = http.StatusConflict, "version_mismatch"
 	case errors.Is(err, replstore.ErrAlreadyLeader):
 		e.status, e.code = http.StatusConflict, "already_leader"
+	case errors.Is(err, replstore.ErrSyncSetTooSmall):
+		e.status, e.code = http.StatusConflict, "sync_set_too_small"
+	case errors.Is(err, replstore.ErrTopologyChangePending):
+		e.status, e.code = http.StatusConflict, "change_pending"
 	case errors.Is(err, replstore.ErrUnknownNode):
 		e.status, e.code = http.StatusBadRequest, "unknown_node"
 	case errors.Is(err, replstore.ErrInvalidConfig):
