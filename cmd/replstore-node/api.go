@@ -485,6 +485,10 @@ func readSample(r *http.Request) (time.Time, float64, error) {
 	if err := dec.Decode(&in); err != nil {
 		return time.Time{}, 0, badRequest("bad_json", "body: %v; want {\"time\": RFC 3339 or Unix ns, \"value\": number}", err)
 	}
+	// One sample per request: more after it would be dropped unseen.
+	if _, err := dec.Token(); err != io.EOF {
+		return time.Time{}, 0, badRequest("bad_json", "body: more after the sample's JSON object; want exactly one {\"time\": ..., \"value\": ...}")
+	}
 	if in.Value == nil || len(in.Time) == 0 {
 		return time.Time{}, 0, badRequest("bad_json", "body needs both \"time\" and \"value\"")
 	}

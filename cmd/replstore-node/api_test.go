@@ -309,3 +309,27 @@ func TestAPIWriteAnswers(t *testing.T) {
 		`replstore_writes_total{result="version_mismatch"} 1`,
 	}, counted(t, srv))
 }
+
+// TestAPISeriesBodyIsOneSample: a series body holds one JSON object and
+// nothing after it but white space; anything more is refused, not
+// dropped with the first sample stored.
+func TestAPISeriesBodyIsOneSample(t *testing.T) {
+	srv := newSoloAPI(t)
+	defer http.DefaultClient.CloseIdleConnections()
+
+	for _, body := range []string{
+		`{"time":"2026-01-01T00:00:00Z","value":1}{"time":5,"value":2}`,
+		`{"time":"2026-01-01T00:00:00Z","value":1} garbage`,
+		`{"time":"2026-01-01T00:00:00Z","value":1}]`,
+	} {
+		res, m := call(t, "POST", srv.URL+"/v1/series/s", body)
+		require.Equal(t, 400, res.StatusCode, "%s: %v", body, m)
+		require.Equal(t, "bad_json", m["code"], "%s: %v", body, m)
+	}
+	res, m := call(t, "GET", srv.URL+"/v1/series/s", "")
+	require.Equal(t, 200, res.StatusCode, "%v", m)
+	require.Empty(t, m["samples"], "a refused body stores nothing")
+
+	res, m = call(t, "POST", srv.URL+"/v1/series/s", "{\"time\":\"2026-01-01T00:00:00Z\",\"value\":1}\n \t")
+	require.Equal(t, 200, res.StatusCode, "trailing white space is fine: %v", m)
+}
