@@ -290,15 +290,20 @@ type writeResult struct {
 	Leader   replstore.NodeID `json:"leader"`
 }
 
-// readBody reads a request body of at most limit bytes.
-func readBody(r *http.Request, limit int) ([]byte, error) {
+// maxSampleBody is the most a series sample's body may hold: a fixed
+// limit of this API (a sample is a time and a number), not a setting.
+const maxSampleBody = 64 << 10
+
+// readBody reads a request body of at most limit bytes; limitOf says
+// where the limit comes from, for the error.
+func readBody(r *http.Request, limit int, limitOf string) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	if err != nil {
 		return nil, badRequest("bad_body", "reading the body: %v", err)
 	}
 	if len(b) > limit {
 		return nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "value_too_large",
-			msg: fmt.Sprintf("body larger than %d bytes (the node's MaxValueBytes)", limit)}
+			msg: fmt.Sprintf("body larger than %d bytes (%s)", limit, limitOf)}
 	}
 	return b, nil
 }
@@ -333,7 +338,7 @@ func (a *api) serveWrite(w http.ResponseWriter, r *http.Request, res writeResult
 func (a *api) put(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
 	a.serveWrite(w, r, writeResult{Key: key}, func(req *request) (replstore.Position, error) {
-		value, err := readBody(r, a.maxValue())
+		value, err := readBody(r, a.maxValue(), "the node's MaxValueBytes")
 		if err != nil {
 			return replstore.Position{}, err
 		}
@@ -356,7 +361,7 @@ func (a *api) cas(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return replstore.Position{}, badRequest("bad_version", "version=%q: want the record's version (an LSN; 0 for an absent key)", v)
 		}
-		value, err := readBody(r, a.maxValue())
+		value, err := readBody(r, a.maxValue(), "the node's MaxValueBytes")
 		if err != nil {
 			return replstore.Position{}, err
 		}
@@ -475,7 +480,7 @@ func (a *api) appendSample(w http.ResponseWriter, r *http.Request) {
 
 // readSample reads the body of POST /v1/series/{name}.
 func readSample(r *http.Request) (time.Time, float64, error) {
-	body, err := readBody(r, 64<<10)
+	body, err := readBody(r, maxSampleBody, "the limit of this API on a series sample's body")
 	if err != nil {
 		return time.Time{}, 0, err
 	}

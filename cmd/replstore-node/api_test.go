@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -332,4 +333,21 @@ func TestAPISeriesBodyIsOneSample(t *testing.T) {
 
 	res, m = call(t, "POST", srv.URL+"/v1/series/s", "{\"time\":\"2026-01-01T00:00:00Z\",\"value\":1}\n \t")
 	require.Equal(t, 200, res.StatusCode, "trailing white space is fine: %v", m)
+}
+
+// TestAPIBodyLimitsSayWhichLimit: a body over its limit is a 413 whose
+// message gives the limit that applies and where it comes from.
+func TestAPIBodyLimitsSayWhichLimit(t *testing.T) {
+	srv := newSoloAPI(t)
+	defer http.DefaultClient.CloseIdleConnections()
+
+	res, m := call(t, "POST", srv.URL+"/v1/series/s", strings.Repeat(" ", maxSampleBody+1))
+	require.Equal(t, 413, res.StatusCode, "%v", m)
+	require.Equal(t, "value_too_large", m["code"])
+	require.Equal(t, "body larger than 65536 bytes (the limit of this API on a series sample's body)", m["error"])
+
+	maxValue := replstore.DefaultConfig().MaxValueBytes
+	res, m = call(t, "PUT", srv.URL+"/v1/kv/k", strings.Repeat("x", maxValue+1))
+	require.Equal(t, 413, res.StatusCode, "%v", m)
+	require.Equal(t, fmt.Sprintf("body larger than %d bytes (the node's MaxValueBytes)", maxValue), m["error"])
 }
