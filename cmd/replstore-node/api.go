@@ -75,7 +75,49 @@ func newAPI(nd *replstore.Node, cfg replstore.Config, timeout time.Duration, log
 
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(headerNode, string(a.nd.ID()))
+	if _, pattern := a.mux.Handler(r); pattern == "" {
+		// The mux answers itself (no such endpoint, a method the endpoint
+		// does not take, a redirect to the clean path): its errors in
+		// text/plain become JSON like every other. (Handler does not set
+		// the path values: ServeHTTP matches again and does.)
+		w = &routingErrors{ResponseWriter: w, a: a, r: r}
+	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// routingErrors turns an error the mux answers itself into the API's
+// JSON error, keeping the headers it set (Allow on a 405). A request
+// the HTTP server cannot parse (a malformed escape in its path) never
+// reaches the mux: net/http answers it 400 in text/plain itself.
+type routingErrors struct {
+	http.ResponseWriter
+	a        *api
+	r        *http.Request
+	replaced bool // the mux's body is dropped: JSON was written instead
+}
+
+func (w *routingErrors) WriteHeader(status int) {
+	if status < 400 || w.replaced {
+		w.ResponseWriter.WriteHeader(status)
+		return
+	}
+	w.replaced = true
+	w.Header().Del("X-Content-Type-Options")
+	e := &apiError{status: status, code: "http_error", msg: fmt.Sprintf("%s %s: %s", w.r.Method, w.r.URL.Path, http.StatusText(status))}
+	switch status {
+	case http.StatusNotFound:
+		e.code, e.msg = "no_endpoint", fmt.Sprintf("no endpoint %s %s (see the API's endpoints in README)", w.r.Method, w.r.URL.Path)
+	case http.StatusMethodNotAllowed:
+		e.code, e.msg = "method_not_allowed", fmt.Sprintf("%s %s: method not allowed (allowed: %s)", w.r.Method, w.r.URL.Path, w.Header().Get("Allow"))
+	}
+	w.a.fail(w.ResponseWriter, w.r, e)
+}
+
+func (w *routingErrors) Write(b []byte) (int, error) {
+	if w.replaced {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // apiError is an error with its HTTP status and a short code.

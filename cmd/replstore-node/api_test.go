@@ -351,3 +351,30 @@ func TestAPIBodyLimitsSayWhichLimit(t *testing.T) {
 	require.Equal(t, 413, res.StatusCode, "%v", m)
 	require.Equal(t, fmt.Sprintf("body larger than %d bytes (the node's MaxValueBytes)", maxValue), m["error"])
 }
+
+// TestAPIRoutingErrorsAreJSON: what the router itself refuses (no such
+// endpoint, a method the endpoint does not take) is answered like every
+// other error, as JSON with a code; a 405 keeps its Allow header.
+func TestAPIRoutingErrorsAreJSON(t *testing.T) {
+	srv := newSoloAPI(t)
+	defer http.DefaultClient.CloseIdleConnections()
+
+	for _, c := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{"GET", "/v1/nope", 404, "no_endpoint", ""},
+		{"POST", "/v1/series/s/latest", 405, "method_not_allowed", "GET, HEAD"},
+		{"PATCH", "/v1/kv/k", 405, "method_not_allowed", "DELETE, GET, HEAD, PUT"},
+		{"DELETE", "/stats", 405, "method_not_allowed", "GET, HEAD"},
+	} {
+		res, m := call(t, c.method, srv.URL+c.path, "")
+		require.Equal(t, c.status, res.StatusCode, "%s %s: %v", c.method, c.path, m)
+		require.Equal(t, "application/json", res.Header.Get("Content-Type"), "%s %s", c.method, c.path)
+		require.Equal(t, c.code, m["code"], "%s %s: %v", c.method, c.path, m)
+		require.Contains(t, m["error"], c.path)
+		require.Equal(t, c.allow, res.Header.Get("Allow"), "%s %s", c.method, c.path)
+		require.Equal(t, "n1", res.Header.Get(headerNode))
+	}
+}
