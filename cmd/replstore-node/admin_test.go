@@ -121,3 +121,36 @@ func TestAPISyncConflicts(t *testing.T) {
 		require.Equal(t, "change_pending", first.body["code"], "%v", first.body)
 	})
 }
+
+// newLeaderlessAPI serves the API of n2, a follower whose leader n1 has
+// never run: n2 knows no leader, and with manual failover nothing will
+// promote one.
+func newLeaderlessAPI(t *testing.T, manualFailover bool) *httptest.Server {
+	cfg := replstore.DefaultConfig()
+	cfg.ManualFailover = manualFailover
+	net := replstore.NewMemNet()
+	t.Cleanup(func() { net.Close() })
+	nd, err := replstore.NewNode(cfg, "n2", net)
+	require.NoError(t, err)
+	t.Cleanup(func() { nd.Close() })
+	require.Empty(t, nd.Leader())
+	// The request timeout bounds the wait for a leader; the test does not
+	// time it.
+	a := newAPI(nd, cfg, 100*time.Millisecond, slog.New(slog.DiscardHandler))
+	srv := httptest.NewServer(a)
+	t.Cleanup(srv.Close)
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	return srv
+}
+
+// TestAPIWriteWithoutLeader: a write waits for a leader up to the
+// request timeout (a failover may be under way); if none was ever
+// known, the answer is 503 no_leader, as README says, not 504 timeout.
+func TestAPIWriteWithoutLeader(t *testing.T) {
+	srv := newLeaderlessAPI(t, true)
+	res, m := call(t, "PUT", srv.URL+"/v1/kv/k", "v")
+	require.Equal(t, 503, res.StatusCode, "%v", m)
+	require.Equal(t, "no_leader", m["code"], "%v", m)
+	require.Contains(t, m["error"], "knows no leader")
+	require.Contains(t, m["error"], "POST /v1/admin/failover")
+}

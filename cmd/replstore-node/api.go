@@ -365,6 +365,7 @@ func (a *api) serveWrite(w http.ResponseWriter, r *http.Request, res writeResult
 	defer cancel()
 	pos, err := write(req)
 	if err != nil {
+		err = a.noLeaderErr(err)
 		a.metrics.write(classify(err).code)
 		// pos, when the leader took the write, says where it is.
 		req.finish(w, "", pos)
@@ -375,6 +376,30 @@ func (a *api) serveWrite(w http.ResponseWriter, r *http.Request, res writeResult
 	res.Version, res.Epoch, res.Position, res.Leader = pos.LSN, pos.Epoch, pos.String(), a.nd.Leader()
 	req.finish(w, res.Leader, pos)
 	writeJSON(w, http.StatusOK, res)
+}
+
+// noLeaderErr is err, or 503 no_leader for a write that waited the
+// whole request timeout for a leader and never knew one: the library
+// waits for a leader, as a failover may be under way, and answers with
+// the context's error; a write that reached a leader and timed out
+// there is a NotAcknowledgedError instead.
+func (a *api) noLeaderErr(err error) error {
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, replstore.ErrNotAcknowledged) || a.nd.Leader() != "" {
+		return err
+	}
+	return &apiError{status: http.StatusServiceUnavailable, code: "no_leader",
+		msg: fmt.Sprintf("%v (no leader within the request timeout, %v; %s)", err, a.timeout, a.leaderDownHint())}
+}
+
+// leaderDownHint says what brings a leader back when none is known or
+// the known one is silent. With manual failover waiting never does: a
+// leader restarted on its directory never leads its old epoch again
+// (HardState.Led), and nothing promotes anyone until an operator asks.
+func (a *api) leaderDownHint() string {
+	if a.cfg.ManualFailover {
+		return "failover is manual: nothing promotes a new leader until an operator runs POST /v1/admin/failover"
+	}
+	return "the coordinator fails over on its own: wait, or fail over now with POST /v1/admin/failover"
 }
 
 func (a *api) put(w http.ResponseWriter, r *http.Request) {
