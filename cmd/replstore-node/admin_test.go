@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -153,4 +154,60 @@ func TestAPIWriteWithoutLeader(t *testing.T) {
 	require.Equal(t, "no_leader", m["code"], "%v", m)
 	require.Contains(t, m["error"], "knows no leader")
 	require.Contains(t, m["error"], "POST /v1/admin/failover")
+}
+
+// TestAPIReadyzSaysWhatBringsALeaderBack: with manual failover (the
+// command's default) a node without a live leader is not told to wait,
+// which never helps: only an operator's failover promotes one. With
+// automatic failover, waiting is an answer.
+func TestAPIReadyzSaysWhatBringsALeaderBack(t *testing.T) {
+	for _, manual := range []bool{true, false} {
+		t.Run(fmt.Sprintf("manual=%v", manual), func(t *testing.T) {
+			requireHint := func(t *testing.T, m map[string]any) {
+				t.Helper()
+				require.Contains(t, m["error"], "POST /v1/admin/failover")
+				if manual {
+					require.NotContains(t, m["error"], "wait")
+				} else {
+					require.Contains(t, m["error"], "wait")
+				}
+			}
+
+			// No leader known.
+			srv := newLeaderlessAPI(t, manual)
+			res, m := call(t, "GET", srv.URL+"/readyz", "")
+			require.Equal(t, 503, res.StatusCode, "%v", m)
+			require.Equal(t, "no_leader", m["code"], "%v", m)
+			requireHint(t, m)
+
+			// A leader known but not heard from: n2 has applied n1's
+			// write, and its API reads a record of arrivals that holds
+			// none from n1 (as after a restart, or a long silence).
+			cfg := replstore.DefaultConfig()
+			cfg.ManualFailover = manual
+			net := replstore.NewMemNet()
+			defer net.Close()
+			nodes := map[replstore.NodeID]*replstore.Node{}
+			for _, id := range []replstore.NodeID{"n1", "n2", "n3"} {
+				nd, err := replstore.NewNode(cfg, id, net)
+				require.NoError(t, err)
+				defer nd.Close()
+				nodes[id] = nd
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			pos, err := nodes["n1"].Put(ctx, "k", []byte("v"))
+			require.NoError(t, err)
+			require.NoError(t, nodes["n2"].WaitApplied(ctx, pos.LSN))
+			require.Equal(t, replstore.NodeID("n1"), nodes["n2"].Leader())
+			a := newAPI(nodes["n2"], cfg, time.Second, slog.New(slog.DiscardHandler))
+			a.heard = newHeardTransport(net)
+			srv2 := httptest.NewServer(a)
+			defer srv2.Close()
+			res, m = call(t, "GET", srv2.URL+"/readyz", "")
+			require.Equal(t, 503, res.StatusCode, "%v", m)
+			require.Equal(t, "leader_silent", m["code"], "%v", m)
+			requireHint(t, m)
+		})
+	}
 }

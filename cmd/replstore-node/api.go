@@ -768,11 +768,13 @@ func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // readyz is 200 when the node knows a leader and, as a follower, has
-// caught up with it since it started.
+// caught up with it since it started. Not ready for want of a leader,
+// it says what brings one back (leaderDownHint).
 func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 	leader := a.nd.Leader()
 	if leader == "" {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "error": "knows no leader yet", "code": "no_leader"})
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "code": "no_leader",
+			"error": fmt.Sprintf("knows no leader yet (%s)", a.leaderDownHint())})
 		return
 	}
 	reps, err := a.nd.Replicas()
@@ -787,7 +789,7 @@ func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 		if !rs.Leader && a.heard != nil {
 			if ago, ok := a.heard.since(leader); !ok || ago > a.leaderSilence {
 				writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "leader": leader,
-					"error": fmt.Sprintf("no message from leader %s for over %v (it may be down: fail over, or wait)", leader, a.leaderSilence),
+					"error": fmt.Sprintf("no message from leader %s for over %v (it may be down; %s)", leader, a.leaderSilence, a.leaderDownHint()),
 					"code":  "leader_silent"})
 				return
 			}
