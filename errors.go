@@ -52,8 +52,15 @@ var (
 	// ErrStaleEpoch. Nodes refuse every message from an older epoch.
 	ErrStaleEpoch = errors.New("replstore: stale epoch")
 	// ErrAlreadyLeader is returned by Switchover to the node that already
-	// leads: nothing was done (no fencing round, no new epoch).
+	// leads: nothing was done (no fencing round, no new epoch); and by
+	// SetSync and RemoveFollower naming the leader, which is no follower
+	// (move leadership first).
 	ErrAlreadyLeader = errors.New("replstore: already the leader")
+	// ErrTopologyChangePending is returned by SetSync, AddFollower and
+	// RemoveFollower while the leader's previous topology change waits
+	// for the coordinator to record it, or has not settled: nothing was
+	// done; retry later.
+	ErrTopologyChangePending = errors.New("replstore: a topology change is pending")
 	// ErrNodeDown is returned for a node that has been crashed and not
 	// restarted.
 	ErrNodeDown = errors.New("replstore: node down")

@@ -43,6 +43,8 @@ const (
 	// ErrCodeValueTooLarge: a read's result is more than one message
 	// carries (a BoundedTransport's MaxMessageBytes).
 	ErrCodeValueTooLarge
+	ErrCodeAlreadyLeader
+	ErrCodeTopologyChangePending
 )
 
 var errCodes = []struct {
@@ -66,6 +68,8 @@ var errCodes = []struct {
 	{ErrCodeInvalidConfig, ErrInvalidConfig},
 	{ErrCodeNoSafeCandidate, ErrNoSafeCandidate},
 	{ErrCodeValueTooLarge, ErrValueTooLarge},
+	{ErrCodeAlreadyLeader, ErrAlreadyLeader},
+	{ErrCodeTopologyChangePending, ErrTopologyChangePending},
 }
 
 // encodeErr turns err into a code and a text for a message.

@@ -35,13 +35,13 @@ func (c *core) reconfigure(id NodeID, to memberRole, add bool) error {
 	case c.role != roleLeader:
 		return fmt.Errorf("%w: %s cannot change membership", ErrNotLeader, c.id)
 	case c.pendingChange != nil:
-		return fmt.Errorf("replstore: another topology change is waiting for the coordinator; retry")
+		return fmt.Errorf("%w: another topology change is waiting for the coordinator; retry", ErrTopologyChangePending)
 	case !c.settleAcked:
-		return fmt.Errorf("replstore: the last topology change has not settled (its sync followers are still catching up, or the coordinator has not heard); retry")
+		return fmt.Errorf("%w: the last topology change has not settled (its sync followers are still catching up, or the coordinator has not heard); retry", ErrTopologyChangePending)
 	case id == c.id && add:
 		return fmt.Errorf("replstore: add follower: node %s already exists (it leads)", id)
 	case id == c.id:
-		return fmt.Errorf("replstore: %s is the leader; use Switchover to move leadership first", id)
+		return fmt.Errorf("%w: %s leads; use Switchover to move leadership first", ErrAlreadyLeader, id)
 	case add && c.roleOf(id) != memberRemoved:
 		return fmt.Errorf("replstore: add follower: node %s already exists", id)
 	case !add && c.roleOf(id) == memberRemoved:

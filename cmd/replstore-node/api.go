@@ -75,7 +75,49 @@ func newAPI(nd *replstore.Node, cfg replstore.Config, timeout time.Duration, log
 
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(headerNode, string(a.nd.ID()))
+	if _, pattern := a.mux.Handler(r); pattern == "" {
+		// The mux answers itself (no such endpoint, a method the endpoint
+		// does not take, a redirect to the clean path): its errors in
+		// text/plain become JSON like every other. (Handler does not set
+		// the path values: ServeHTTP matches again and does.)
+		w = &routingErrors{ResponseWriter: w, a: a, r: r}
+	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// routingErrors turns an error the mux answers itself into the API's
+// JSON error, keeping the headers it set (Allow on a 405). A request
+// the HTTP server cannot parse (a malformed escape in its path) never
+// reaches the mux: net/http answers it 400 in text/plain itself.
+type routingErrors struct {
+	http.ResponseWriter
+	a        *api
+	r        *http.Request
+	replaced bool // the mux's body is dropped: JSON was written instead
+}
+
+func (w *routingErrors) WriteHeader(status int) {
+	if status < 400 || w.replaced {
+		w.ResponseWriter.WriteHeader(status)
+		return
+	}
+	w.replaced = true
+	w.Header().Del("X-Content-Type-Options")
+	e := &apiError{status: status, code: "http_error", msg: fmt.Sprintf("%s %s: %s", w.r.Method, w.r.URL.Path, http.StatusText(status))}
+	switch status {
+	case http.StatusNotFound:
+		e.code, e.msg = "no_endpoint", fmt.Sprintf("no endpoint %s %s (see the API's endpoints in README)", w.r.Method, w.r.URL.Path)
+	case http.StatusMethodNotAllowed:
+		e.code, e.msg = "method_not_allowed", fmt.Sprintf("%s %s: method not allowed (allowed: %s)", w.r.Method, w.r.URL.Path, w.Header().Get("Allow"))
+	}
+	w.a.fail(w.ResponseWriter, w.r, e)
+}
+
+func (w *routingErrors) Write(b []byte) (int, error) {
+	if w.replaced {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // apiError is an error with its HTTP status and a short code.
@@ -133,6 +175,10 @@ func classify(err error) *apiError {
 		e.status, e.code = http.StatusConflict, "version_mismatch"
 	case errors.Is(err, replstore.ErrAlreadyLeader):
 		e.status, e.code = http.StatusConflict, "already_leader"
+	case errors.Is(err, replstore.ErrSyncSetTooSmall):
+		e.status, e.code = http.StatusConflict, "sync_set_too_small"
+	case errors.Is(err, replstore.ErrTopologyChangePending):
+		e.status, e.code = http.StatusConflict, "change_pending"
 	case errors.Is(err, replstore.ErrUnknownNode):
 		e.status, e.code = http.StatusBadRequest, "unknown_node"
 	case errors.Is(err, replstore.ErrInvalidConfig):
@@ -286,15 +332,20 @@ type writeResult struct {
 	Leader   replstore.NodeID `json:"leader"`
 }
 
-// readBody reads a request body of at most limit bytes.
-func readBody(r *http.Request, limit int) ([]byte, error) {
+// maxSampleBody is the most a series sample's body may hold: a fixed
+// limit of this API (a sample is a time and a number), not a setting.
+const maxSampleBody = 64 << 10
+
+// readBody reads a request body of at most limit bytes; limitOf says
+// where the limit comes from, for the error.
+func readBody(r *http.Request, limit int, limitOf string) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	if err != nil {
 		return nil, badRequest("bad_body", "reading the body: %v", err)
 	}
 	if len(b) > limit {
 		return nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "value_too_large",
-			msg: fmt.Sprintf("body larger than %d bytes (the node's MaxValueBytes)", limit)}
+			msg: fmt.Sprintf("body larger than %d bytes (%s)", limit, limitOf)}
 	}
 	return b, nil
 }
@@ -314,6 +365,7 @@ func (a *api) serveWrite(w http.ResponseWriter, r *http.Request, res writeResult
 	defer cancel()
 	pos, err := write(req)
 	if err != nil {
+		err = a.noLeaderErr(err)
 		a.metrics.write(classify(err).code)
 		// pos, when the leader took the write, says where it is.
 		req.finish(w, "", pos)
@@ -326,10 +378,34 @@ func (a *api) serveWrite(w http.ResponseWriter, r *http.Request, res writeResult
 	writeJSON(w, http.StatusOK, res)
 }
 
+// noLeaderErr is err, or 503 no_leader for a write that waited the
+// whole request timeout for a leader and never knew one: the library
+// waits for a leader, as a failover may be under way, and answers with
+// the context's error; a write that reached a leader and timed out
+// there is a NotAcknowledgedError instead.
+func (a *api) noLeaderErr(err error) error {
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, replstore.ErrNotAcknowledged) || a.nd.Leader() != "" {
+		return err
+	}
+	return &apiError{status: http.StatusServiceUnavailable, code: "no_leader",
+		msg: fmt.Sprintf("%v (no leader within the request timeout, %v; %s)", err, a.timeout, a.leaderDownHint())}
+}
+
+// leaderDownHint says what brings a leader back when none is known or
+// the known one is silent. With manual failover waiting never does: a
+// leader restarted on its directory never leads its old epoch again
+// (HardState.Led), and nothing promotes anyone until an operator asks.
+func (a *api) leaderDownHint() string {
+	if a.cfg.ManualFailover {
+		return "failover is manual: nothing promotes a new leader until an operator runs POST /v1/admin/failover"
+	}
+	return "the coordinator fails over on its own: wait, or fail over now with POST /v1/admin/failover"
+}
+
 func (a *api) put(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
 	a.serveWrite(w, r, writeResult{Key: key}, func(req *request) (replstore.Position, error) {
-		value, err := readBody(r, a.maxValue())
+		value, err := readBody(r, a.maxValue(), "the node's MaxValueBytes")
 		if err != nil {
 			return replstore.Position{}, err
 		}
@@ -352,7 +428,7 @@ func (a *api) cas(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return replstore.Position{}, badRequest("bad_version", "version=%q: want the record's version (an LSN; 0 for an absent key)", v)
 		}
-		value, err := readBody(r, a.maxValue())
+		value, err := readBody(r, a.maxValue(), "the node's MaxValueBytes")
 		if err != nil {
 			return replstore.Position{}, err
 		}
@@ -471,7 +547,7 @@ func (a *api) appendSample(w http.ResponseWriter, r *http.Request) {
 
 // readSample reads the body of POST /v1/series/{name}.
 func readSample(r *http.Request) (time.Time, float64, error) {
-	body, err := readBody(r, 64<<10)
+	body, err := readBody(r, maxSampleBody, "the limit of this API on a series sample's body")
 	if err != nil {
 		return time.Time{}, 0, err
 	}
@@ -480,6 +556,10 @@ func readSample(r *http.Request) (time.Time, float64, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
 		return time.Time{}, 0, badRequest("bad_json", "body: %v; want {\"time\": RFC 3339 or Unix ns, \"value\": number}", err)
+	}
+	// One sample per request: more after it would be dropped unseen.
+	if _, err := dec.Token(); err != io.EOF {
+		return time.Time{}, 0, badRequest("bad_json", "body: more after the sample's JSON object; want exactly one {\"time\": ..., \"value\": ...}")
 	}
 	if in.Value == nil || len(in.Time) == 0 {
 		return time.Time{}, 0, badRequest("bad_json", "body needs both \"time\" and \"value\"")
@@ -586,7 +666,7 @@ func (a *api) target(r *http.Request, param string) (replstore.NodeID, error) {
 }
 
 // coordinatorErr refuses an operator call that needs the coordinator
-// when none is configured.
+// (failover, switchover, a sync-list change) when none is configured.
 func (a *api) coordinatorErr() error {
 	if a.noCoordinator {
 		return &apiError{status: http.StatusServiceUnavailable, code: "no_coordinator",
@@ -657,6 +737,12 @@ func (a *api) setSync(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("bad_flag", "sync=%q: want true or false", v))
 		return
 	}
+	// The leader makes the change only once the coordinator has recorded
+	// it: without one, it would wait forever and block every later change.
+	if err := a.coordinatorErr(); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	ctx, cancel := a.adminCtx(r)
 	defer cancel()
 	if err := a.nd.SetSync(ctx, id, sync); err != nil {
@@ -682,11 +768,13 @@ func (a *api) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // readyz is 200 when the node knows a leader and, as a follower, has
-// caught up with it since it started.
+// caught up with it since it started. Not ready for want of a leader,
+// it says what brings one back (leaderDownHint).
 func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 	leader := a.nd.Leader()
 	if leader == "" {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "error": "knows no leader yet", "code": "no_leader"})
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "code": "no_leader",
+			"error": fmt.Sprintf("knows no leader yet (%s)", a.leaderDownHint())})
 		return
 	}
 	reps, err := a.nd.Replicas()
@@ -701,7 +789,7 @@ func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 		if !rs.Leader && a.heard != nil {
 			if ago, ok := a.heard.since(leader); !ok || ago > a.leaderSilence {
 				writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "leader": leader,
-					"error": fmt.Sprintf("no message from leader %s for over %v (it may be down: fail over, or wait)", leader, a.leaderSilence),
+					"error": fmt.Sprintf("no message from leader %s for over %v (it may be down; %s)", leader, a.leaderSilence, a.leaderDownHint()),
 					"code":  "leader_silent"})
 				return
 			}

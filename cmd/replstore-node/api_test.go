@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -308,4 +309,72 @@ func TestAPIWriteAnswers(t *testing.T) {
 		`replstore_writes_total{result="value_too_large"} 1`,
 		`replstore_writes_total{result="version_mismatch"} 1`,
 	}, counted(t, srv))
+}
+
+// TestAPISeriesBodyIsOneSample: a series body holds one JSON object and
+// nothing after it but white space; anything more is refused, not
+// dropped with the first sample stored.
+func TestAPISeriesBodyIsOneSample(t *testing.T) {
+	srv := newSoloAPI(t)
+	defer http.DefaultClient.CloseIdleConnections()
+
+	for _, body := range []string{
+		`{"time":"2026-01-01T00:00:00Z","value":1}{"time":5,"value":2}`,
+		`{"time":"2026-01-01T00:00:00Z","value":1} garbage`,
+		`{"time":"2026-01-01T00:00:00Z","value":1}]`,
+	} {
+		res, m := call(t, "POST", srv.URL+"/v1/series/s", body)
+		require.Equal(t, 400, res.StatusCode, "%s: %v", body, m)
+		require.Equal(t, "bad_json", m["code"], "%s: %v", body, m)
+	}
+	res, m := call(t, "GET", srv.URL+"/v1/series/s", "")
+	require.Equal(t, 200, res.StatusCode, "%v", m)
+	require.Empty(t, m["samples"], "a refused body stores nothing")
+
+	res, m = call(t, "POST", srv.URL+"/v1/series/s", "{\"time\":\"2026-01-01T00:00:00Z\",\"value\":1}\n \t")
+	require.Equal(t, 200, res.StatusCode, "trailing white space is fine: %v", m)
+}
+
+// TestAPIBodyLimitsSayWhichLimit: a body over its limit is a 413 whose
+// message gives the limit that applies and where it comes from.
+func TestAPIBodyLimitsSayWhichLimit(t *testing.T) {
+	srv := newSoloAPI(t)
+	defer http.DefaultClient.CloseIdleConnections()
+
+	res, m := call(t, "POST", srv.URL+"/v1/series/s", strings.Repeat(" ", maxSampleBody+1))
+	require.Equal(t, 413, res.StatusCode, "%v", m)
+	require.Equal(t, "value_too_large", m["code"])
+	require.Equal(t, "body larger than 65536 bytes (the limit of this API on a series sample's body)", m["error"])
+
+	maxValue := replstore.DefaultConfig().MaxValueBytes
+	res, m = call(t, "PUT", srv.URL+"/v1/kv/k", strings.Repeat("x", maxValue+1))
+	require.Equal(t, 413, res.StatusCode, "%v", m)
+	require.Equal(t, fmt.Sprintf("body larger than %d bytes (the node's MaxValueBytes)", maxValue), m["error"])
+}
+
+// TestAPIRoutingErrorsAreJSON: what the router itself refuses (no such
+// endpoint, a method the endpoint does not take) is answered like every
+// other error, as JSON with a code; a 405 keeps its Allow header.
+func TestAPIRoutingErrorsAreJSON(t *testing.T) {
+	srv := newSoloAPI(t)
+	defer http.DefaultClient.CloseIdleConnections()
+
+	for _, c := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{"GET", "/v1/nope", 404, "no_endpoint", ""},
+		{"POST", "/v1/series/s/latest", 405, "method_not_allowed", "GET, HEAD"},
+		{"PATCH", "/v1/kv/k", 405, "method_not_allowed", "DELETE, GET, HEAD, PUT"},
+		{"DELETE", "/stats", 405, "method_not_allowed", "GET, HEAD"},
+	} {
+		res, m := call(t, c.method, srv.URL+c.path, "")
+		require.Equal(t, c.status, res.StatusCode, "%s %s: %v", c.method, c.path, m)
+		require.Equal(t, "application/json", res.Header.Get("Content-Type"), "%s %s", c.method, c.path)
+		require.Equal(t, c.code, m["code"], "%s %s: %v", c.method, c.path, m)
+		require.Contains(t, m["error"], c.path)
+		require.Equal(t, c.allow, res.Header.Get("Allow"), "%s %s", c.method, c.path)
+		require.Equal(t, "n1", res.Header.Get(headerNode))
+	}
 }
