@@ -145,10 +145,15 @@ func (w *simWorld) promotedOnStaleAnswer(v FailoverView, d Decision) bool {
 // checkDamagedCredit: a leader that has heard from the damaged replica's
 // current storage incarnation credits it with nothing it does not hold
 // (under sync commit, where the leader's progress counts only entries
-// of its own log the follower matched).
+// of its own log the follower matched). Like checkCredit, it holds a
+// leader to this only for a replica in the leader's own epoch: once the
+// replica follows a newer leader, that leader may have rolled back what
+// the deposed one credited it with, and the deposed leader, cut off,
+// cannot know (it cannot commit on that credit either: the replica
+// refuses its epoch).
 func (w *simWorld) checkDamagedCredit(ldr *simNode) {
 	x := w.damagedNode
-	if x.core == nil || x == ldr || w.fail != nil || w.lossPossible() {
+	if x.core == nil || x == ldr || w.fail != nil || w.lossPossible() || x.epoch() != ldr.core.epoch {
 		return
 	}
 	p := ldr.core.progressOf(x.id)
