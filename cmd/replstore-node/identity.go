@@ -1,0 +1,138 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// identityFile, in a node's -dir, names the node and the cluster the
+// directory belongs to. A node started on another's directory would
+// otherwise open its log and hard state as its own (and, say, wait for a
+// leader its copied topology names, with no word of why).
+const identityFile = "IDENTITY"
+
+// dataSubdirs are what a node keeps in -dir (see run): a directory that
+// holds one but no identity file was written by a build before the file.
+var dataSubdirs = []string{"log", "hard"}
+
+// dirIdentity is who a data directory belongs to, as the flags say.
+type dirIdentity struct {
+	NodeID    string `json:"node_id"`
+	ClusterID string `json:"cluster_id"`
+}
+
+// stamp is what checkDirIdentity found.
+type stamp int
+
+const (
+	stampMatched stamp = iota // the file names this node and cluster
+	stampNew                  // no data and no file: the file is written
+	stampAdopted              // data from a build before identity files: the file is written
+)
+
+// errForeignDir is wrapped when -dir belongs to another node or cluster.
+var errForeignDir = errors.New("data directory belongs to another node or cluster")
+
+func (id dirIdentity) encode() []byte {
+	b, _ := json.Marshal(id) // two strings: cannot fail
+	return append(b, '\n')
+}
+
+// decodeIdentity parses an identity file; both IDs are required.
+func decodeIdentity(b []byte) (dirIdentity, error) {
+	var id dirIdentity
+	if err := json.Unmarshal(b, &id); err != nil {
+		return id, err
+	}
+	if id.NodeID == "" || id.ClusterID == "" {
+		return id, errors.New("node_id and cluster_id are both required")
+	}
+	return id, nil
+}
+
+// checkDirIdentity makes sure dir belongs to want before the node opens
+// its storage there. A directory with an identity file must name want's
+// node and cluster; one without is stamped with want (a new directory,
+// or one holding data from a build before identity files, adopted).
+func checkDirIdentity(dir string, want dirIdentity) (stamp, error) {
+	path := filepath.Join(dir, identityFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		have, err := decodeIdentity(b)
+		if err != nil {
+			return 0, fmt.Errorf("-dir: %s is malformed (%v): it should be {\"node_id\":...,\"cluster_id\":...}; fix it or remove it to have it written again", path, err)
+		}
+		if have != want {
+			return 0, fmt.Errorf("%w: -dir %s is node %s of cluster %s (%s), but this is -id %s -cluster-id %s: start it with -id %s -cluster-id %s, or give -id %s an empty -dir",
+				errForeignDir, dir, have.NodeID, have.ClusterID, identityFile, want.NodeID, want.ClusterID, have.NodeID, have.ClusterID, want.NodeID)
+		}
+		return stampMatched, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return 0, fmt.Errorf("-dir: read %s: %w", path, err)
+	}
+	found := stampNew
+	for _, sub := range dataSubdirs {
+		if _, err := os.Stat(filepath.Join(dir, sub)); err == nil {
+			found = stampAdopted
+		}
+	}
+	if err := writeIdentity(dir, want); err != nil {
+		return 0, fmt.Errorf("-dir: write %s: %w", path, err)
+	}
+	return found, nil
+}
+
+// writeIdentity writes dir's identity file atomically: a temporary
+// file, fsynced, renamed into place, and the directory fsynced (the
+// parent too when dir is new), so a crash leaves no file or the whole
+// one.
+func writeIdentity(dir string, id dirIdentity) error {
+	_, statErr := os.Stat(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return err
+		}
+	}
+	path := filepath.Join(dir, identityFile)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(id.encode())
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir fsyncs a directory, making its new entries durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
