@@ -52,7 +52,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.listen, "listen", "", "replication TCP address to listen on (required), e.g. 127.0.0.1:7001")
 	fs.StringVar(&o.peers, "peers", "", "comma list id=host:port of the other nodes' replication addresses, and coordinator=host:port for the coordinator")
 	fs.StringVar(&o.clusterID, "cluster-id", "", "cluster name; every node and the coordinator must use the same one (required)")
-	fs.StringVar(&o.dir, "dir", "", "data directory: the node's write-ahead log, hard state and snapshot (package wal); empty = in memory, and a restarted node comes back empty")
+	fs.StringVar(&o.dir, "dir", "", "data directory: the node's write-ahead log, hard state and snapshot (package wal), stamped with -id and -cluster-id on first use and refused to any other; empty = in memory, and a restarted node comes back empty")
 	fs.StringVar(&o.sync, "sync", "", "comma list of sync followers in priority order")
 	fs.StringVar(&o.async, "async", "", "comma list of async followers")
 	fs.StringVar(&o.leader, "leader", "", "the configured first leader (required); restart a node with the topology in force, see README")

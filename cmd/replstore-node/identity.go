@@ -65,7 +65,7 @@ func checkDirIdentity(dir string, want dirIdentity) (stamp, error) {
 	case err == nil:
 		have, err := decodeIdentity(b)
 		if err != nil {
-			return 0, fmt.Errorf("-dir: %s is malformed (%v): it should be {\"node_id\":...,\"cluster_id\":...}; fix it or remove it to have it written again", path, err)
+			return 0, fmt.Errorf("-dir: %s is malformed (%v): it should be {\"node_id\":...,\"cluster_id\":...}; fix it, or remove it only if the directory is this node's (the next start writes it again)", path, err)
 		}
 		if have != want {
 			return 0, fmt.Errorf("%w: -dir %s is node %s of cluster %s (%s), but this is -id %s -cluster-id %s: start it with -id %s -cluster-id %s, or give -id %s an empty -dir",

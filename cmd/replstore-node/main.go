@@ -9,7 +9,9 @@
 //
 // With -dir the node keeps its log, hard state and snapshot there
 // (package wal): a node killed at any instant restarts from it and
-// rejoins; Durable acknowledgements are fsynced. A leader so restarted
+// rejoins; Durable acknowledgements are fsynced. The directory is
+// stamped with -id and -cluster-id (its IDENTITY file) on first use, and
+// a node refuses to start on a directory stamped for another. A leader so restarted
 // never leads its old epoch again: with -manual-failover (the default)
 // run POST /v1/admin/failover on any node; every node without a live
 // leader logs a WARN saying so. Without -dir storage is
@@ -83,6 +85,18 @@ func run(ctx context.Context, s settings, log *slog.Logger) error {
 	cfg := s.cfg
 	cfg.Logger = log
 	if dir := s.opts.dir; dir != "" {
+		// Before anything opens the directory: another node's log and
+		// hard state must not be taken for this one's.
+		st, err := checkDirIdentity(dir, dirIdentity{NodeID: string(s.self), ClusterID: s.opts.clusterID})
+		if err != nil {
+			return err
+		}
+		switch st {
+		case stampNew:
+			log.Info("new data directory: stamped with this node and cluster", "dir", dir, "file", identityFile, "cluster_id", s.opts.clusterID)
+		case stampAdopted:
+			log.Info("data directory written by an earlier build (no identity file): adopted and stamped with this node and cluster", "dir", dir, "file", identityFile, "cluster_id", s.opts.clusterID)
+		}
 		cfg.NewLogStore = func(id replstore.NodeID) (replstore.LogStore, error) {
 			// A replica's log may lose a damaged suffix: the leader
 			// repairs it (the node records the loss first).

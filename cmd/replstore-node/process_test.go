@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -802,4 +803,39 @@ func TestProcessWarnsWithoutLeader(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// A node started on a copy of another node's -dir (another -id and
+// -cluster-id) exits non-zero at once with a line naming both
+// identities, instead of opening the other's log and waiting for a
+// leader.
+func TestProcessRefusesAnotherNodesDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes; skipped with -short")
+	}
+	c := newCluster(t)
+	c.start("n1", "-leader", "n1", "-ack", "local")
+	c.waitReady("n1")
+	c.kill("n1", syscall.SIGTERM)
+	copied := filepath.Join(c.dir, "copy-of-n1")
+	require.NoError(t, os.CopyFS(copied, os.DirFS(filepath.Join(c.dir, "data-n1"))))
+
+	addrs := freeAddrs(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.bin, "-id", "n9", "-listen", addrs[0], "-http", addrs[1],
+		"-cluster-id", "other", "-leader", "n9", "-ack", "local", "-dir", copied)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	begin := time.Now()
+	err := cmd.Run()
+	require.NoError(t, ctx.Err(), "n9 did not exit within 10s; stderr:\n%s", stderr.String())
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "n9 must exit non-zero; stderr:\n%s", stderr.String())
+	require.NotEqual(t, 0, exit.ExitCode())
+	require.Less(t, time.Since(begin), 5*time.Second)
+	out := stderr.String()
+	require.Contains(t, out, "node n1 of cluster proc-test")
+	require.Contains(t, out, "-id n9 -cluster-id other")
+	require.NotContains(t, out, "node running", "refused before the node starts")
 }
