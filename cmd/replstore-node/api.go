@@ -51,6 +51,11 @@ type api struct {
 	// noCoordinator: -peers names no coordinator and this process runs
 	// none; failover and switchover cannot be asked for.
 	noCoordinator bool
+	// shutdown is closed when the process's shutdown cuts the requests
+	// still waiting (it cancels their base context): a request that ends
+	// canceled then answers 503 shutting_down, not 499 (the client went
+	// away). Nil in tests that build an api alone.
+	shutdown <-chan struct{}
 }
 
 func newAPI(nd *replstore.Node, cfg replstore.Config, timeout time.Duration, log *slog.Logger) *api {
@@ -190,14 +195,36 @@ func classify(err error) *apiError {
 	case errors.Is(err, context.DeadlineExceeded):
 		e.status, e.code = http.StatusGatewayTimeout, "timeout"
 	case errors.Is(err, context.Canceled):
-		e.status, e.code = 499, "canceled"
+		e.status, e.code = statusClientGone, "canceled"
 	}
 	return e
+}
+
+// statusClientGone is the answer to a request whose context was canceled
+// (nginx's 499, "client closed request").
+const statusClientGone = 499
+
+// shuttingDown reports whether the process's shutdown has cut the
+// requests still waiting.
+func (a *api) shuttingDown() bool {
+	if a.shutdown == nil {
+		return false
+	}
+	select {
+	case <-a.shutdown:
+		return true
+	default:
+		return false
+	}
 }
 
 // fail writes err as JSON {error, code, ...}.
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := classify(err)
+	if e.status == statusClientGone && a.shuttingDown() {
+		e = &apiError{status: http.StatusServiceUnavailable, code: "shutting_down",
+			msg: "the node is shutting down: the request was cut before it finished (retry on another node)"}
+	}
 	body := map[string]any{"error": e.msg, "code": e.code}
 	for k, v := range e.extra {
 		body[k] = v

@@ -178,7 +178,8 @@ func run(ctx context.Context, s settings, log *slog.Logger) error {
 	// waiting (for a commit, a session's token) with an answer.
 	reqCtx, cutRequests := context.WithCancel(context.Background())
 	defer cutRequests()
-	srv := &http.Server{Handler: shutdownAnswers(api, reqCtx.Done()), ReadHeaderTimeout: 5 * time.Second,
+	api.shutdown = reqCtx.Done()
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return reqCtx },
 		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)

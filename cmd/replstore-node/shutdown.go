@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"os"
 	"time"
 )
@@ -33,48 +32,4 @@ func onSignals(sigs <-chan os.Signal, stop context.CancelFunc, exit func(int), l
 // half the timeout when that is shorter.
 func cutReserve(shutdownTimeout time.Duration) time.Duration {
 	return min(time.Second, shutdownTimeout/2)
-}
-
-// statusClientGone is the API's status for a request whose context was
-// canceled (nginx's 499, "client closed request").
-const statusClientGone = 499
-
-// shutdownAnswers wraps the API: once cut is closed (shutdown canceled
-// the requests' base context), a request that ends because its context
-// was canceled answers 503 "shutting_down" instead of 499, which would
-// say the client went away. Other answers (a write's 504 with the
-// position the leader appended it at) pass unchanged.
-func shutdownAnswers(h http.Handler, cut <-chan struct{}) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(&cutWriter{ResponseWriter: w, cut: cut}, r)
-	})
-}
-
-// cutWriter is shutdownAnswers' ResponseWriter.
-type cutWriter struct {
-	http.ResponseWriter
-	cut      <-chan struct{}
-	replaced bool // the answer was replaced: drop the handler's body
-}
-
-func (w *cutWriter) WriteHeader(status int) {
-	if status == statusClientGone {
-		select {
-		case <-w.cut:
-			w.replaced = true
-			writeJSON(w.ResponseWriter, http.StatusServiceUnavailable, map[string]any{
-				"error": "the node is shutting down: the request was cut before it finished (retry on another node)",
-				"code":  "shutting_down"})
-			return
-		default:
-		}
-	}
-	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w *cutWriter) Write(b []byte) (int, error) {
-	if w.replaced {
-		return len(b), nil
-	}
-	return w.ResponseWriter.Write(b)
 }
