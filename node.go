@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -57,7 +58,7 @@ func NewNode(cfg Config, id NodeID, tr Transport) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if tr == nil {
+	if tr == nil || isNilPointer(tr) {
 		return nil, fmt.Errorf("%w: NewNode: nil Transport", ErrInvalidConfig)
 	}
 	cfg = cfg.withDefaults()
@@ -484,4 +485,11 @@ func (nd *Node) waitLeader(ctx context.Context, ok func(NodeID) bool) (NodeID, e
 			return "", ctx.Err()
 		}
 	}
+}
+
+// isNilPointer reports whether v is a nil pointer in a non-nil interface
+// (a typed nil, such as a (*tcpnet.Transport)(nil)), which == nil misses.
+func isNilPointer(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }

@@ -249,3 +249,15 @@ func TestRemoteReadOverFrameLimitFails(t *testing.T) {
 	require.Len(t, recs, 2)
 	require.Zero(t, tr1.Stats().Dropped.TooLarge)
 }
+
+// A typed nil Transport is refused like a nil one (it used to panic in
+// Register).
+func TestNewNodeRefusesTypedNilTransport(t *testing.T) {
+	var tr *Transport
+	nd, err := replstore.NewNode(smallFrames(), "n1", tr)
+	if err == nil {
+		nd.Close()
+	}
+	require.ErrorIs(t, err, replstore.ErrInvalidConfig)
+	require.ErrorContains(t, err, "nil Transport")
+}
