@@ -30,6 +30,20 @@ func syncDir(dir string) error {
 	return err
 }
 
+// SyncDir fsyncs directory dir, making the creation, removal and
+// renaming of its entries durable. It is what the log does for its own
+// files, for a caller that keeps small files beside it (replstore-node's
+// IDENTITY).
+func SyncDir(dir string) error { return syncDir(dir) }
+
+// WriteFileAtomic replaces dir/name with data so that a crash leaves
+// either the old file or the new one, and once it returns the new one
+// is durable: the log's own way of storing its hard state, for a caller
+// that keeps small files beside it. Its errors wrap replstore.ErrStorage.
+func WriteFileAtomic(dir, name string, data []byte) error {
+	return writeFileAtomic(dir, name, data)
+}
+
 // writeFileSynced writes data to path (replacing it) and fsyncs it; on
 // failure it removes what it wrote.
 func writeFileSynced(path string, data []byte) error {

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/replstore/replstore/wal"
 )
 
 // identityFile, in a node's -dir, names the node and the cluster the
@@ -87,52 +89,18 @@ func checkDirIdentity(dir string, want dirIdentity) (stamp, error) {
 	return found, nil
 }
 
-// writeIdentity writes dir's identity file atomically: a temporary
-// file, fsynced, renamed into place, and the directory fsynced (the
-// parent too when dir is new), so a crash leaves no file or the whole
-// one.
+// writeIdentity writes dir's identity file atomically (wal's own way of
+// storing its hard state), fsyncing the parent too when dir is new, so a
+// crash leaves no file or the whole one.
 func writeIdentity(dir string, id dirIdentity) error {
 	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	if errors.Is(statErr, fs.ErrNotExist) {
-		if err := syncDir(filepath.Dir(dir)); err != nil {
+		if err := wal.SyncDir(filepath.Dir(dir)); err != nil {
 			return err
 		}
 	}
-	path := filepath.Join(dir, identityFile)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(id.encode())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir fsyncs a directory, making its new entries durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return wal.WriteFileAtomic(dir, identityFile, id.encode())
 }
