@@ -409,11 +409,10 @@ func (nd *Node) appendReplicas(dst []ReplicaState, nodes []*node) ([]ReplicaStat
 // the leader advertised (a follower added since). The transport would
 // drop a message to it, and the read would wait for its context.
 func (nd *Node) checkReplica(n *node, id NodeID) error {
-	cfg := nd.env.cfg
-	if id == nd.id || id == cfg.Leader || slices.Contains(cfg.SyncFollowers, id) || slices.Contains(cfg.AsyncFollowers, id) {
+	known := nd.env.cfg.nodes()
+	if id == nd.id || slices.Contains(known, id) {
 		return nil
 	}
-	known := cfg.nodes()
 	if ads := n.adsPub.Load(); ads != nil {
 		for _, rs := range *ads {
 			if rs.ID == id {
