@@ -216,8 +216,8 @@ func (nd *Node) ID() NodeID { return nd.id }
 //
 // A Node that a Cluster runs (Cluster.Node) is the Cluster's to stop:
 // Close refuses, and changes nothing. Cluster.Crash stops it as a crash
-// would, Cluster.RemoveFollower takes it out of the cluster, and
-// Cluster.Close closes it with the others (then Close returns ErrClosed).
+// would; Cluster.RemoveFollower and Cluster.Close close it (then its
+// calls, and Close, return ErrClosed).
 func (nd *Node) Close() error {
 	if nd.env.ownedByCluster && !nd.closed.Load() {
 		return fmt.Errorf("replstore: close %s: the node belongs to a Cluster, which stops it and closes its storage: "+
